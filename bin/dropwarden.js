@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// The sources are TypeScript run by Node 22's built-in type stripping (no build step);
+// the package pins Node 22 (devDependency `node`), which `npm run`/`npx` put first on PATH.
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 18)) {
+  console.error(
+    `dropwarden needs Node.js >= 22.18 (this is ${process.version}). ` +
+      'Run it through npm (`npm start`, `npx dropwarden ...`), which uses the Node 22 the package installs.',
+  );
+  process.exit(2);
+}
+const { main } = await import('../cli/main.ts');
+await main(process.argv);

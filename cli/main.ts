@@ -1,0 +1,37 @@
+import { Command, CommanderError } from 'commander';
+import { commands } from './commands/index.ts';
+import { UsageError } from './errors.ts';
+
+/** Exit codes shared by every command (DESIGN §6). */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+export function buildProgram(): Command {
+  const program = new Command('dropwarden')
+    .description('Stage application source into droplets and run them in warden containers.')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const make of commands) program.addCommand(make().exitOverride());
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help / --version exit 0; every other parse error is a usage error.
+      process.exitCode = err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+      return;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`dropwarden: ${err.message}\n`);
+      process.exitCode = EXIT_USAGE;
+      return;
+    }
+    process.stderr.write(`dropwarden: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = EXIT_FAILED;
+  }
+}
