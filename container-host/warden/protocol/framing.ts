@@ -1,0 +1,102 @@
+import { FrameTooLargeError, MalformedFrameError } from './errors.ts';
+
+/** Frames are `<decimal payload length>\r\n<payload>\r\n` in both directions (DESIGN §5). */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+const CR = 0x0d;
+const LF = 0x0a;
+const CRLF = Buffer.from('\r\n');
+
+export function encodeFrame(payload: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Buffer {
+  if (payload.length > maxFrameBytes) throw new FrameTooLargeError(payload.length, maxFrameBytes);
+  return Buffer.concat([Buffer.from(`${payload.length}\r\n`, 'latin1'), payload, CRLF]);
+}
+
+type State = 'length' | 'length-lf' | 'payload' | 'trailer-cr' | 'trailer-lf';
+
+/**
+ * Turns a byte stream cut into arbitrary chunks into payloads. After it throws (malformed
+ * framing or an oversize length) the stream is out of step and every later push throws too.
+ */
+export class FrameDecoder {
+  readonly maxFrameBytes: number;
+  private state: State = 'length';
+  private digits = 0;
+  private length = 0;
+  private payload: Buffer = Buffer.alloc(0);
+  private filled = 0;
+  private failure: Error | undefined;
+
+  constructor(options: { maxFrameBytes?: number } = {}) {
+    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  }
+
+  /** True between frames: nothing of a next frame has arrived yet. */
+  get idle(): boolean {
+    return this.state === 'length' && this.digits === 0 && this.failure === undefined;
+  }
+
+  push(chunk: Uint8Array): Buffer[] {
+    if (this.failure) throw this.failure;
+    try {
+      return this.consume(chunk);
+    } catch (err) {
+      this.failure = err as Error;
+      throw err;
+    }
+  }
+
+  private consume(chunk: Uint8Array): Buffer[] {
+    const frames: Buffer[] = [];
+    let i = 0;
+    while (i < chunk.length) {
+      switch (this.state) {
+        case 'length': {
+          const byte = chunk[i++];
+          if (byte >= 0x30 && byte <= 0x39) {
+            this.length = this.length * 10 + (byte - 0x30);
+            this.digits++;
+            // Checked per digit so a huge header is refused before it is even complete.
+            if (this.length > this.maxFrameBytes) {
+              throw new FrameTooLargeError(this.length, this.maxFrameBytes);
+            }
+          } else if (byte === CR && this.digits > 0) {
+            this.state = 'length-lf';
+          } else {
+            throw new MalformedFrameError(
+              `expected a decimal length followed by CR LF, got byte 0x${byte.toString(16).padStart(2, '0')}`,
+            );
+          }
+          break;
+        }
+        case 'length-lf':
+          if (chunk[i++] !== LF) throw new MalformedFrameError('length header not ended by CR LF');
+          this.payload = Buffer.allocUnsafe(this.length);
+          this.filled = 0;
+          this.state = this.length === 0 ? 'trailer-cr' : 'payload';
+          break;
+        case 'payload': {
+          const take = Math.min(this.length - this.filled, chunk.length - i);
+          this.payload.set(chunk.subarray(i, i + take), this.filled);
+          this.filled += take;
+          i += take;
+          if (this.filled === this.length) this.state = 'trailer-cr';
+          break;
+        }
+        case 'trailer-cr':
+          if (chunk[i++] !== CR) throw new MalformedFrameError(`payload of ${this.length} bytes not followed by CR LF`);
+          this.state = 'trailer-lf';
+          break;
+        case 'trailer-lf':
+          if (chunk[i++] !== LF) throw new MalformedFrameError(`payload of ${this.length} bytes not followed by CR LF`);
+          frames.push(this.payload);
+          this.payload = Buffer.alloc(0);
+          this.state = 'length';
+          this.length = 0;
+          this.digits = 0;
+          break;
+      }
+    }
+    return frames;
+  }
+}
