@@ -1,0 +1,65 @@
+/** The stager's settings: the stack it talks to and the limits it enforces, from the environment. */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type StackConfig, stackConfigFromEnv } from '../../lib/stack-config.ts';
+
+export interface UnpackLimits {
+  /** Sum of the entries' uncompressed sizes. */
+  maxTotalBytes: number;
+  maxEntries: number;
+  /** Uncompressed/compressed, checked for entries above `ratioMinBytes`. */
+  maxRatio: number;
+  ratioMinBytes: number;
+  maxPathBytes: number;
+  maxNameBytes: number;
+}
+
+export interface StagerConfig {
+  stack: StackConfig;
+  /** Each task gets a fresh directory under this one, removed when it ends. */
+  workRoot: string;
+  /** One deadline for the whole task; keep it below the function timeout. */
+  deadlineSeconds: number;
+  unpack: UnpackLimits;
+  gzipLevel: number;
+  /** lib-storage part size; the emulator refuses bodies over 11 MiB. */
+  partSizeBytes: number;
+  uploadConcurrency: number;
+  /** Where request claims (idempotency markers) are kept. */
+  claimsPrefix: string;
+}
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}=${raw} is not a positive number`);
+  return n;
+}
+
+/**
+ * Defaults fit a Lambda function with 10 GiB of /tmp: the zip, the unpacked app and the
+ * droplet together stay well under it at the 2 GiB unpack limit.
+ */
+export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): StagerConfig {
+  return {
+    stack: stackConfigFromEnv(env),
+    workRoot: env.DROPWARDEN_WORK_DIR || join(tmpdir(), 'dropwarden-staging'),
+    deadlineSeconds: num(env, 'DROPWARDEN_STAGING_DEADLINE_SECONDS', 840),
+    unpack: {
+      maxTotalBytes: num(env, 'DROPWARDEN_UNPACK_MAX_BYTES', 2 * GiB),
+      maxEntries: num(env, 'DROPWARDEN_UNPACK_MAX_ENTRIES', 100_000),
+      maxRatio: num(env, 'DROPWARDEN_UNPACK_MAX_RATIO', 200),
+      ratioMinBytes: num(env, 'DROPWARDEN_UNPACK_RATIO_MIN_BYTES', 1 * MiB),
+      maxPathBytes: 4096,
+      maxNameBytes: 255,
+    },
+    gzipLevel: num(env, 'DROPWARDEN_GZIP_LEVEL', 6),
+    partSizeBytes: num(env, 'DROPWARDEN_UPLOAD_PART_BYTES', 8 * MiB),
+    uploadConcurrency: num(env, 'DROPWARDEN_UPLOAD_CONCURRENCY', 4),
+    claimsPrefix: env.DROPWARDEN_CLAIMS_PREFIX || '.requests/',
+  };
+}

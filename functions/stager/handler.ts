@@ -1,0 +1,34 @@
+/**
+ * The stager Lambda function: an SQS event source batch in, `{ batchItemFailures }` out.
+ * Records are processed in parallel; a record that fails retryably stays on the queue (and
+ * reaches the DLQ after maxReceiveCount); every other record gets exactly one result.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
+import { type StagerConfig, stagerConfigFromEnv } from './config.ts';
+import { type RecordDeps, processRecord } from './record.ts';
+import { logger, metrics } from './telemetry.ts';
+
+export function createHandler(make: () => RecordDeps) {
+  let deps: RecordDeps | undefined;
+  const processor = new BatchProcessor(EventType.SQS);
+  return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
+    deps ??= make();
+    if (context) logger.addContext(context);
+    try {
+      return await processPartialResponse(event, (record: SQSRecord) => processRecord(record, deps!), processor, {
+        context,
+        throwOnFullBatchFailure: false,
+      });
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  };
+}
+
+export function depsFromConfig(config: StagerConfig): RecordDeps {
+  return { config, s3: s3Client(config.stack), sqs: sqsClient(config.stack), logger };
+}
+
+export const handler = createHandler(() => depsFromConfig(stagerConfigFromEnv()));

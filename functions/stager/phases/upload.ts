@@ -1,0 +1,98 @@
+/**
+ * Phase 5: put the droplet where the request asked (or at its content address), streamed
+ * from the packed file in parts. A multipart upload that fails is aborted, so no partial
+ * droplet is ever visible; an object already at a content address is not uploaded again.
+ */
+import { createReadStream } from 'node:fs';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { parseObjectUri, redactUri } from '../../../lib/aws/uri.ts';
+import { PhaseError, RetryableError, isTransient } from '../errors.ts';
+import type { PackedDroplet } from './pack.ts';
+
+export interface UploadInput {
+  droplet: PackedDroplet;
+  uri: string;
+  s3: S3Client;
+  partSizeBytes: number;
+  concurrency: number;
+  /** The key names the content (sha256): an existing object there is this droplet already. */
+  contentAddressed: boolean;
+  signal: AbortSignal;
+  onProgress?: (bytes: number, total: number) => void;
+}
+
+export async function upload(input: UploadInput): Promise<{ skipped: boolean }> {
+  const shown = redactUri(input.uri);
+  let location;
+  try {
+    location = parseObjectUri(input.uri);
+  } catch (err) {
+    throw new PhaseError('upload', (err as Error).message);
+  }
+  try {
+    if (location.kind === 'http') {
+      const res = await fetch(location.url, {
+        method: 'PUT',
+        body: createReadStream(input.droplet.path) as unknown as ReadableStream,
+        headers: { 'content-length': String(input.droplet.size), 'content-type': 'application/gzip' },
+        duplex: 'half',
+        signal: input.signal,
+      } as RequestInit);
+      await res.body?.cancel();
+      if (!res.ok) {
+        const reason = `PUT ${shown} answered HTTP ${res.status}`;
+        if (res.status >= 500 || res.status === 429) throw new RetryableError(reason);
+        throw new PhaseError('upload', `${reason}: check that the pre-signed URL allows PUT and has not expired`);
+      }
+      return { skipped: false };
+    }
+    if (input.contentAddressed && (await exists(input.s3, location.bucket, location.key, input.droplet.size))) {
+      return { skipped: true };
+    }
+    const up = new Upload({
+      client: input.s3,
+      params: {
+        Bucket: location.bucket,
+        Key: location.key,
+        Body: createReadStream(input.droplet.path, { highWaterMark: 1024 * 1024 }),
+        ContentType: 'application/gzip',
+        ContentLength: input.droplet.size,
+        Metadata: { sha256: input.droplet.sha256, sha1: input.droplet.sha1 },
+      },
+      partSize: input.partSizeBytes,
+      queueSize: input.concurrency,
+      leavePartsOnError: false,
+    });
+    up.on('httpUploadProgress', (p) => input.onProgress?.(p.loaded ?? 0, input.droplet.size));
+    const onAbort = () => void up.abort().catch(() => {});
+    input.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await up.done();
+    } finally {
+      input.signal.removeEventListener('abort', onAbort);
+    }
+    return { skipped: false };
+  } catch (err) {
+    if (input.signal.aborted) throw input.signal.reason ?? err;
+    if (err instanceof PhaseError || err instanceof RetryableError) throw err;
+    const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'NoSuchBucket') throw new PhaseError('upload', `the bucket of ${shown} does not exist`);
+    if (e.name === 'AccessDenied' || e.$metadata?.httpStatusCode === 403) {
+      throw new PhaseError('upload', `access to ${shown} was denied: grant the stager s3:PutObject on it`);
+    }
+    if (isTransient(err)) throw new RetryableError(`uploading ${shown}: ${e.message ?? e.name}`);
+    throw new PhaseError('upload', `${shown}: ${e.message ?? String(err)}`);
+  }
+}
+
+async function exists(s3: S3Client, bucket: string, key: string, size: number): Promise<boolean> {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return head.ContentLength === size;
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return false;
+    throw err;
+  }
+}

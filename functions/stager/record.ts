@@ -1,0 +1,142 @@
+/**
+ * One SQS record → at most one staging → exactly one result. Parses and validates the
+ * request, takes its claim, runs the task, records and sends the result.
+ */
+import type { SQSRecord } from 'aws-lambda';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import {
+  FAILURE_PREFIX,
+  StagingRequest,
+  type StagingResult,
+  describeSchemaError,
+} from '../../contracts/staging.ts';
+import { type ClaimStore, claim, markSent, recordResult, release } from './claims.ts';
+import type { StagerConfig } from './config.ts';
+import { RetryableError, isTransient } from './errors.ts';
+import { sendResult } from './reply.ts';
+import { type TaskProgress, runStagingTask } from './task.ts';
+import { TaskLog } from './task-log.ts';
+import { recordDropletSize, recordFailure, recordPhase } from './telemetry.ts';
+
+export interface RecordDeps {
+  config: StagerConfig;
+  s3: S3Client;
+  sqs: SQSClient;
+  logger: Logger;
+  progress?: TaskProgress;
+  /** How long to wait in this invocation for a concurrent duplicate to finish. */
+  busyWaitMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Parses the body; a request that cannot be staged gets its error result right away. */
+function parse(record: SQSRecord):
+  | { ok: true; request: StagingRequest; requestId: string }
+  | { ok: false; requestId: string; appId: string | number | null; replyTo?: string; reason: string } {
+  let body: unknown;
+  try {
+    body = JSON.parse(record.body);
+  } catch (err) {
+    return { ok: false, requestId: record.messageId, appId: null, reason: `the message body is not JSON (${(err as Error).message})` };
+  }
+  const parsed = StagingRequest.safeParse(body);
+  if (parsed.success) {
+    return { ok: true, request: parsed.data, requestId: parsed.data.request_id ?? record.messageId };
+  }
+  const raw = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  const replyTo = typeof raw.reply_to === 'string' && /^https?:\/\//.test(raw.reply_to) ? raw.reply_to : undefined;
+  return {
+    ok: false,
+    requestId: typeof raw.request_id === 'string' && raw.request_id ? raw.request_id : record.messageId,
+    appId: typeof raw.app_id === 'string' || typeof raw.app_id === 'number' ? raw.app_id : null,
+    replyTo,
+    reason: `the staging request is invalid: ${describeSchemaError(parsed.error)}`,
+  };
+}
+
+export async function processRecord(record: SQSRecord, deps: RecordDeps): Promise<void> {
+  const parsed = parse(record);
+  const logger = deps.logger.createChild();
+  logger.appendPersistentKeys({ request_id: parsed.requestId, message_id: record.messageId });
+  const store: ClaimStore = { s3: deps.s3, bucket: deps.config.stack.buckets.droplets, prefix: deps.config.claimsPrefix };
+  const replyTo = parsed.ok ? (parsed.request.reply_to ?? deps.config.stack.queues.results) : (parsed.replyTo ?? deps.config.stack.queues.results);
+  const leaseMs = deps.config.deadlineSeconds * 1000 + 60_000;
+
+  let outcome = await claim(store, parsed.requestId, record.messageId, leaseMs);
+  const waitUntil = Date.now() + (deps.busyWaitMs ?? 20_000);
+  while (outcome.kind === 'busy' && Date.now() + Math.min(outcome.retryInMs, 500) < waitUntil) {
+    await sleep(Math.min(outcome.retryInMs, 500));
+    outcome = await claim(store, parsed.requestId, record.messageId, leaseMs);
+  }
+  if (outcome.kind === 'done') {
+    logger.info('Duplicate delivery: this request was already answered; dropping it');
+    return;
+  }
+  if (outcome.kind === 'busy') {
+    throw new RetryableError(`request ${parsed.requestId} is being staged by another worker; will look again`);
+  }
+  if (outcome.kind === 'unsent') {
+    logger.info('Sending the result a previous attempt recorded but may not have sent');
+    await deliver(outcome.result, outcome.etag);
+    return;
+  }
+
+  let result: StagingResult;
+  if (!parsed.ok) {
+    logger.warn('Rejected staging request', { reason: parsed.reason });
+    recordFailure('invalid_request');
+    result = {
+      request_id: parsed.requestId,
+      app_id: parsed.appId,
+      task_id: record.messageId,
+      task_log: '',
+      error: `${FAILURE_PREFIX}Invalid staging request: ${parsed.reason}`,
+      timings_ms: {},
+    };
+  } else {
+    const log = new TaskLog();
+    log.onLine((line) => logger.debug(line));
+    try {
+      logger.info('Staging', { app_id: parsed.request.app_id });
+      result = await runStagingTask(parsed.request, parsed.requestId, {
+        config: deps.config,
+        s3: deps.s3,
+        log,
+        progress: deps.progress,
+        onPhaseTimed: recordPhase,
+      });
+    } catch (err) {
+      // Retryable: give the claim back so the next delivery can stage at once.
+      await release(store, parsed.requestId, outcome.etag).catch(() => {});
+      if (err instanceof RetryableError || isTransient(err)) {
+        logger.warn('Staging hit a transient failure; the message will be retried', { error: (err as Error).message });
+        throw err instanceof RetryableError ? err : new RetryableError((err as Error).message);
+      }
+      throw err;
+    }
+    if (result.error) {
+      logger.warn('Staging failed', { error: result.error, timings_ms: result.timings_ms });
+      recordFailure(result.error.split('\n ')[1]?.split(':')[0] ?? 'unknown');
+    } else {
+      logger.info('Staged', { droplet: result.droplet, timings_ms: result.timings_ms });
+      recordDropletSize(result.droplet!.size);
+    }
+  }
+  const etag = await recordResult(store, parsed.requestId, outcome.etag, result);
+  await deliver(result, etag);
+
+  async function deliver(res: StagingResult, etag: string) {
+    try {
+      await sendResult(deps.sqs, replyTo, res);
+    } catch (err) {
+      logger.warn('Could not send the result; the message will be retried', { error: (err as Error).message, reply_to: replyTo });
+      throw new RetryableError(`sending the result to ${replyTo}: ${(err as Error).message}`);
+    }
+    await markSent(store, res.request_id, etag).catch((err) =>
+      logger.warn('Result sent but not marked as sent', { error: (err as Error).message }),
+    );
+  }
+}

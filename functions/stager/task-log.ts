@@ -1,0 +1,50 @@
+/**
+ * The task_log of a StagingResult: `[YYYY-MM-DD HH:MM:SS] msg` lines (v1's format, UTC),
+ * also streamed to a listener (the structured logger, a live tail) as they are written.
+ */
+export type TaskLogListener = (line: string) => void;
+
+function stamp(d: Date): string {
+  return d.toISOString().slice(0, 19).replace('T', ' ');
+}
+
+export class TaskLog {
+  private readonly lines: string[] = [];
+  private readonly plain: string[] = [];
+  private bytes = 0;
+  private truncated = false;
+  private readonly listeners: TaskLogListener[] = [];
+  private readonly maxBytes: number;
+  /** SQS bodies are capped at 256 KiB; the log gets most of that, the tail is kept. */
+  constructor(maxBytes = 192 * 1024) {
+    this.maxBytes = maxBytes;
+  }
+
+  onLine(listener: TaskLogListener): void {
+    this.listeners.push(listener);
+  }
+
+  info(message: string, now = new Date()): void {
+    for (const part of message.replace(/\r?\n$/, '').split(/\r?\n/)) {
+      const line = `[${stamp(now)}] ${part}`;
+      this.plain.push(part);
+      this.lines.push(line);
+      this.bytes += Buffer.byteLength(line) + 1;
+      for (const l of this.listeners) l(line);
+    }
+    while (this.bytes > this.maxBytes && this.lines.length > 1) {
+      this.bytes -= Buffer.byteLength(this.lines.shift()!) + 1;
+      this.truncated = true;
+    }
+  }
+
+  /** The messages without timestamps: what goes into the droplet, so its bytes stay reproducible. */
+  messages(): string {
+    return this.plain.map((l) => `${l}\n`).join('');
+  }
+
+  toString(): string {
+    const head = this.truncated ? '[… earlier lines dropped to fit the result message]\n' : '';
+    return head + this.lines.map((l) => `${l}\n`).join('');
+  }
+}

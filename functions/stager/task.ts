@@ -1,0 +1,128 @@
+/**
+ * The staging task: download → unpack → stage → pack → upload, in a workspace of its own,
+ * under one deadline. It only sequences and times the phases; each phase is its own module.
+ * Terminal failures come back as a result with `error`; retryable ones are thrown.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { FAILURE_PREFIX, type Phase, type StagingRequest, type StagingResult } from '../../contracts/staging.ts';
+import { s3Uri } from '../../lib/aws/uri.ts';
+import type { StagerConfig } from './config.ts';
+import { PhaseError, RetryableError, StagingTimeoutError, TerminalError, isTransient } from './errors.ts';
+import { download } from './phases/download.ts';
+import { pack } from './phases/pack.ts';
+import { stage } from './phases/stage.ts';
+import { unpack } from './phases/unpack.ts';
+import { upload } from './phases/upload.ts';
+import { TaskLog } from './task-log.ts';
+
+export interface TaskProgress {
+  phase(phase: Phase): void;
+  bytes?(phase: Phase, done: number, total?: number): void;
+}
+
+export interface TaskDeps {
+  config: StagerConfig;
+  s3: S3Client;
+  log: TaskLog;
+  progress?: TaskProgress;
+  onPhaseTimed?: (phase: Phase, ms: number) => void;
+}
+
+export function defaultDropletUri(config: StagerConfig, appId: string | number, sha256: string): string {
+  return s3Uri(config.stack.buckets.droplets, `${appId}/${sha256}.tgz`);
+}
+
+export async function runStagingTask(request: StagingRequest, requestId: string, deps: TaskDeps): Promise<StagingResult> {
+  const { config, log } = deps;
+  const taskId = randomUUID();
+  const timings: StagingResult['timings_ms'] = {};
+  const workDir = join(config.workRoot, taskId);
+  const dropletDir = join(workDir, 'droplet');
+  const appDir = join(dropletDir, 'app');
+
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new StagingTimeoutError(config.deadlineSeconds)), config.deadlineSeconds * 1000);
+  const signal = deadline.signal;
+
+  const timed = async <T>(phase: Phase, headline: string, fn: () => Promise<T>): Promise<T> => {
+    log.info(headline);
+    deps.progress?.phase(phase);
+    const started = performance.now();
+    try {
+      return await fn();
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      if (err instanceof TerminalError || err instanceof RetryableError) throw err;
+      if (isTransient(err)) throw new RetryableError(`${phase}: ${(err as Error).message}`);
+      throw new PhaseError(phase, (err as Error).message ?? String(err), { cause: err });
+    } finally {
+      const ms = Math.round(performance.now() - started);
+      timings[phase] = ms;
+      deps.onPhaseTimed?.(phase, ms);
+    }
+  };
+
+  const base = { request_id: requestId, app_id: request.app_id, task_id: taskId };
+  try {
+    await mkdir(appDir, { recursive: true });
+    const zipPath = join(workDir, 'app.zip');
+    const got = await timed('download', 'Downloading application', () =>
+      download({
+        uri: request.download_uri,
+        dest: zipPath,
+        s3: deps.s3,
+        maxBytes: config.unpack.maxTotalBytes,
+        signal,
+        onProgress: (n, total) => deps.progress?.bytes?.('download', n, total),
+      }),
+    );
+    log.info(`Downloaded ${got.bytes} bytes`);
+    const unpacked = await timed('unpack', 'Unpacking application', async () => {
+      const stats = await unpack({ zipPath, destDir: appDir, limits: config.unpack, signal });
+      await rm(zipPath, { force: true });
+      return stats;
+    });
+    log.info(`Unpacked ${unpacked.files} files, ${unpacked.bytes} bytes`);
+    const info = await timed('stage', 'Staging application', () =>
+      stage({ dropletDir, properties: request.properties, log: (m) => log.info(m), signal }),
+    );
+    const droplet = await timed('pack', 'Creating droplet', async () => {
+      await writeFile(join(dropletDir, 'logs', 'staging.log'), log.messages());
+      return pack({ dropletDir, dest: join(workDir, 'droplet.tgz'), gzipLevel: config.gzipLevel, signal });
+    });
+    log.info(`Droplet is ${droplet.size} bytes, sha256 ${droplet.sha256}`);
+    const uri = request.upload_uri ?? defaultDropletUri(config, request.app_id, droplet.sha256);
+    const sent = await timed('upload', 'Uploading droplet', () =>
+      upload({
+        droplet,
+        uri,
+        s3: deps.s3,
+        partSizeBytes: config.partSizeBytes,
+        concurrency: config.uploadConcurrency,
+        contentAddressed: request.upload_uri === undefined,
+        signal,
+        onProgress: (n, total) => deps.progress?.bytes?.('upload', n, total),
+      }),
+    );
+    log.info(sent.skipped ? 'Droplet already uploaded (same content)' : 'Uploaded droplet');
+    return {
+      ...base,
+      task_log: log.toString(),
+      droplet: { uri, sha256: droplet.sha256, sha1: droplet.sha1, size: droplet.size },
+      staging_info: info,
+      timings_ms: timings,
+    };
+  } catch (err) {
+    if (err instanceof TerminalError) {
+      log.info(err.message);
+      return { ...base, task_log: log.toString(), error: FAILURE_PREFIX + err.message, timings_ms: timings };
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    await rm(workDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,44 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+
+export interface AwsEndpoint {
+  region: string;
+  /** A non-AWS endpoint such as the embedded emulator; absent on AWS. */
+  endpoint?: string;
+}
+
+/** The emulator accepts any credentials; on AWS the default provider chain applies. */
+function credentialsFor(where: AwsEndpoint) {
+  if (!where.endpoint || process.env.AWS_ACCESS_KEY_ID) return undefined;
+  return { accessKeyId: 'dropwarden', secretAccessKey: 'dropwarden' };
+}
+
+const cache = new Map<string, S3Client | SQSClient>();
+
+export function s3Client(where: AwsEndpoint): S3Client {
+  const key = `s3|${where.region}|${where.endpoint ?? ''}`;
+  let client = cache.get(key) as S3Client | undefined;
+  if (!client) {
+    client = new S3Client({
+      region: where.region,
+      endpoint: where.endpoint,
+      forcePathStyle: Boolean(where.endpoint),
+      credentials: credentialsFor(where),
+      // Checksums on every request cost CPU on large parts and the emulator ignores them.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+    cache.set(key, client);
+  }
+  return client;
+}
+
+export function sqsClient(where: AwsEndpoint): SQSClient {
+  const key = `sqs|${where.region}|${where.endpoint ?? ''}`;
+  let client = cache.get(key) as SQSClient | undefined;
+  if (!client) {
+    client = new SQSClient({ region: where.region, endpoint: where.endpoint, credentials: credentialsFor(where) });
+    cache.set(key, client);
+  }
+  return client;
+}

@@ -1,0 +1,63 @@
+/**
+ * The names and endpoints of one dropwarden stack (DESIGN §6 `config`): what every process
+ * needs to reach the queues and buckets, whether the stack is the embedded one or on AWS.
+ */
+export interface StackConfig {
+  region: string;
+  /** Set for the embedded emulator; absent on AWS. */
+  endpoint?: string;
+  queues: { staging: string; staging_dlq: string; results: string; start: string; events: string };
+  buckets: { apps: string; droplets: string; cache: string };
+}
+
+const ENV = {
+  staging: 'DROPWARDEN_STAGING_QUEUE_URL',
+  staging_dlq: 'DROPWARDEN_STAGING_DLQ_URL',
+  results: 'DROPWARDEN_RESULTS_QUEUE_URL',
+  start: 'DROPWARDEN_START_QUEUE_URL',
+  events: 'DROPWARDEN_EVENTS_QUEUE_URL',
+  apps: 'DROPWARDEN_APPS_BUCKET',
+  droplets: 'DROPWARDEN_DROPLETS_BUCKET',
+  cache: 'DROPWARDEN_CACHE_BUCKET',
+} as const;
+
+export class StackConfigError extends Error {
+  override name = 'StackConfigError';
+}
+
+/** Read from the environment (the Lambda function's, or a child process of `up`). */
+export function stackConfigFromEnv(env: NodeJS.ProcessEnv = process.env): StackConfig {
+  const need = (name: string): string => {
+    const v = env[name];
+    if (!v) throw new StackConfigError(`${name} is not set: it names part of the stack this process talks to`);
+    return v;
+  };
+  return {
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    endpoint: env.AWS_ENDPOINT_URL || undefined,
+    queues: {
+      staging: env[ENV.staging] ?? '',
+      staging_dlq: env[ENV.staging_dlq] ?? '',
+      results: need(ENV.results),
+      start: env[ENV.start] ?? '',
+      events: env[ENV.events] ?? '',
+    },
+    buckets: {
+      apps: env[ENV.apps] ?? '',
+      droplets: need(ENV.droplets),
+      cache: env[ENV.cache] ?? '',
+    },
+  };
+}
+
+export function hasStackEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return Boolean(env[ENV.results] && env[ENV.droplets]);
+}
+
+export function stackConfigToEnv(config: StackConfig): Record<string, string> {
+  const env: Record<string, string> = { AWS_REGION: config.region };
+  if (config.endpoint) env.AWS_ENDPOINT_URL = config.endpoint;
+  for (const q of ['staging', 'staging_dlq', 'results', 'start', 'events'] as const) env[ENV[q]] = config.queues[q];
+  for (const b of ['apps', 'droplets', 'cache'] as const) env[ENV[b]] = config.buckets[b];
+  return env;
+}
