@@ -36,18 +36,28 @@ export class FrameDecoder {
     return this.state === 'length' && this.digits === 0 && this.failure === undefined;
   }
 
+  /** The payloads completed by this chunk. Throws on bad framing (losing frames before it). */
   push(chunk: Uint8Array): Buffer[] {
+    const frames: Buffer[] = [];
+    this.write(chunk, (payload) => frames.push(payload));
+    return frames;
+  }
+
+  /**
+   * Calls onFrame for each payload this chunk completes, in order; on bad framing it throws
+   * after the frames that came before it were delivered, so they can still be answered.
+   */
+  write(chunk: Uint8Array, onFrame: (payload: Buffer) => void): void {
     if (this.failure) throw this.failure;
     try {
-      return this.consume(chunk);
+      this.consume(chunk, onFrame);
     } catch (err) {
       this.failure = err as Error;
       throw err;
     }
   }
 
-  private consume(chunk: Uint8Array): Buffer[] {
-    const frames: Buffer[] = [];
+  private consume(chunk: Uint8Array, onFrame: (payload: Buffer) => void): void {
     let i = 0;
     while (i < chunk.length) {
       switch (this.state) {
@@ -89,14 +99,16 @@ export class FrameDecoder {
           break;
         case 'trailer-lf':
           if (chunk[i++] !== LF) throw new MalformedFrameError(`payload of ${this.length} bytes not followed by CR LF`);
-          frames.push(this.payload);
-          this.payload = Buffer.alloc(0);
-          this.state = 'length';
-          this.length = 0;
-          this.digits = 0;
+          {
+            const payload = this.payload;
+            this.payload = Buffer.alloc(0);
+            this.state = 'length';
+            this.length = 0;
+            this.digits = 0;
+            onFrame(payload);
+          }
           break;
       }
     }
-    return frames;
   }
 }

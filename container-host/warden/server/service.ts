@@ -108,9 +108,18 @@ export interface WardenService {
   limitBandwidth(handle: string, rate?: number, burst?: number): Promise<{ rate: number; burst: number }>;
   limitCpu(handle: string, limitInShares?: number): Promise<{ limitInShares: number }>;
 
-  /** A connection began/stopped referencing a handle (grace_time counts from the last release). */
+  /**
+   * A connection began/stopped referencing a handle (grace_time counts from the last release).
+   * The wire layer calls them in balanced pairs, once per connection and handle: retain before
+   * the first request naming the handle is served (after Create succeeds, for its new handle),
+   * release when the connection closes or its Destroy succeeds. A handle may be one that does
+   * not exist (the request then fails): ignore it. Handles are the wire bytes as latin1 strings.
+   */
   retain(handle: string): void;
   release(handle: string): void;
+
+  /** Optional: called once when wardend shuts down, after the socket is closed. */
+  close?(): Promise<void>;
 }
 
 /** An error whose message goes to the client verbatim (the original strings, DESIGN §5). */
