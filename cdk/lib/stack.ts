@@ -1,0 +1,84 @@
+/**
+ * The dropwarden stack: storage and queues, the stager function, the container-host fleet and
+ * their operations view, plus the outputs the CLI reads.
+ */
+import { join } from 'node:path';
+import { Duration, Stack } from 'aws-cdk-lib';
+import type { StackProps } from 'aws-cdk-lib';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import type { DropwardenConfig } from './config.ts';
+import { ContainerHosts } from './container-hosts.ts';
+import { Operations } from './operations.ts';
+import { addOutputs } from './outputs.ts';
+import { Queues } from './queues.ts';
+import { StagerFunction } from './stager-function.ts';
+import { Storage } from './storage.ts';
+
+export interface DropwardenStackProps extends StackProps {
+  config: DropwardenConfig;
+  /** The repository root. */
+  projectRoot: string;
+  /** The stager handler module; default functions/stager/handler.ts under projectRoot. */
+  stagerEntry?: string;
+  /** The host image's Dockerfile, relative to projectRoot; default container-host/Dockerfile. */
+  hostDockerfile?: string;
+}
+
+export class DropwardenStack extends Stack {
+  readonly storage: Storage;
+  readonly queues: Queues;
+  readonly stager: StagerFunction;
+  readonly hosts: ContainerHosts;
+  readonly operations: Operations;
+
+  constructor(scope: Construct, id: string, props: DropwardenStackProps) {
+    super(scope, id, props);
+    const { config, projectRoot } = props;
+    const logRetention = closestRetention(config.retention.logsDays);
+
+    this.storage = new Storage(this, 'Storage', { retention: config.retention });
+    this.queues = new Queues(this, 'Queues', {
+      stagerTimeout: Duration.seconds(config.stager.timeoutSeconds),
+      stagingMaxReceiveCount: config.stager.maxReceiveCount,
+    });
+    this.stager = new StagerFunction(this, 'Stager', {
+      settings: config.stager,
+      storage: this.storage,
+      queues: this.queues,
+      projectRoot,
+      entry: props.stagerEntry ?? join(projectRoot, 'functions', 'stager', 'handler.ts'),
+      logRetention,
+    });
+    this.hosts = new ContainerHosts(this, 'Hosts', {
+      settings: config.hosts,
+      storage: this.storage,
+      queues: this.queues,
+      projectRoot,
+      dockerfile: props.hostDockerfile ?? 'container-host/Dockerfile',
+      logRetention,
+    });
+    this.operations = new Operations(this, 'Operations', {
+      settings: config.alarms,
+      queues: this.queues,
+      stager: this.stager,
+      hosts: this.hosts,
+    });
+
+    addOutputs(this, {
+      storage: this.storage,
+      queues: this.queues,
+      stagerFunctionName: this.stager.function.functionName,
+      clusterName: this.hosts.cluster.clusterName,
+      dashboardName: this.operations.dashboard.dashboardName,
+    });
+  }
+}
+
+/** CloudWatch Logs accepts only certain retention periods: take the shortest that keeps `days`. */
+function closestRetention(days: number): RetentionDays {
+  const allowed = Object.values(RetentionDays)
+    .filter((v): v is RetentionDays => typeof v === 'number' && v > 0)
+    .sort((a, b) => a - b);
+  return allowed.find((v) => v >= days) ?? RetentionDays.INFINITE;
+}
