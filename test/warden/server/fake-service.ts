@@ -16,7 +16,7 @@ import {
   type WardenService,
 } from '../../../container-host/warden/server/service.ts';
 
-type Step = { kind: 'sleep' | 'exit'; n: number } | { kind: 'out' | 'err'; data: Buffer };
+type Step = { kind: 'sleep'; n: number } | { kind: 'exit'; n: number } | { kind: 'out'; data: Buffer } | { kind: 'err'; data: Buffer };
 
 function parseScript(script: string): Step[] {
   return script
@@ -25,8 +25,8 @@ function parseScript(script: string): Step[] {
     .filter(Boolean)
     .map((s) => {
       const [word, arg = ''] = s.split(/\s+/, 2);
-      if (word === 'sleep' || word === 'exit') return { kind: word, n: Number(arg) };
-      if (word === 'out' || word === 'err') return { kind: word, data: Buffer.from(arg, 'hex') };
+      if (word === 'sleep' || word === 'exit') return { kind: word, n: Number(arg) } as Step;
+      if (word === 'out' || word === 'err') return { kind: word, data: Buffer.from(arg, 'hex') } as Step;
       throw new WardenError(`fake service: unknown step ${word}`);
     });
 }

@@ -131,7 +131,7 @@ describe('pipelining', () => {
     const got = [];
     for (let i = 0; i < 5; i++) got.push(await conn.next());
     expect(got.map((g) => ('error' in g ? g.error.message : g.name))).toEqual(['Run', 'Echo', 'Run', 'unknown handle', 'Run']);
-    expect(got.filter((g) => 'response' in g && g.name === 'Run').map((g) => (g as { response: { stdout: Buffer } }).response.stdout)).toEqual([
+    expect(got.filter((g) => 'response' in g && g.name === 'Run').map((g) => (g as unknown as { response: { stdout: Buffer } }).response.stdout)).toEqual([
       Buffer.from([1]),
       Buffer.from([2]),
       Buffer.from([3]),
