@@ -1,4 +1,8 @@
 import type { Command } from 'commander';
+import { configCommand } from './config.ts';
+import { stageCommand } from './stage.ts';
+import { stagerWorkerCommand } from './stager-worker.ts';
+import { upCommand } from './up.ts';
 
 /** Every subcommand; each module exports a factory that builds its commander Command. */
-export const commands: Array<() => Command> = [];
+export const commands: Array<() => Command> = [upCommand, stageCommand, configCommand, stagerWorkerCommand];

@@ -25,8 +25,10 @@ export interface StagerConfig {
   /** lib-storage part size; the emulator refuses bodies over 11 MiB. */
   partSizeBytes: number;
   uploadConcurrency: number;
-  /** Where request claims (idempotency markers) are kept. */
+  /** Where request claims (idempotency markers) are kept, in the droplets bucket. */
   claimsPrefix: string;
+  /** Where live task logs are published, in the droplets bucket. */
+  liveLogPrefix: string;
 }
 
 const MiB = 1024 * 1024;
@@ -61,5 +63,6 @@ export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Stage
     partSizeBytes: num(env, 'DROPWARDEN_UPLOAD_PART_BYTES', 8 * MiB),
     uploadConcurrency: num(env, 'DROPWARDEN_UPLOAD_CONCURRENCY', 4),
     claimsPrefix: env.DROPWARDEN_CLAIMS_PREFIX || '.requests/',
+    liveLogPrefix: env.DROPWARDEN_LIVE_LOG_PREFIX || '.logs/',
   };
 }

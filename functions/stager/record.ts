@@ -15,6 +15,7 @@ import {
 import { type ClaimStore, claim, markSent, recordResult, release } from './claims.ts';
 import type { StagerConfig } from './config.ts';
 import { RetryableError, isTransient } from './errors.ts';
+import { LiveLog, liveLogKey } from './live-log.ts';
 import { sendResult } from './reply.ts';
 import { type TaskProgress, runStagingTask } from './task.ts';
 import { TaskLog } from './task-log.ts';
@@ -98,7 +99,17 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     };
   } else {
     const log = new TaskLog();
-    log.onLine((line) => logger.debug(line));
+    const live = new LiveLog({
+      s3: deps.s3,
+      bucket: deps.config.stack.buckets.droplets,
+      key: liveLogKey(deps.config.liveLogPrefix, parsed.requestId),
+      text: () => log.toString(),
+      onError: (err) => logger.debug('Publishing the live log failed', { error: err.message }),
+    });
+    log.onLine((line) => {
+      logger.debug(line);
+      live.touch();
+    });
     try {
       logger.info('Staging', { app_id: parsed.request.app_id });
       result = await runStagingTask(parsed.request, parsed.requestId, {
@@ -116,6 +127,8 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
         throw err instanceof RetryableError ? err : new RetryableError((err as Error).message);
       }
       throw err;
+    } finally {
+      await live.close();
     }
     if (result.error) {
       logger.warn('Staging failed', { error: result.error, timings_ms: result.timings_ms });

@@ -1,0 +1,40 @@
+/** A deployed stack's CloudFormation outputs, as the CLI's stack config (`config --stack`). */
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import type { StackConfig } from '../lib/stack-config.ts';
+import { UsageError } from './errors.ts';
+
+/** The output names the CDK stack publishes (cdk/). */
+export const STACK_OUTPUTS = {
+  staging: 'StagingQueueUrl',
+  staging_dlq: 'StagingDlqUrl',
+  results: 'ResultsQueueUrl',
+  start: 'StartQueueUrl',
+  events: 'EventsQueueUrl',
+  apps: 'AppsBucketName',
+  droplets: 'DropletsBucketName',
+  cache: 'CacheBucketName',
+} as const;
+
+export function stackFromOutputs(region: string, outputs: Record<string, string>, stackName: string): StackConfig {
+  const get = (name: string) => {
+    const v = outputs[name];
+    if (!v) throw new UsageError(`stack ${stackName} has no output ${name}: is it a dropwarden stack, deployed from this version?`);
+    return v;
+  };
+  const o = STACK_OUTPUTS;
+  return {
+    region,
+    queues: { staging: get(o.staging), staging_dlq: get(o.staging_dlq), results: get(o.results), start: get(o.start), events: get(o.events) },
+    buckets: { apps: get(o.apps), droplets: get(o.droplets), cache: get(o.cache) },
+  };
+}
+
+export async function stackFromCloudFormation(stackName: string): Promise<StackConfig> {
+  const cfn = new CloudFormationClient({});
+  const region = await cfn.config.region();
+  const out = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+  const stack = out.Stacks?.[0];
+  if (!stack) throw new UsageError(`no CloudFormation stack named ${stackName} in ${region}`);
+  const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+  return stackFromOutputs(region, outputs, stackName);
+}

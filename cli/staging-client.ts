@@ -1,0 +1,111 @@
+/**
+ * What an upstream service does, done for a person: put the app in the apps bucket, send a
+ * StagingRequest with a private reply queue, tail the live log, wait for the one result.
+ */
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  DeleteQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { Readable } from 'node:stream';
+import type { StagingRequest, StagingResult } from '../contracts/staging.ts';
+import { s3Client, sqsClient } from '../lib/aws/clients.ts';
+import { parseObjectUri, s3Uri } from '../lib/aws/uri.ts';
+import type { StackConfig } from '../lib/stack-config.ts';
+import { liveLogKey } from '../functions/stager/live-log.ts';
+import type { AppArchive } from './app-archive.ts';
+
+export interface StageOptions {
+  appId: string;
+  archive: AppArchive;
+  properties: StagingRequest['properties'];
+  /** Each new task-log line, as it is published. */
+  onLog?: (text: string) => void;
+  onUploadProgress?: (done: number, total?: number) => void;
+  timeoutSeconds?: number;
+  liveLogPrefix?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function uploadApp(stack: StackConfig, appId: string, archive: AppArchive, onProgress?: StageOptions['onUploadProgress']) {
+  const key = `${appId}/${randomUUID()}.${archive.kind}`;
+  const up = new Upload({
+    client: s3Client(stack),
+    params: { Bucket: stack.buckets.apps, Key: key, Body: archive.stream, ContentType: 'application/zip' },
+    partSize: 8 * 1024 * 1024,
+    queueSize: 4,
+  });
+  up.on('httpUploadProgress', (p) => onProgress?.(p.loaded ?? 0, archive.size ?? p.total));
+  await up.done();
+  return s3Uri(stack.buckets.apps, key);
+}
+
+export async function stageApp(stack: StackConfig, opts: StageOptions): Promise<StagingResult> {
+  const sqs = sqsClient(stack);
+  const s3 = s3Client(stack);
+  const downloadUri = await uploadApp(stack, opts.appId, opts.archive, opts.onUploadProgress);
+  const requestId = randomUUID();
+  const { QueueUrl: replyTo } = await sqs.send(new CreateQueueCommand({ QueueName: `dropwarden-cli-${requestId}` }));
+  try {
+    const request: StagingRequest = {
+      request_id: requestId,
+      app_id: opts.appId,
+      download_uri: downloadUri,
+      reply_to: replyTo!,
+      properties: opts.properties,
+    };
+    await sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.staging, MessageBody: JSON.stringify(request) }));
+
+    const logKey = liveLogKey(opts.liveLogPrefix ?? '.logs/', requestId);
+    let shown = 0;
+    const tail = async () => {
+      if (!opts.onLog) return;
+      try {
+        const out = await s3.send(new GetObjectCommand({ Bucket: stack.buckets.droplets, Key: logKey }));
+        const text = await out.Body!.transformToString();
+        if (text.length > shown) {
+          opts.onLog(text.slice(shown));
+          shown = text.length;
+        }
+      } catch {
+        // not published yet
+      }
+    };
+    const deadline = Date.now() + (opts.timeoutSeconds ?? 900) * 1000;
+    while (Date.now() < deadline) {
+      const out = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: replyTo, WaitTimeSeconds: opts.onLog ? 1 : 10, MaxNumberOfMessages: 1 }),
+      );
+      await tail();
+      for (const m of out.Messages ?? []) {
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: replyTo, ReceiptHandle: m.ReceiptHandle }));
+        const result = JSON.parse(m.Body ?? '{}') as StagingResult;
+        if (result.request_id !== requestId) continue;
+        if (opts.onLog && result.task_log.length > shown) opts.onLog(result.task_log.slice(shown));
+        return result;
+      }
+    }
+    throw new Error(`no staging result within ${opts.timeoutSeconds ?? 900} s: is the stager running (dropwarden up)?`);
+  } finally {
+    await sqs.send(new DeleteQueueCommand({ QueueUrl: replyTo })).catch(() => {});
+  }
+}
+
+export async function downloadDroplet(stack: StackConfig, uri: string, file: string, onProgress?: (done: number, total?: number) => void) {
+  const loc = parseObjectUri(uri);
+  if (loc.kind !== 's3') throw new Error(`cannot download ${uri}: only s3:// droplets can be fetched`);
+  const out = await s3Client(stack).send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
+  let done = 0;
+  const body = out.Body as Readable;
+  body.on('data', (c: Buffer) => onProgress?.((done += c.length), out.ContentLength));
+  await pipeline(body, createWriteStream(file));
+  await sleep(0);
+}
