@@ -123,9 +123,8 @@ export class StagerFunction extends Construct {
         resources: [this.logGroup.logGroupArn],
       }),
     ];
+    // Consuming the staging queue is granted by the SqsEventSource itself.
     for (const statement of statements) this.role.addToPolicy(statement);
-    // The event source mapping's own needs (receive, delete, change visibility, attributes).
-    queues.staging.queue.grantConsumeMessages(this.role);
 
     const policy = this.role.node.findChild('DefaultPolicy');
     for (const bucket of [storage.apps, storage.droplets, storage.cache]) {
