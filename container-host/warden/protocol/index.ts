@@ -3,3 +3,4 @@ export * from './errors.ts';
 export * from './message-types.ts';
 export * from './framing.ts';
 export * from './codec.ts';
+export * from './constants.ts';

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { DEFAULT_SOCKET_PATH } from '../protocol/constants.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/framing.ts';
 
-export const DEFAULT_SOCKET_PATH = '/var/run/dropwarden/warden.sock';
 export const DEFAULT_HEALTH_PORT = 7790;
 
 const octalMode = z

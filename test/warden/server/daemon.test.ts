@@ -2,10 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodeFrame, encodeRequest } from '../../../container-host/warden/protocol/index.ts';
+import { DEFAULT_SOCKET_PATH, encodeFrame, encodeRequest } from '../../../container-host/warden/protocol/index.ts';
 import {
   ConfigError,
-  DEFAULT_SOCKET_PATH,
   loadWardendConfig,
   parseWardendConfig,
   resolveGid,

@@ -1,0 +1,20 @@
+import type { ErrorResponse } from '../protocol/types.ts';
+
+/** wardend answered with an ErrorResponse; `message` is the server's text (e.g. `unknown handle`). */
+export class WardenResponseError extends Error {
+  override name = 'WardenResponseError';
+  readonly request: string;
+  readonly data?: string;
+  readonly backtrace: string[];
+  constructor(request: string, error: ErrorResponse) {
+    super(error.message ?? `wardend refused ${request} without saying why`);
+    this.request = request;
+    this.data = error.data;
+    this.backtrace = error.backtrace ?? [];
+  }
+}
+
+/** The connection to wardend could not be made or broke before the answer came. */
+export class WardenConnectionError extends Error {
+  override name = 'WardenConnectionError';
+}
