@@ -1,0 +1,50 @@
+import { mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { HostError } from '../errors.ts';
+
+/** Small synchronous cgroupfs accessors: these are kernel files, read and written in microseconds. */
+export function readCgroupFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new HostError(`reading ${path}`, (e as Error).message);
+  }
+}
+
+export function writeCgroupFile(path: string, value: string): void {
+  try {
+    writeFileSync(path, value);
+  } catch (e) {
+    throw new HostError(`writing ${JSON.stringify(value)} to ${path}`, (e as Error).message);
+  }
+}
+
+export function readPids(procsFile: string): number[] {
+  let text: string;
+  try {
+    text = readFileSync(procsFile, 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\n').filter(Boolean).map(Number);
+}
+
+export function mkdirCgroup(path: string): void {
+  mkdirSync(path, { recursive: true });
+}
+
+/** rmdir of a cgroup; ENOENT counts as done. */
+export function rmdirCgroup(path: string): void {
+  try {
+    rmdirSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new HostError(`removing cgroup ${path}`, (e as Error).message);
+  }
+}
+
+export function listDirs(path: string): string[] {
+  try {
+    return readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,52 @@
+/** What the Linux warden backend needs to know about its host; every field has a default. */
+export interface LinuxWardenConfig {
+  /** One subdirectory per container handle: the source of truth for which containers exist. */
+  depotDir: string;
+  /** Where the default base rootfs and the /dev template are assembled (once, then reused). */
+  rootfsDir: string;
+  /** A base rootfs to use instead of assembling one from the host. */
+  defaultRootfs?: string;
+  /** Host directories bound read-only into containers that use the default rootfs. */
+  hostBinds?: string[];
+  /** Unprivileged job uids (and gids) are handed out from [first, first + size). */
+  uidPool: { first: number; size: number };
+  defaultGraceTimeS: number;
+  /** Per job and per stream; beyond it the job is killed (`command exceeded maximum output`). */
+  maxOutputBytes: number;
+  /** Where cgroup hierarchies are mounted (v1: one per controller below it; v2: the root). */
+  cgroupRoot: string;
+  /** Name of the cgroup below which every container gets its own. */
+  cgroupParent: string;
+  /** Forcing a cgroup version skips detection (tests use it with a fake v2 tree). */
+  cgroupVersion?: 1 | 2;
+  /** Processes per container; keeps a fork bomb inside. */
+  pidsLimit: number;
+  /** Grace between SIGTERM and SIGKILL on stop. */
+  stopTimeoutMs: number;
+  /** How often containers are checked for OOM kills and jobs for output over the cap. */
+  pollIntervalMs: number;
+  user: { name: string; home: string };
+  /** A static tini: the init of every container (exec'd from the host, so rootfs need not have it). */
+  tiniPath: string;
+  rsyncPath: string;
+}
+
+export const DEFAULT_CONFIG: LinuxWardenConfig = {
+  depotDir: '/var/lib/dropwarden/depot',
+  rootfsDir: '/var/lib/dropwarden/rootfs',
+  uidPool: { first: 20000, size: 10000 },
+  defaultGraceTimeS: 300,
+  maxOutputBytes: 10 * 1024 * 1024,
+  cgroupRoot: '/sys/fs/cgroup',
+  cgroupParent: 'dropwarden',
+  pidsLimit: 1024,
+  stopTimeoutMs: 10_000,
+  pollIntervalMs: 250,
+  user: { name: 'vcap', home: '/home/vcap' },
+  tiniPath: '/usr/bin/tini-static',
+  rsyncPath: '/usr/bin/rsync',
+};
+
+export function resolveConfig(partial: Partial<LinuxWardenConfig> = {}): LinuxWardenConfig {
+  return { ...DEFAULT_CONFIG, ...partial, uidPool: { ...DEFAULT_CONFIG.uidPool, ...partial.uidPool }, user: { ...DEFAULT_CONFIG.user, ...partial.user } };
+}

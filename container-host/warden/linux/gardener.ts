@@ -1,0 +1,447 @@
+import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+import {
+  WardenError,
+  type ContainerInfo, type CreateSpec, type DiskLimits, type JobResult, type NetInSpec, type NetOutSpec,
+  type SpawnSpec, type StreamChunk, type WardenService,
+} from '../server/service.ts';
+import type { CgroupDriver, ContainerCgroup } from './cgroups/types.ts';
+import type { LinuxWardenConfig } from './config.ts';
+import type { Containerizer, InitProcess } from './containerizer/containerizer.ts';
+import { Job, type OutputName } from './containerizer/jobs.ts';
+import { Depot, type ContainerRecord } from './depot.ts';
+import { HostError, HostRequirementError } from './errors.ts';
+import type { RsyncCopier } from './files/copy.ts';
+import type { Networker } from './networker/networker.ts';
+import { UidPool } from './pools/uid-pool.ts';
+import type { Volumizer } from './volumizer/volumizer.ts';
+
+export const OUT_OF_MEMORY = 'out of memory';
+export const OUTPUT_EXCEEDED = 'command exceeded maximum output';
+
+/** A container as the daemon holds it between requests; the depot record is its durable half. */
+interface Live {
+  record: ContainerRecord;
+  cgroup: ContainerCgroup;
+  jobs: Map<number, Job>;
+  refs: number;
+  graceTimer?: NodeJS.Timeout;
+  /** Set once destroy begins: the handle is then unknown to every other request. */
+  destroying?: Promise<void>;
+}
+
+export interface GardenerParts {
+  config: LinuxWardenConfig;
+  depot: Depot;
+  cgroups: CgroupDriver;
+  containerizer: Containerizer;
+  networker: Networker;
+  volumizer: Volumizer;
+  copier: RsyncCopier;
+}
+
+function initOf(record: ContainerRecord): InitProcess | undefined {
+  if (!record.initPid || !record.initStartTime) return undefined;
+  return { initPid: record.initPid, initStartTime: record.initStartTime, keeperPid: record.keeperPid ?? 0 };
+}
+
+function stateError(allowed: string[], current: string): WardenError {
+  return new WardenError(`Container state must be one of '${allowed.join("', '")}', current state is '${current}'`);
+}
+
+/** Host failures reach the client as WardenErrors that say what failed. */
+function asWardenError(request: string, e: unknown): Error {
+  if (e instanceof WardenError) return e;
+  if (e instanceof HostError || e instanceof HostRequirementError) return new WardenError(`${request} failed: ${e.message}`);
+  return e as Error;
+}
+
+/** Handles like the original's: short, lowercase base-32, unique enough to never collide. */
+function newHandle(): string {
+  return (BigInt(Date.now()) * 1024n + BigInt(randomBytes(2).readUInt16BE() % 1024)).toString(32) + randomBytes(2).toString('hex');
+}
+
+/**
+ * The Linux WardenService: composes the depot (which containers exist), the containerizer
+ * (init, processes, jobs), cgroups (limits and stats), the volumizer (rootfs) and the
+ * networker; owns the lifecycle rules (states, grace time, OOM, output cap).
+ */
+export class Gardener implements WardenService {
+  readonly #p: GardenerParts;
+  readonly #live = new Map<string, Live>();
+  readonly #uids: UidPool;
+  #poller?: NodeJS.Timeout;
+  #polling = false;
+
+  constructor(parts: GardenerParts) {
+    this.#p = parts;
+    this.#uids = new UidPool(parts.config.uidPool.first, parts.config.uidPool.size);
+  }
+
+  /** Reads the depot: containers whose init still runs are restored, the rest cleaned up. */
+  async start(): Promise<void> {
+    await this.#p.depot.init();
+    for (const handle of await this.#p.depot.handles()) {
+      const record = await this.#p.depot.load(handle);
+      const init = record && initOf(record);
+      const cgroup = this.#p.cgroups.open(handle);
+      if (!record || !init || !this.#p.containerizer.isRunning(init)) {
+        await this.#p.containerizer.destroy(init, cgroup).catch(() => undefined);
+        await this.#p.depot.remove(handle);
+        continue;
+      }
+      this.#uids.claim(record.uid);
+      const live: Live = { record, cgroup, jobs: new Map(), refs: 0 };
+      for (let id = 1; id < record.nextJobId; id++) {
+        const dir = this.#p.depot.jobDir(handle, id);
+        if (await stat(dir).then(() => true, () => false)) live.jobs.set(id, await Job.adopt(id, dir));
+      }
+      this.#live.set(handle, live);
+      this.#armGrace(live);
+    }
+    // cgroups without a depot directory belong to no container any more.
+    for (const handle of this.#p.cgroups.list()) {
+      if (!this.#live.has(handle)) await this.#p.containerizer.destroy(undefined, this.#p.cgroups.open(handle)).catch(() => undefined);
+    }
+    this.#poller = setInterval(() => void this.#poll(), this.#p.config.pollIntervalMs);
+    this.#poller.unref();
+  }
+
+  /** Stops timers; containers keep running (a later start restores them). */
+  async close(): Promise<void> {
+    clearInterval(this.#poller);
+    for (const live of this.#live.values()) clearTimeout(live.graceTimer);
+  }
+
+  /** Destroys every container (tests, `up` on Ctrl-C). */
+  async destroyAll(): Promise<void> {
+    await Promise.all([...this.#live.keys()].map((h) => this.destroy(h).catch(() => undefined)));
+  }
+
+  #get(handle: string): Live {
+    const live = this.#live.get(handle);
+    if (!live || live.destroying) throw new WardenError('unknown handle');
+    return live;
+  }
+
+  async #save(live: Live): Promise<void> {
+    if (!live.destroying) await this.#p.depot.save(live.record);
+  }
+
+  // ---- lifecycle ----
+
+  async create(spec: CreateSpec): Promise<{ handle: string }> {
+    const handle = spec.handle || newHandle();
+    Depot.validateHandle(handle);
+    for (const b of spec.bindMounts) {
+      if (!isAbsolute(b.srcPath) || !isAbsolute(b.dstPath)) throw new WardenError(`bind mount paths must be absolute: ${b.srcPath} -> ${b.dstPath}`);
+      if (!(await stat(b.srcPath).then(() => true, () => false))) throw new WardenError(`bind mount source does not exist: ${b.srcPath}`);
+    }
+    const dir = await this.#p.depot.reserve(handle);
+    const uid = this.#uids.acquire();
+    const record: ContainerRecord = {
+      handle, uid, graceTimeS: spec.graceTimeS ?? this.#p.config.defaultGraceTimeS, bindMounts: spec.bindMounts,
+      network: spec.network, rootfs: spec.rootfs, state: 'born', events: [], nextJobId: 1, createdAt: Date.now(),
+    };
+    let cgroup: ContainerCgroup | undefined;
+    try {
+      await this.#p.depot.save(record);
+      const plan = await this.#p.volumizer.plan(spec.rootfs);
+      cgroup = this.#p.cgroups.create(handle);
+      cgroup.setPidsLimit(this.#p.config.pidsLimit);
+      const init = await this.#p.containerizer.start({ handle, dir, plan, uid, bindMounts: spec.bindMounts, cgroup });
+      Object.assign(record, init, { state: 'active' });
+      await this.#p.copier.prepare(dir, init.initPid);
+      await this.#p.depot.save(record);
+    } catch (e) {
+      const init = initOf(record);
+      if (cgroup) await this.#p.containerizer.destroy(init, cgroup).catch(() => undefined);
+      await this.#p.depot.remove(handle);
+      this.#uids.release(uid);
+      throw asWardenError('create', e);
+    }
+    const live: Live = { record, cgroup, jobs: new Map(), refs: 0 };
+    this.#live.set(handle, live);
+    this.#armGrace(live);
+    return { handle };
+  }
+
+  async stop(handle: string, opts: { background: boolean; kill: boolean }): Promise<void> {
+    const live = this.#get(handle);
+    const init = initOf(live.record);
+    live.record.state = 'stopped';
+    await this.#save(live);
+    const stopping = init
+      ? this.#p.containerizer.stopProcesses(init, live.cgroup, { kill: opts.kill, timeoutMs: this.#p.config.stopTimeoutMs })
+      : Promise.resolve();
+    if (opts.background) {
+      stopping.catch(() => undefined);
+      return;
+    }
+    await stopping.catch((e) => { throw asWardenError('stop', e); });
+  }
+
+  async destroy(handle: string): Promise<void> {
+    const live = this.#get(handle);
+    live.destroying = (async () => {
+      clearTimeout(live.graceTimer);
+      await this.#p.containerizer.destroy(initOf(live.record), live.cgroup);
+      await this.#p.depot.remove(handle);
+      this.#uids.release(live.record.uid);
+      this.#live.delete(handle);
+    })();
+    await live.destroying.catch((e) => {
+      live.destroying = undefined;
+      throw asWardenError('destroy', e);
+    });
+  }
+
+  async info(handle: string): Promise<ContainerInfo> {
+    return this.#info(this.#get(handle));
+  }
+
+  #info(live: Live): ContainerInfo {
+    const { record, cgroup } = live;
+    const info: ContainerInfo = {
+      state: record.state,
+      events: [...record.events],
+      containerPath: this.#p.depot.dir(record.handle),
+      ...this.#p.networker.addresses(record.handle),
+      jobIds: [...live.jobs.keys()].sort((a, b) => a - b),
+    };
+    try {
+      info.memoryStat = cgroup.memoryStat();
+      info.cpuStat = cgroup.cpuStat();
+    } catch {
+      // The cgroup is going away (destroy racing info): stats are simply absent.
+    }
+    return info;
+  }
+
+  async list(): Promise<string[]> {
+    return [...this.#live.values()].filter((l) => !l.destroying).map((l) => l.record.handle);
+  }
+
+  // ---- jobs ----
+
+  async spawn(spec: SpawnSpec): Promise<{ jobId: number }> {
+    const live = this.#get(spec.handle);
+    if (live.record.state !== 'active') throw stateError(['active'], live.record.state);
+    const jobId = live.record.nextJobId++;
+    await this.#save(live);
+    try {
+      const job = await Job.start(jobId, this.#p.depot.jobDir(spec.handle, jobId), spec, {
+        initPid: live.record.initPid!,
+        cgroupProcs: live.cgroup.procsFiles,
+        uid: live.record.uid,
+        user: this.#p.config.user,
+      });
+      live.jobs.set(jobId, job);
+      void job.exited.then(() => this.#checkContainer(live)).catch(() => undefined);
+    } catch (e) {
+      throw asWardenError('spawn', e);
+    }
+    return { jobId };
+  }
+
+  /** Takes the job out of the container's table: link and stream consume it. */
+  #consume(handle: string, jobId: number): { live: Live; job: Job } {
+    const live = this.#get(handle);
+    const job = live.jobs.get(jobId);
+    if (!job) throw new WardenError('no such job');
+    live.jobs.delete(jobId);
+    return { live, job };
+  }
+
+  async link(handle: string, jobId: number): Promise<JobResult> {
+    const { live, job } = this.#consume(handle, jobId);
+    const exitStatus = await job.exited;
+    await this.#checkContainer(live);
+    const cap = this.#p.config.maxOutputBytes;
+    const [stdout, stderr] = await Promise.all([job.read('stdout', 0, cap), job.read('stderr', 0, cap)]);
+    if (!live.destroying) await job.remove();
+    return { exitStatus, stdout, stderr, info: this.#info(live) };
+  }
+
+  async run(spec: SpawnSpec): Promise<JobResult> {
+    const { jobId } = await this.spawn(spec);
+    return this.link(spec.handle, jobId);
+  }
+
+  async *stream(handle: string, jobId: number, signal?: AbortSignal): AsyncIterable<StreamChunk> {
+    const { live, job } = this.#consume(handle, jobId);
+    const cap = this.#p.config.maxOutputBytes;
+    const offsets: Record<OutputName, number> = { stdout: 0, stderr: 0 };
+    let wake: (() => void) | undefined;
+    const onAbort = (): void => wake?.();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      for (let idle = 0; ; ) {
+        if (signal?.aborted) return;
+        const finished = !job.running; // checked before reading, so nothing written before exit is missed
+        let got = false;
+        for (const name of ['stdout', 'stderr'] as const) {
+          const data = await job.read(name, offsets[name], cap);
+          if (data.length) {
+            offsets[name] += data.length;
+            got = true;
+            yield { name, data };
+          }
+        }
+        if (finished) {
+          await this.#checkContainer(live);
+          yield { exitStatus: job.exitStatus!, info: this.#info(live) };
+          return;
+        }
+        idle = got ? 0 : idle + 1;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          const timer = setTimeout(resolve, Math.min(5 + idle * 5, 100));
+          void job.exited.then(() => { clearTimeout(timer); resolve(); });
+        });
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      if (!job.running && !live.destroying) await job.remove();
+    }
+  }
+
+  // ---- files ----
+
+  async copyIn(handle: string, srcPath: string, dstPath: string): Promise<void> {
+    const live = this.#get(handle);
+    if (live.record.state !== 'active') throw stateError(['active'], live.record.state);
+    await this.#p.copier.copyIn(this.#p.depot.dir(handle), srcPath, dstPath, { uid: live.record.uid, gid: live.record.uid });
+  }
+
+  async copyOut(handle: string, srcPath: string, dstPath: string, owner?: string): Promise<void> {
+    const live = this.#get(handle);
+    if (live.record.state !== 'active' && live.record.state !== 'stopped') throw stateError(['active', 'stopped'], live.record.state);
+    await this.#p.copier.copyOut(this.#p.depot.dir(handle), srcPath, dstPath, owner || undefined);
+  }
+
+  // ---- limits ----
+
+  async limitMemory(handle: string, limitInBytes?: number): Promise<{ limitInBytes: number }> {
+    const live = this.#get(handle);
+    try {
+      if (limitInBytes !== undefined) live.cgroup.setMemoryLimit(limitInBytes);
+      return { limitInBytes: live.cgroup.memoryLimit() };
+    } catch (e) {
+      throw asWardenError('limit_memory', e);
+    }
+  }
+
+  async limitCpu(handle: string, limitInShares?: number): Promise<{ limitInShares: number }> {
+    const live = this.#get(handle);
+    try {
+      if (limitInShares !== undefined) {
+        live.cgroup.setCpuShares(limitInShares);
+        live.record.cpuShares = limitInShares;
+        await this.#save(live);
+      }
+      // v2 keeps a weight, which maps back onto shares only approximately: report what was set.
+      return { limitInShares: live.record.cpuShares ?? live.cgroup.cpuShares() };
+    } catch (e) {
+      throw asWardenError('limit_cpu', e);
+    }
+  }
+
+  async limitDisk(handle: string, limits: DiskLimits): Promise<DiskLimits> {
+    this.#get(handle);
+    return this.#p.volumizer.limitDisk(handle, limits);
+  }
+
+  async limitBandwidth(handle: string, rate?: number, burst?: number): Promise<{ rate: number; burst: number }> {
+    this.#get(handle);
+    return this.#p.networker.limitBandwidth(handle, rate, burst);
+  }
+
+  async netIn(spec: NetInSpec): Promise<{ hostPort: number; containerPort: number }> {
+    this.#get(spec.handle);
+    return this.#p.networker.netIn(spec);
+  }
+
+  async netOut(spec: NetOutSpec): Promise<void> {
+    this.#get(spec.handle);
+    return this.#p.networker.netOut(spec);
+  }
+
+  // ---- grace time ----
+
+  retain(handle: string): void {
+    const live = this.#live.get(handle);
+    if (!live) return;
+    live.refs++;
+    clearTimeout(live.graceTimer);
+    live.graceTimer = undefined;
+  }
+
+  release(handle: string): void {
+    const live = this.#live.get(handle);
+    if (!live) return;
+    live.refs = Math.max(0, live.refs - 1);
+    this.#armGrace(live);
+  }
+
+  #armGrace(live: Live): void {
+    if (live.refs > 0 || live.destroying) return;
+    clearTimeout(live.graceTimer);
+    live.graceTimer = setTimeout(() => {
+      if (live.refs === 0) this.destroy(live.record.handle).catch(() => undefined);
+    }, live.record.graceTimeS * 1000);
+    live.graceTimer.unref();
+  }
+
+  // ---- watching: OOM and output caps ----
+
+  async #poll(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    try {
+      for (const live of this.#live.values()) {
+        if (live.destroying) continue;
+        await this.#checkContainer(live).catch(() => undefined);
+        for (const job of live.jobs.values()) await this.#checkOutput(live, job).catch(() => undefined);
+      }
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  /** An OOM kill stops the container (the original's behaviour) and is reported as an event. */
+  async #checkContainer(live: Live): Promise<void> {
+    if (live.destroying || live.record.state !== 'active' || live.record.events.includes(OUT_OF_MEMORY)) return;
+    let kills = 0;
+    try {
+      kills = live.cgroup.oomKills();
+    } catch {
+      return;
+    }
+    if (kills === 0) return;
+    live.record.events.push(OUT_OF_MEMORY);
+    live.record.state = 'stopped';
+    await this.#save(live);
+    const init = initOf(live.record);
+    if (init) await this.#p.containerizer.stopProcesses(init, live.cgroup, { kill: true, timeoutMs: 0 });
+  }
+
+  async #checkOutput(live: Live, job: Job): Promise<void> {
+    if (!job.running || job.discardOutput) return;
+    const cap = this.#p.config.maxOutputBytes;
+    const sizes = await Promise.all([job.outputSize('stdout'), job.outputSize('stderr')]);
+    if (sizes.every((s) => s <= cap)) return;
+    await job.kill();
+    if (!live.record.events.includes(OUTPUT_EXCEEDED)) {
+      live.record.events.push(OUTPUT_EXCEEDED);
+      await this.#save(live);
+    }
+  }
+
+  /** For tests and the leak check: what this backend has on the host right now. */
+  leftoverCgroups(): string[] {
+    return this.#p.cgroups.list();
+  }
+}
+

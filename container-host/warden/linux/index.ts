@@ -1,0 +1,40 @@
+import type { WardenService } from '../server/service.ts';
+import { detectCgroups } from './cgroups/detect.ts';
+import { resolveConfig, type LinuxWardenConfig } from './config.ts';
+import { NamespaceContainerizer } from './containerizer/containerizer.ts';
+import { Depot } from './depot.ts';
+import { RsyncCopier } from './files/copy.ts';
+import { Gardener } from './gardener.ts';
+import { LoopbackNetworker } from './networker/networker.ts';
+import { OverlayVolumizer } from './volumizer/volumizer.ts';
+
+export type { LinuxWardenConfig } from './config.ts';
+export { DEFAULT_CONFIG, resolveConfig } from './config.ts';
+export { Gardener, OUT_OF_MEMORY, OUTPUT_EXCEEDED } from './gardener.ts';
+export { HostError, HostRequirementError } from './errors.ts';
+
+export type LinuxWardenService = WardenService & {
+  /** Stops timers; containers keep running and are restored by the next start. */
+  close(): Promise<void>;
+  destroyAll(): Promise<void>;
+  leftoverCgroups(): string[];
+};
+
+/**
+ * The Linux backend of wardend. Detects the cgroup version, reads the depot (restoring
+ * containers whose init still runs, cleaning up the rest) and starts the OOM/output watcher.
+ */
+export async function createLinuxWardenService(partial: Partial<LinuxWardenConfig> = {}): Promise<LinuxWardenService> {
+  const config = resolveConfig(partial);
+  const gardener = new Gardener({
+    config,
+    depot: new Depot(config.depotDir),
+    cgroups: detectCgroups(config.cgroupRoot, config.cgroupParent, config.cgroupVersion),
+    containerizer: new NamespaceContainerizer({ tiniPath: config.tiniPath, user: config.user }),
+    networker: new LoopbackNetworker(),
+    volumizer: new OverlayVolumizer({ rootfsDir: config.rootfsDir, defaultRootfs: config.defaultRootfs, hostBinds: config.hostBinds }),
+    copier: new RsyncCopier(config.rsyncPath),
+  });
+  await gardener.start();
+  return gardener;
+}
