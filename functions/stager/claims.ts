@@ -6,7 +6,8 @@
  *
  *   absent ──claim──► staging ──task──► result (unsent) ──send──► sent
  *
- * A crashed owner's claim expires after the deadline; the next delivery takes it over.
+ * The owner renews its claim while it stages (a short lease); a crashed owner's claim
+ * expires within one lease, and the next delivery takes it over.
  */
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -103,6 +104,47 @@ export async function claim(store: ClaimStore, requestId: string, owner: string,
     }
   }
   return { kind: 'busy', retryInMs: 1000 };
+}
+
+/**
+ * Holds a claim while a task runs: renews the lease every third of it, so that only a live
+ * owner keeps a request. `stop()` waits for a renewal in flight and returns the latest etag.
+ */
+export class ClaimLease {
+  private etag: string;
+  private timer?: NodeJS.Timeout;
+  private renewing: Promise<void> = Promise.resolve();
+  private readonly store: ClaimStore;
+  private readonly requestId: string;
+  private readonly owner: string;
+  private readonly leaseMs: number;
+
+  constructor(store: ClaimStore, requestId: string, owner: string, leaseMs: number, etag: string) {
+    this.store = store;
+    this.requestId = requestId;
+    this.owner = owner;
+    this.leaseMs = leaseMs;
+    this.etag = etag;
+  }
+
+  start(onError: (err: Error) => void): void {
+    this.timer = setInterval(() => {
+      this.renewing = this.renewing.then(async () => {
+        try {
+          const body: ClaimState = { state: 'staging', task_owner: this.owner, expires_at: Date.now() + this.leaseMs };
+          this.etag = await put(this.store, claimKey(this.store, this.requestId), body, { ifMatch: this.etag });
+        } catch (err) {
+          onError(err as Error);
+        }
+      });
+    }, Math.max(250, this.leaseMs / 3));
+  }
+
+  async stop(): Promise<string> {
+    clearInterval(this.timer);
+    await this.renewing;
+    return this.etag;
+  }
 }
 
 /** Records the result before it is sent, so a crash in between cannot lose it. */

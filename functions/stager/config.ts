@@ -27,6 +27,8 @@ export interface StagerConfig {
   uploadConcurrency: number;
   /** Where request claims (idempotency markers) are kept, in the droplets bucket. */
   claimsPrefix: string;
+  /** A request's claim lapses this long after its owner stops renewing it (crashed). */
+  claimLeaseSeconds: number;
   /** Where live task logs are published, in the droplets bucket. */
   liveLogPrefix: string;
 }
@@ -63,6 +65,7 @@ export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Stage
     partSizeBytes: num(env, 'DROPWARDEN_UPLOAD_PART_BYTES', 8 * MiB),
     uploadConcurrency: num(env, 'DROPWARDEN_UPLOAD_CONCURRENCY', 4),
     claimsPrefix: env.DROPWARDEN_CLAIMS_PREFIX || '.requests/',
+    claimLeaseSeconds: num(env, 'DROPWARDEN_CLAIM_LEASE_SECONDS', 30),
     liveLogPrefix: env.DROPWARDEN_LIVE_LOG_PREFIX || '.logs/',
   };
 }

@@ -8,7 +8,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
 import { type StagerConfig, stagerConfigFromEnv } from './config.ts';
 import { type RecordDeps, processRecord } from './record.ts';
-import { logger, metrics } from './telemetry.ts';
+import { logger } from './telemetry.ts';
 
 export function createHandler(make: () => RecordDeps) {
   let deps: RecordDeps | undefined;
@@ -16,14 +16,11 @@ export function createHandler(make: () => RecordDeps) {
   return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
     deps ??= make();
     if (context) logger.addContext(context);
-    try {
-      return await processPartialResponse(event, (record: SQSRecord) => processRecord(record, deps!), processor, {
-        context,
-        throwOnFullBatchFailure: false,
-      });
-    } finally {
-      metrics.publishStoredMetrics();
-    }
+    // Metrics are single-metric EMF lines, flushed as they are recorded: nothing is stored.
+    return processPartialResponse(event, (record: SQSRecord) => processRecord(record, deps!), processor, {
+      context,
+      throwOnFullBatchFailure: false,
+    });
   };
 }
 

@@ -12,7 +12,7 @@ import {
   type StagingResult,
   describeSchemaError,
 } from '../../contracts/staging.ts';
-import { type ClaimStore, claim, markSent, recordResult, release } from './claims.ts';
+import { ClaimLease, type ClaimStore, claim, markSent, recordResult, release } from './claims.ts';
 import type { StagerConfig } from './config.ts';
 import { RetryableError, isTransient } from './errors.ts';
 import { LiveLog, liveLogKey } from './live-log.ts';
@@ -64,7 +64,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
   logger.appendPersistentKeys({ request_id: parsed.requestId, message_id: record.messageId });
   const store: ClaimStore = { s3: deps.s3, bucket: deps.config.stack.buckets.droplets, prefix: deps.config.claimsPrefix };
   const replyTo = parsed.ok ? (parsed.request.reply_to ?? deps.config.stack.queues.results) : (parsed.replyTo ?? deps.config.stack.queues.results);
-  const leaseMs = deps.config.deadlineSeconds * 1000 + 60_000;
+  const leaseMs = deps.config.claimLeaseSeconds * 1000;
 
   let outcome = await claim(store, parsed.requestId, record.messageId, leaseMs);
   const waitUntil = Date.now() + (deps.busyWaitMs ?? 20_000);
@@ -86,6 +86,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
   }
 
   let result: StagingResult;
+  let claimEtag = outcome.etag;
   if (!parsed.ok) {
     logger.warn('Rejected staging request', { reason: parsed.reason });
     recordFailure('invalid_request');
@@ -110,6 +111,8 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       logger.debug(line);
       live.touch();
     });
+    const lease = new ClaimLease(store, parsed.requestId, record.messageId, leaseMs, outcome.etag);
+    lease.start((err) => logger.warn('Renewing the request claim failed', { error: err.message }));
     try {
       logger.info('Staging', { app_id: parsed.request.app_id });
       result = await runStagingTask(parsed.request, parsed.requestId, {
@@ -121,13 +124,14 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       });
     } catch (err) {
       // Retryable: give the claim back so the next delivery can stage at once.
-      await release(store, parsed.requestId, outcome.etag).catch(() => {});
+      await release(store, parsed.requestId, await lease.stop()).catch(() => {});
       if (err instanceof RetryableError || isTransient(err)) {
         logger.warn('Staging hit a transient failure; the message will be retried', { error: (err as Error).message });
         throw err instanceof RetryableError ? err : new RetryableError((err as Error).message);
       }
       throw err;
     } finally {
+      claimEtag = await lease.stop();
       await live.close();
     }
     if (result.error) {
@@ -138,7 +142,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       recordDropletSize(result.droplet!.size);
     }
   }
-  const etag = await recordResult(store, parsed.requestId, outcome.etag, result);
+  const etag = await recordResult(store, parsed.requestId, claimEtag, result);
   await deliver(result, etag);
 
   async function deliver(res: StagingResult, etag: string) {
