@@ -11,6 +11,8 @@ export interface ContainerCgroup {
   setCpuShares(shares: number): void;
   cpuShares(): number;
   setPidsLimit(max: number): void;
+  /** Makes every fork in the cgroup fail until the returned function restores the limit. */
+  blockForks(): () => void;
   /** How many processes the kernel's OOM killer has killed in this cgroup so far. */
   oomKills(): number;
   memoryStat(): MemoryStat;

@@ -104,6 +104,13 @@ class CgroupV1 implements ContainerCgroup {
     writeCgroupFile(join(this.#dirs.pids, 'pids.max'), String(max));
   }
 
+  blockForks(): () => void {
+    const file = join(this.#dirs.pids, 'pids.max');
+    const saved = readCgroupFile(file).trim();
+    writeCgroupFile(file, '0');
+    return () => writeCgroupFile(file, saved);
+  }
+
   oomKills(): number {
     return parseFlatKeyed(readCgroupFile(join(this.#dirs.memory, 'memory.oom_control'))).get('oom_kill') ?? 0;
   }

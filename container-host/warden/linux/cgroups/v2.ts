@@ -106,6 +106,13 @@ class CgroupV2 implements ContainerCgroup {
     writeCgroupFile(this.#file('pids.max'), String(max));
   }
 
+  blockForks(): () => void {
+    const file = this.#file('pids.max');
+    const saved = readCgroupFile(file).trim();
+    writeCgroupFile(file, '0');
+    return () => writeCgroupFile(file, saved);
+  }
+
   oomKills(): number {
     return parseFlatKeyed(readCgroupFile(this.#file('memory.events'))).get('oom_kill') ?? 0;
   }

@@ -110,14 +110,20 @@ export class NamespaceContainerizer implements Containerizer {
       const deadline = Date.now() + opts.timeoutMs;
       while (Date.now() < deadline && this.#containerProcesses(init, cgroup).length) await sleep(20);
     }
-    // A process may fork between our read and our kill: repeat until nothing is left.
-    for (let round = 0; round < 500; round++) {
-      const left = this.#containerProcesses(init, cgroup);
-      if (!left.length) return;
-      for (const pid of left) signalProcess(pid, 'SIGKILL');
-      await sleep(round < 10 ? 1 : 10);
+    // No forks while we kill (a fork bomb would otherwise refill what we empty); init and its
+    // keeper are already running, so blocking forks costs them nothing.
+    const restore = cgroup.blockForks();
+    try {
+      for (let round = 0; round < 500; round++) {
+        const left = this.#containerProcesses(init, cgroup);
+        if (!left.length) return;
+        for (const pid of left) signalProcess(pid, 'SIGKILL');
+        await sleep(round < 10 ? 1 : 10);
+      }
+      throw new HostError('stopping container processes', 'processes kept appearing after 500 rounds of SIGKILL');
+    } finally {
+      restore();
     }
-    throw new HostError('stopping container processes', 'processes kept appearing after 500 rounds of SIGKILL');
   }
 
   async destroy(init: InitProcess | undefined, cgroup: ContainerCgroup): Promise<void> {

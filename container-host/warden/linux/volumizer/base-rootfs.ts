@@ -95,10 +95,11 @@ export async function ensureDevTemplate(rootfsDir: string): Promise<string> {
   return dev;
 }
 
-/** A custom base must at least be a directory with a shell to run scripts. */
+/**
+ * A custom base must be a directory. Its /bin/bash (and setpriv, for unprivileged jobs) may
+ * come from a bind mount of the request, so they are not checked here.
+ */
 export async function checkCustomBase(path: string): Promise<void> {
   const st = await stat(path).catch(() => undefined);
   if (!st?.isDirectory()) throw new Error(`rootfs ${path} is not a directory`);
-  const bash = await lstat(join(path, 'bin/bash')).catch(() => undefined);
-  if (!bash) throw new Error(`rootfs ${path} has no /bin/bash (scripts run under it)`);
 }

@@ -1,0 +1,104 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cgroupParentDirs, job, skipReason, sleepMs, startWarden, type Harness } from './helpers.ts';
+
+describe.skipIf(skipReason)('warden linux backend: isolation', () => {
+  let h: Harness;
+  let handle: string;
+  beforeAll(async () => {
+    h = await startWarden('isolation', { pidsLimit: 128 });
+    ({ handle } = await h.warden.create({ bindMounts: [] }));
+  });
+  afterAll(async () => { await h?.close(); });
+
+  it('hides host processes: the container sees its own pid namespace with its init as pid 1', async () => {
+    const r = await h.warden.run(job(handle, 'ls /proc | grep -E "^[0-9]+$" | sort -n | tr "\\n" " "; echo; cat /proc/1/cmdline | tr "\\0" " "'));
+    const [pids, init] = r.stdout.toString().split('\n');
+    const visible = pids.trim().split(' ').map(Number);
+    expect(visible[0]).toBe(1);
+    expect(visible.length).toBeLessThan(10); // init, its keeper, this job's few processes
+    expect(visible).not.toContain(process.pid);
+    expect(init).toContain('sleep infinity');
+  });
+
+  it('hides host files outside the rootfs and never shows /root, /home or /var of the host', async () => {
+    const secret = join(h.dir, 'host-secret');
+    writeFileSync(secret, 'top secret\n');
+    const r = await h.warden.run(job(handle, `cat ${secret} 2>&1; ls /home; ls -A /var; test -e /work && echo work-visible; test -e /etc/shadow && echo shadow-visible; hostname; cat /etc/passwd`, { privileged: true }));
+    const out = r.stdout.toString();
+    expect(out).toContain('No such file or directory');
+    expect(out).not.toContain('top secret');
+    expect(out).not.toContain('work-visible');
+    expect(out).not.toContain('shadow-visible');
+    expect(out).toContain(`${handle}\n`);
+    expect(out).toMatch(/^vcap:x:\d+:\d+:/m);
+    // /home holds only the container user's home.
+    expect(out.split('\n')[1]).toBe('vcap');
+    const hostPasswd = readFileSync('/etc/passwd', 'utf8');
+    for (const line of hostPasswd.split('\n').filter((l) => l && !/^(root|nobody):/.test(l))) expect(out).not.toContain(line);
+  });
+
+  it('gives the container only a loopback network of its own', async () => {
+    const r = await h.warden.run(job(handle, 'ls /sys/class/net'));
+    expect(r.stdout.toString().trim()).toBe('lo');
+  });
+
+  it('runs unprivileged jobs as the pool uid with no capabilities and no way to root', async () => {
+    const r = await h.warden.run(job(handle, [
+      'id -u',
+      'grep -E "^(CapEff|CapPrm|CapBnd|NoNewPrivs)" /proc/self/status',
+      'su -c id root </dev/null 2>&1 | head -1; echo "su=$?"',
+      'setpriv --reuid 0 true 2>&1 | head -1',
+      'echo x > /etc/owned 2>&1 || echo etc-readonly',
+      'touch /usr/bin/evil 2>&1 || echo usr-readonly',
+      'mount -t tmpfs none /tmp 2>&1 || echo no-mount',
+    ].join('\n')));
+    const out = r.stdout.toString();
+    const uid = Number(out.split('\n')[0]);
+    expect(uid).toBeGreaterThanOrEqual(20000);
+    expect(out).toContain('CapEff:\t0000000000000000');
+    expect(out).toContain('CapPrm:\t0000000000000000');
+    expect(out).toContain('CapBnd:\t0000000000000000');
+    expect(out).toContain('NoNewPrivs:\t1');
+    expect(out).not.toMatch(/uid=0\(root\)/);
+    expect(out).toContain('etc-readonly');
+    expect(out).toContain('usr-readonly');
+    expect(out).toContain('no-mount');
+
+    const root = await h.warden.run(job(handle, 'id -u; touch /usr/bin/evil 2>/dev/null || echo usr-readonly', { privileged: true }));
+    expect(root.stdout.toString()).toBe('0\nusr-readonly\n');
+  });
+
+  it('contains a fork bomb with the pids limit, and stop still ends it promptly', async () => {
+    const { handle: bomb } = await h.warden.create({ bindMounts: [] });
+    const { jobId } = await h.warden.spawn(job(bomb, 'f() { f | f & }; f'));
+    await sleepMs(1500);
+    const current = cgroupParentDirs(h.cgroupParent)
+      .map((d) => join(d, bomb, 'pids.current'))
+      .filter((f) => existsSync(f))
+      .map((f) => Number(readFileSync(f, 'utf8')));
+    expect(current.length).toBeGreaterThan(0);
+    for (const n of current) expect(n).toBeLessThanOrEqual(128);
+    // The host keeps working, and so does the rest of wardend.
+    expect((await h.warden.run(job(handle, 'echo alive'))).stdout.toString()).toBe('alive\n');
+    const t0 = Date.now();
+    await h.warden.stop(bomb, { background: false, kill: true });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await h.warden.link(bomb, jobId);
+    await h.warden.destroy(bomb);
+    expect(h.warden.leftoverCgroups()).not.toContain(bomb);
+  });
+
+  it('OOM-kills a memory hog, reports "out of memory" and stops the container', async () => {
+    const { handle: hog } = await h.warden.create({ bindMounts: [] });
+    expect((await h.warden.limitMemory(hog, 64 * 1024 * 1024)).limitInBytes).toBe(64 * 1024 * 1024);
+    const r = await h.warden.run(job(hog, 'x=a; while :; do x="$x$x"; done'));
+    expect(r.exitStatus).toBe(137);
+    expect(r.info.events).toContain('out of memory');
+    expect(r.info.state).toBe('stopped');
+    const info = await h.warden.info(hog);
+    expect(info.state).toBe('stopped');
+    await h.warden.destroy(hog);
+  });
+});

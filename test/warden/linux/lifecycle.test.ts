@@ -1,0 +1,171 @@
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostMountsMentioning, job, skipReason, sleepMs, startWarden, waitFor, type Harness } from './helpers.ts';
+
+describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
+  let h: Harness;
+  beforeAll(async () => { h = await startWarden('lifecycle'); });
+  afterAll(async () => { await h?.close(); });
+
+  it('creates, lists, describes and destroys a container, leaving nothing behind', async () => {
+    const { warden } = h;
+    const { handle } = await warden.create({ bindMounts: [] });
+    expect(await warden.list()).toContain(handle);
+    const info = await warden.info(handle);
+    expect(info.state).toBe('active');
+    expect(info.events).toEqual([]);
+    expect(info.containerPath).toBe(join(h.dir, 'depot', handle));
+    expect(info.jobIds).toEqual([]);
+    expect(info.memoryStat).toBeDefined();
+    expect(Object.keys(info.memoryStat!)).toHaveLength(28);
+    expect(info.cpuStat?.usage).toBeGreaterThanOrEqual(0);
+    expect(existsSync(info.containerPath)).toBe(true);
+    expect(warden.leftoverCgroups()).toContain(handle);
+
+    await warden.destroy(handle);
+    expect(await warden.list()).not.toContain(handle);
+    expect(existsSync(info.containerPath)).toBe(false);
+    expect(warden.leftoverCgroups()).not.toContain(handle);
+    expect(hostMountsMentioning(h.dir)).toBe(0);
+    await expect(warden.info(handle)).rejects.toThrow(/^unknown handle$/);
+    await expect(warden.destroy(handle)).rejects.toThrow(/^unknown handle$/);
+  });
+
+  it('uses the requested handle and refuses a duplicate with the original message', async () => {
+    const { warden } = h;
+    await warden.create({ handle: 'dup-handle', bindMounts: [] });
+    await expect(warden.create({ handle: 'dup-handle', bindMounts: [] }))
+      .rejects.toThrow('container with handle: dup-handle already exists.');
+    await warden.destroy('dup-handle');
+  });
+
+  it('answers unknown handle for every per-container request', async () => {
+    const { warden } = h;
+    const calls: Array<() => Promise<unknown>> = [
+      () => warden.stop('nope', { background: false, kill: false }),
+      () => warden.spawn(job('nope', 'true')),
+      () => warden.link('nope', 1),
+      () => warden.run(job('nope', 'true')),
+      () => warden.copyIn('nope', '/tmp', '/tmp'),
+      () => warden.copyOut('nope', '/tmp', '/tmp'),
+      () => warden.limitMemory('nope'),
+      () => warden.limitCpu('nope'),
+      () => warden.limitDisk('nope', {}),
+      () => warden.limitBandwidth('nope'),
+      () => warden.netIn({ handle: 'nope' }),
+      () => warden.netOut({ handle: 'nope' }),
+    ];
+    for (const call of calls) await expect(call()).rejects.toThrow(/^unknown handle$/);
+  });
+
+  it('binds host directories read-only and read-write', async () => {
+    const { warden } = h;
+    const ro = join(h.dir, 'ro');
+    const rw = join(h.dir, 'rw');
+    mkdirSync(ro);
+    mkdirSync(rw);
+    writeFileSync(join(ro, 'hello'), 'from host\n');
+    const { handle } = await warden.create({
+      bindMounts: [{ srcPath: ro, dstPath: '/mnt/ro', mode: 'ro' }, { srcPath: rw, dstPath: '/mnt/rw', mode: 'rw' }],
+    });
+    const r = await warden.run(job(handle, 'cat /mnt/ro/hello; echo x > /mnt/ro/new; echo "ro=$?"; echo written > /mnt/rw/out', { privileged: true }));
+    expect(r.stdout.toString()).toContain('from host');
+    expect(r.stdout.toString()).toContain('ro=1');
+    expect(readFileSync(join(rw, 'out'), 'utf8')).toBe('written\n');
+    expect(existsSync(join(ro, 'new'))).toBe(false);
+    await warden.destroy(handle);
+    await expect(warden.create({ bindMounts: [{ srcPath: join(h.dir, 'missing'), dstPath: '/x', mode: 'ro' }] }))
+      .rejects.toThrow(/bind mount source does not exist/);
+  });
+
+  it('creates from another base rootfs', async () => {
+    const { warden } = h;
+    // A tiny base of our own (host /usr bound in by the request), marked so we can tell it apart.
+    const base = join(h.dir, 'custom-base');
+    for (const d of ['etc', 'usr', 'proc', 'sys', 'dev', 'tmp', 'home']) mkdirSync(join(base, d), { recursive: true });
+    for (const l of ['bin', 'lib', 'lib64', 'sbin']) {
+      if (existsSync(`/usr/${l}`)) symlinkSync(`usr/${l}`, join(base, l));
+    }
+    writeFileSync(join(base, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
+    writeFileSync(join(base, 'etc/group'), 'root:x:0:\n');
+    writeFileSync(join(base, 'etc/marker'), 'custom rootfs\n');
+    const { handle } = await warden.create({ rootfs: base, bindMounts: [{ srcPath: '/usr', dstPath: '/usr', mode: 'ro' }] });
+    const r = await warden.run(job(handle, 'cat /etc/marker; whoami'));
+    expect(r.stdout.toString()).toBe('custom rootfs\nvcap\n');
+    await warden.destroy(handle);
+    await expect(warden.create({ rootfs: join(h.dir, 'no-such-rootfs'), bindMounts: [] })).rejects.toThrow(/cannot use rootfs/);
+  });
+
+  it('stops with SIGTERM, refuses new jobs when stopped, and still allows copy_out and destroy', async () => {
+    const { warden } = h;
+    const { handle } = await warden.create({ bindMounts: [] });
+    const { jobId } = await warden.spawn(job(handle, 'trap "echo term; exit 7" TERM; echo started; while :; do sleep 0.05; done'));
+    await waitFor(async () => (await warden.run(job(handle, 'pgrep -c -f "sleep 0.05" || true'))).stdout.toString().trim() !== '0');
+    await warden.stop(handle, { background: false, kill: false });
+    const linked = await warden.link(handle, jobId);
+    expect(linked.exitStatus).toBe(7);
+    expect(linked.stdout.toString()).toBe('started\nterm\n');
+    expect(linked.info.state).toBe('stopped');
+    await expect(warden.spawn(job(handle, 'true')))
+      .rejects.toThrow("Container state must be one of 'active', current state is 'stopped'");
+    await warden.destroy(handle);
+  });
+
+  it('stops with SIGKILL after the grace, at once with kill, and in the background', async () => {
+    const { warden } = h;
+    const { handle } = await warden.create({ bindMounts: [] });
+    const stubborn = await warden.spawn(job(handle, 'trap "" TERM; while :; do sleep 0.05; done'));
+    await sleepMs(100);
+    const t0 = Date.now();
+    await warden.stop(handle, { background: false, kill: false });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1900); // stopTimeoutMs is 2 s in tests
+    expect((await warden.link(handle, stubborn.jobId)).exitStatus).toBe(137);
+    await warden.destroy(handle);
+
+    const second = await warden.create({ bindMounts: [] });
+    const j = await warden.spawn(job(second.handle, 'trap "" TERM; sleep 100'));
+    await sleepMs(100);
+    const t1 = Date.now();
+    await warden.stop(second.handle, { background: false, kill: true });
+    expect(Date.now() - t1).toBeLessThan(1000);
+    expect((await warden.link(second.handle, j.jobId)).exitStatus).toBe(137);
+    await warden.destroy(second.handle);
+
+    const third = await warden.create({ bindMounts: [] });
+    const k = await warden.spawn(job(third.handle, 'trap "" TERM; sleep 100'));
+    await sleepMs(100);
+    const t2 = Date.now();
+    await warden.stop(third.handle, { background: true, kill: false });
+    expect(Date.now() - t2).toBeLessThan(500);
+    expect((await warden.info(third.handle)).state).toBe('stopped');
+    expect((await warden.link(third.handle, k.jobId)).exitStatus).toBe(137);
+    await warden.destroy(third.handle);
+  });
+
+  it('destroys a container nobody references after its grace time, and not while retained', async () => {
+    const { warden } = h;
+    const { handle } = await warden.create({ graceTimeS: 1, bindMounts: [] });
+    warden.retain(handle);
+    await sleepMs(1300);
+    expect(await warden.list()).toContain(handle);
+    warden.release(handle);
+    await sleepMs(600);
+    expect(await warden.list()).toContain(handle);
+    await waitFor(async () => !(await warden.list()).includes(handle) && !warden.leftoverCgroups().includes(handle), 3000);
+  });
+
+  it('restores live containers from the depot when a new backend starts', async () => {
+    const { handle } = await h.warden.create({ handle: 'survivor', bindMounts: [] });
+    const { jobId } = await h.warden.spawn(job(handle, 'sleep 0.5; echo done late'));
+    await h.warden.close();
+    const { createLinuxWardenService } = await import('../../../container-host/warden/linux/index.ts');
+    const again = await createLinuxWardenService({ depotDir: join(h.dir, 'depot'), rootfsDir: join(h.dir, 'rootfs'), cgroupParent: h.cgroupParent, stopTimeoutMs: 2000 });
+    h.warden = again;
+    expect(await again.list()).toContain('survivor');
+    const r = await again.link(handle, jobId);
+    expect(r.exitStatus).toBe(0);
+    expect(r.stdout.toString()).toBe('done late\n');
+    await again.destroy(handle);
+  });
+});
