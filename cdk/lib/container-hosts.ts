@@ -158,6 +158,12 @@ export class ContainerHosts extends Construct {
       ],
     });
 
+    // The agent runs host-networked and still needs its task role, not the instance's.
+    launchTemplate.userData!.addCommands(
+      'echo ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true >> /etc/ecs/ecs.config',
+      `mkdir -p ${DEPOT_DIR}`,
+    );
+
     const group = new AutoScalingGroup(this, 'Hosts', {
       vpc: this.vpc,
       vpcSubnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },

@@ -69,7 +69,6 @@ export class Operations extends Construct {
       dimensionsMap: { ClusterName: clusterName, ServiceName: hosts.service.serviceName },
       statistic: 'Minimum',
       period: Duration.minutes(1),
-      label: 'hosts running the daemon',
     });
 
     // Alarms
@@ -228,7 +227,7 @@ export class Operations extends Construct {
             period: Duration.minutes(1),
             label: 'registered with ECS',
           }),
-          runningHosts,
+          runningHosts.with({ label: 'running the daemon' }),
         ],
       }),
       new GraphWidget({

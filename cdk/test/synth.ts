@@ -41,7 +41,7 @@ export function synthesize(options: { bundle?: boolean; context?: Record<string,
 }
 
 /** The context `cdk synth` would see from cdk.json, so tests check the shipped defaults. */
-function cdkJsonContext(): Record<string, unknown> {
+export function cdkJsonContext(): Record<string, unknown> {
   return JSON.parse(readFileSync(join(projectRoot, 'cdk.json'), 'utf8')).context ?? {};
 }
 
