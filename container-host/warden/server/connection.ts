@@ -170,7 +170,8 @@ export class WardenConnection {
   }
 
   private retain(handle: string): void {
-    if (this.handles.has(handle)) return;
+    // Closed already (e.g. the client left while Create ran): nothing would release it.
+    if (this.closed || this.handles.has(handle)) return;
     this.handles.add(handle);
     this.service.retain(handle);
   }
