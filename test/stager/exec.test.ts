@@ -1,0 +1,49 @@
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { execInGroup } from '../../functions/stager/exec.ts';
+import { PluginError } from '../../plugins/api/types.ts';
+import { StagingTimeoutError } from '../../functions/stager/errors.ts';
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].startsWith('Z');
+  } catch {
+    return false;
+  }
+};
+
+it('streams each output line of the program into the log', async () => {
+  const lines: string[] = [];
+  await execInGroup('bash', ['-c', 'echo one; echo two >&2; printf three'], { log: (l) => lines.push(l), signal: new AbortController().signal });
+  expect(lines.sort()).toEqual(['one', 'three', 'two']);
+});
+
+it('rejects with a PluginError naming the program and its status', async () => {
+  const run = execInGroup('bash', ['-c', 'exit 3'], { log: () => {}, signal: new AbortController().signal });
+  await expect(run).rejects.toBeInstanceOf(PluginError);
+  await expect(run).rejects.toThrow('bash -c exit 3 exited with status 3');
+});
+
+it('kills the whole process group, grandchildren included, when the deadline passes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dw-exec-'));
+  dirs.push(dir);
+  const deadline = new AbortController();
+  const run = execInGroup('bash', ['-c', `sleep 60 & echo $! > ${dir}/grandchild; echo $$ > ${dir}/child; wait`], {
+    log: () => {},
+    signal: deadline.signal,
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  const grandchild = Number(readFileSync(join(dir, 'grandchild'), 'utf8'));
+  const child = Number(readFileSync(join(dir, 'child'), 'utf8'));
+  expect(alive(grandchild)).toBe(true);
+  deadline.abort(new StagingTimeoutError(1));
+  await expect(run).rejects.toBeInstanceOf(StagingTimeoutError);
+  await new Promise((r) => setTimeout(r, 100));
+  expect(alive(child)).toBe(false);
+  expect(alive(grandchild)).toBe(false);
+});
