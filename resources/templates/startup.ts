@@ -30,7 +30,7 @@ if [ -d app/.profile.d ]; then
   for f in app/.profile.d/*.sh; do [ -r "$f" ] && . "$f"; done
 fi
 START_COMMAND=${quote(opts.startCommand)}
-setsid bash -c 'cd app && eval "exec $0"' "$START_COMMAND" >>logs/stdout.log 2>>logs/stderr.log </dev/null &
+setsid bash -c 'cd app && eval "$0"' "$START_COMMAND" >>logs/stdout.log 2>>logs/stderr.log </dev/null &
 APP_PID=$!
 echo "$APP_PID" > run.pid
 trap 'kill -TERM -- "-$APP_PID" 2>/dev/null || true' TERM INT

@@ -1,0 +1,96 @@
+/**
+ * The droplet's own scripts, run on this host as the agent will run them in a container:
+ * `./startup -p PORT` serves, writes run.pid and logs; `./stop PID` leaves no process behind.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { stage } from '../../functions/stager/phases/stage.ts';
+
+const APP = new URL('../apps/hello-python', import.meta.url).pathname;
+const cleanup: Array<() => void> = [];
+afterEach(() => cleanup.splice(0).forEach((f) => f()));
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].startsWith('Z');
+  } catch {
+    return false;
+  }
+};
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function stagedDroplet(command: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'dw-droplet-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'app'));
+  cpSync(APP, join(dir, 'app'), { recursive: true });
+  await stage({ dropletDir: dir, properties: { meta: { command } }, log: () => {}, signal: new AbortController().signal });
+  return dir;
+}
+
+function start(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const child = spawn('./startup', args, { cwd: dir, env: { PATH: process.env.PATH, ...env }, stdio: 'ignore' });
+  cleanup.push(() => child.kill('SIGKILL'));
+  return child;
+}
+
+it('serves on -p PORT, records run.pid and logs, and ./stop ends the whole tree', async () => {
+  const dir = await stagedDroplet('python3 app.py');
+  const port = await freePort();
+  const startup = start(dir, ['-p', String(port)]);
+  const body = await until('the app to answer', async () => {
+    try {
+      return await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    } catch {
+      return undefined;
+    }
+  });
+  expect(body).toBe('Hello from dropwarden!\n');
+  const pid = Number(readFileSync(join(dir, 'run.pid'), 'utf8'));
+  expect(alive(pid)).toBe(true);
+  expect(readFileSync(join(dir, 'logs', 'stderr.log'), 'utf8')).toContain('GET / HTTP/1.1');
+  expect(existsSync(join(dir, 'logs', 'stdout.log'))).toBe(true);
+
+  const exited = new Promise<number | null>((r) => startup.once('exit', (code) => r(code)));
+  const stop = spawn('./stop', [String(pid)], { cwd: dir, stdio: 'ignore' });
+  expect(await new Promise((r) => stop.once('exit', r))).toBe(0);
+  await exited;
+  expect(alive(pid)).toBe(false);
+  expect(alive(startup.pid!)).toBe(false);
+});
+
+it('takes the port from $PORT, then $VCAP_APP_PORT', async () => {
+  const dir = await stagedDroplet('echo "port=$PORT vcap=$VCAP_APP_PORT home=$HOME" ; sleep 0.1');
+  for (const [env, want] of [[{ PORT: '7001' }, '7001'], [{ VCAP_APP_PORT: '7002' }, '7002']] as const) {
+    const child = start(dir, [], env);
+    expect(await new Promise((r) => child.once('exit', r))).toBe(0);
+    const out = readFileSync(join(dir, 'logs', 'stdout.log'), 'utf8').trim().split('\n').at(-1);
+    expect(out).toBe(`port=${want} vcap=${want} home=${dir}`);
+  }
+});
+
+it("exits with the app's own exit status", async () => {
+  const dir = await stagedDroplet('exit 7');
+  const child = start(dir, ['-p', '1']);
+  expect(await new Promise((r) => child.once('exit', r))).toBe(7);
+});
