@@ -3,7 +3,8 @@
  * error handling). It isolates nothing; the real service is the Linux backend.
  *
  * Scripts are a tiny language of `;`-separated steps so tests can shape timing and output:
- * `sleep MS`, `out HEX` (stdout bytes), `err HEX` (stderr bytes), `exit N`.
+ * `sleep MS`, `out HEX` (stdout bytes), `err HEX` (stderr bytes), `fill N` (N bytes 0xab to
+ * stdout), `exit N`.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import {
@@ -27,6 +28,7 @@ function parseScript(script: string): Step[] {
       const [word, arg = ''] = s.split(/\s+/, 2);
       if (word === 'sleep' || word === 'exit') return { kind: word, n: Number(arg) } as Step;
       if (word === 'out' || word === 'err') return { kind: word, data: Buffer.from(arg, 'hex') } as Step;
+      if (word === 'fill') return { kind: 'out', data: Buffer.alloc(Number(arg), 0xab) } as Step;
       throw new WardenError(`fake service: unknown step ${word}`);
     });
 }
