@@ -29,17 +29,19 @@ export async function startWardend(
     maxFrameBytes: config.maxFrameBytes,
     log,
   });
-  await server.listen();
   let health: HealthEndpoint | undefined;
   let address: AddressInfo | undefined;
-  if (config.health) {
-    health = new HealthEndpoint(server, service);
-    try {
+  try {
+    await server.listen();
+    if (config.health) {
+      health = new HealthEndpoint(server, service);
       address = await health.listen(config.health.host, config.health.port);
-    } catch (err) {
-      await server.close();
-      throw err;
     }
+  } catch (err) {
+    // A half-started daemon would keep the service's timers (and the process) alive.
+    if (server.listening) await server.close();
+    await service.close?.();
+    throw err;
   }
   return {
     server,
