@@ -104,7 +104,8 @@ export function readConfig(node: Node): DropwardenConfig {
     },
     retention: {
       appsDays: integer(get, 'appRetentionDays', 30, 1, 3650),
-      dropletsDays: integer(get, 'dropletRetentionDays', 365, 1, 3650),
+      // Droplets move to Infrequent Access at 30 days; expiry must come after that.
+      dropletsDays: integer(get, 'dropletRetentionDays', 365, 31, 3650),
       cacheDays: integer(get, 'cacheRetentionDays', 14, 1, 3650),
       logsDays: integer(get, 'logRetentionDays', 90, 1, 3650),
     },

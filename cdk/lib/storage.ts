@@ -46,7 +46,7 @@ export class Storage extends Construct {
         id: 'age-out-droplets',
         // Keys are content-addressed and never overwritten, so age is the only signal of "old".
         transitions: [{ storageClass: StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(30) }],
-        expiration: Duration.days(Math.max(retention.dropletsDays, 31)),
+        expiration: Duration.days(retention.dropletsDays),
       },
     ]);
     this.cache = this.bucket('Cache', 'cache/', [
