@@ -60,7 +60,7 @@ export interface ContainerHostsProps {
 export const VPC_CIDR = '10.64.0.0/16';
 
 const BUILD_CONTEXT_EXCLUDES = [
-  '.git', 'node_modules', '**/node_modules', 'cdk.out', 'cdk', 'dist', 'coverage', 'test', '.dropwarden', '*.tgz',
+  '.git', 'node_modules', '**/node_modules', 'cdk.out', 'cdk/test', 'dist', 'coverage', 'test', '.dropwarden', '*.tgz',
 ];
 
 export class ContainerHosts extends Construct {

@@ -1,28 +1,8 @@
-/**
- * The CloudFormation outputs that `dropwarden config --stack NAME` reads. Their names are a
- * contract with the CLI: add new ones, never rename.
- */
+/** The stack's CloudFormation outputs, named as output-names.ts says. */
 import { Aws, CfnOutput, Stack } from 'aws-cdk-lib';
+import { OUTPUT } from './output-names.ts';
 import type { Queues } from './queues.ts';
 import type { Storage } from './storage.ts';
-
-export const OUTPUT = {
-  region: 'Region',
-  stagingQueueUrl: 'StagingQueueUrl',
-  stagingDlqUrl: 'StagingDlqUrl',
-  resultsQueueUrl: 'ResultsQueueUrl',
-  resultsDlqUrl: 'ResultsDlqUrl',
-  startQueueUrl: 'StartQueueUrl',
-  startDlqUrl: 'StartDlqUrl',
-  eventsQueueUrl: 'EventsQueueUrl',
-  eventsDlqUrl: 'EventsDlqUrl',
-  appsBucketName: 'AppsBucketName',
-  dropletsBucketName: 'DropletsBucketName',
-  cacheBucketName: 'CacheBucketName',
-  stagerFunctionName: 'StagerFunctionName',
-  clusterName: 'ClusterName',
-  dashboardName: 'DashboardName',
-} as const;
 
 export interface OutputValues {
   storage: Storage;

@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { OUTPUT } from '../lib/outputs.ts';
+import { OUTPUT } from '../lib/output-names.ts';
 import { arn, logicalId, resourcesOfType, synthesize } from './synth.ts';
 import type { Synthesized } from './synth.ts';
 
