@@ -1,5 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { STACK_OUTPUTS } from '../../cli/stack-outputs.ts';
 import { OUTPUT } from '../lib/output-names.ts';
 import { arn, logicalId, resourcesOfType, synthesize } from './synth.ts';
 import type { Synthesized } from './synth.ts';
@@ -144,5 +145,9 @@ describe('outputs the CLI reads', () => {
       'EventsQueueUrl', 'Region', 'ResultsDlqUrl', 'ResultsQueueUrl', 'StagerFunctionName', 'StagingDlqUrl',
       'StagingQueueUrl', 'StartDlqUrl', 'StartQueueUrl',
     ]);
+  });
+
+  it('include every output `dropwarden config --stack` reads', () => {
+    expect(Object.keys(s.json.Outputs)).toEqual(expect.arrayContaining(Object.values(STACK_OUTPUTS)));
   });
 });
