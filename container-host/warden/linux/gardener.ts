@@ -24,7 +24,10 @@ export const OUTPUT_EXCEEDED = 'command exceeded maximum output';
 interface Live {
   record: ContainerRecord;
   cgroup: ContainerCgroup;
+  /** Jobs not yet consumed by link or stream (info's job_ids). */
   jobs: Map<number, Job>;
+  /** Jobs still running, consumed or not: the output cap applies to them all. */
+  running: Set<Job>;
   refs: number;
   graceTimer?: NodeJS.Timeout;
   /** Set once destroy begins: the handle is then unknown to every other request. */
@@ -92,10 +95,14 @@ export class Gardener implements WardenService {
         continue;
       }
       this.#uids.claim(record.uid);
-      const live: Live = { record, cgroup, jobs: new Map(), refs: 0 };
+      const live: Live = { record, cgroup, jobs: new Map(), running: new Set(), refs: 0 };
       for (let id = 1; id < record.nextJobId; id++) {
         const dir = this.#p.depot.jobDir(handle, id);
-        if (await stat(dir).then(() => true, () => false)) live.jobs.set(id, await Job.adopt(id, dir));
+        if (!(await stat(dir).then(() => true, () => false))) continue;
+        const job = await Job.adopt(id, dir);
+        live.jobs.set(id, job);
+        live.running.add(job);
+        void job.exited.finally(() => live.running.delete(job)).catch(() => undefined);
       }
       this.#live.set(handle, live);
       this.#armGrace(live);
@@ -161,7 +168,7 @@ export class Gardener implements WardenService {
       this.#uids.release(uid);
       throw asWardenError('create', e);
     }
-    const live: Live = { record, cgroup, jobs: new Map(), refs: 0 };
+    const live: Live = { record, cgroup, jobs: new Map(), running: new Set(), refs: 0 };
     this.#live.set(handle, live);
     this.#armGrace(live);
     return { handle };
@@ -238,7 +245,8 @@ export class Gardener implements WardenService {
         user: this.#p.config.user,
       });
       live.jobs.set(jobId, job);
-      void job.exited.then(() => this.#checkContainer(live)).catch(() => undefined);
+      live.running.add(job);
+      void job.exited.finally(() => live.running.delete(job)).then(() => this.#checkContainer(live)).catch(() => undefined);
     } catch (e) {
       throw asWardenError('spawn', e);
     }
@@ -258,6 +266,7 @@ export class Gardener implements WardenService {
     const { live, job } = this.#consume(handle, jobId);
     const exitStatus = await job.exited;
     await this.#checkContainer(live);
+    await this.#checkOutput(live, job);
     const cap = this.#p.config.maxOutputBytes;
     const [stdout, stderr] = await Promise.all([job.read('stdout', 0, cap), job.read('stderr', 0, cap)]);
     if (!live.destroying) await job.remove();
@@ -291,6 +300,7 @@ export class Gardener implements WardenService {
         }
         if (finished) {
           await this.#checkContainer(live);
+          await this.#checkOutput(live, job);
           yield { exitStatus: job.exitStatus!, info: this.#info(live) };
           return;
         }
@@ -403,7 +413,7 @@ export class Gardener implements WardenService {
       for (const live of this.#live.values()) {
         if (live.destroying) continue;
         await this.#checkContainer(live).catch(() => undefined);
-        for (const job of live.jobs.values()) await this.#checkOutput(live, job).catch(() => undefined);
+        for (const job of live.running) await this.#checkOutput(live, job).catch(() => undefined);
       }
     } finally {
       this.#polling = false;
@@ -427,12 +437,13 @@ export class Gardener implements WardenService {
     if (init) await this.#p.containerizer.stopProcesses(init, live.cgroup, { kill: true, timeoutMs: 0 });
   }
 
+  /** While a job runs (the poller) and once more when it ends (a fast job beats the poller). */
   async #checkOutput(live: Live, job: Job): Promise<void> {
-    if (!job.running || job.discardOutput) return;
+    if (job.discardOutput) return;
     const cap = this.#p.config.maxOutputBytes;
     const sizes = await Promise.all([job.outputSize('stdout'), job.outputSize('stderr')]);
     if (sizes.every((s) => s <= cap)) return;
-    await job.kill();
+    if (job.running) await job.kill();
     if (!live.record.events.includes(OUTPUT_EXCEEDED)) {
       live.record.events.push(OUTPUT_EXCEEDED);
       await this.#save(live);

@@ -13,12 +13,12 @@ const USER_HZ = 100;
 /** v1 cpu.shares [2, 262144] onto v2 cpu.weight [1, 10000], linearly (as runc and systemd do). */
 export function sharesToWeight(shares: number): number {
   const s = Math.min(262144, Math.max(2, shares));
-  return Math.round(1 + ((s - 2) * 9999) / 262142);
+  return 1 + Math.floor(((s - 2) * 9999) / 262142);
 }
 
 export function weightToShares(weight: number): number {
   const w = Math.min(10000, Math.max(1, weight));
-  return Math.round(2 + ((w - 1) * 262142) / 9999);
+  return 2 + Math.ceil(((w - 1) * 262142) / 9999);
 }
 
 function parseMax(text: string): number {

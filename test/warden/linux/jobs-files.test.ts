@@ -1,0 +1,125 @@
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StreamChunk } from '../../../container-host/warden/server/service.ts';
+import { job, skipReason, startWarden, type Harness } from './helpers.ts';
+
+describe.skipIf(skipReason)('warden linux backend: jobs, files and limits', () => {
+  let h: Harness;
+  let handle: string;
+  beforeAll(async () => {
+    h = await startWarden('jobs', { maxOutputBytes: 64 * 1024 });
+    ({ handle } = await h.warden.create({ bindMounts: [] }));
+  });
+  afterAll(async () => { await h?.close(); });
+
+  it('runs a script under /bin/bash with exit status and byte-exact stdout and stderr', async () => {
+    const r = await h.warden.run(job(handle, 'echo -n "$BASH_VERSION" | grep -q . && printf "\\xff\\x00ok"; printf "err\\xfe" >&2; exit 42'));
+    expect(r.exitStatus).toBe(42);
+    expect(r.stdout).toEqual(Buffer.from([0xff, 0x00, 0x6f, 0x6b]));
+    expect(r.stderr).toEqual(Buffer.from([0x65, 0x72, 0x72, 0xfe]));
+    expect(r.info.state).toBe('active');
+    expect((await h.warden.run(job(handle, 'exit 0'))).exitStatus).toBe(0);
+  });
+
+  it('spawns and links; a job is consumed by link', async () => {
+    const { jobId } = await h.warden.spawn(job(handle, 'sleep 0.2; echo linked'));
+    expect((await h.warden.info(handle)).jobIds).toContain(jobId);
+    const r = await h.warden.link(handle, jobId);
+    expect(r.stdout.toString()).toBe('linked\n');
+    expect(r.info.jobIds).not.toContain(jobId);
+    await expect(h.warden.link(handle, jobId)).rejects.toThrow(/^no such job$/);
+    await expect(h.warden.link(handle, 999)).rejects.toThrow(/^no such job$/);
+  });
+
+  it('streams output as it is produced, ending with the exit status; a stream consumes the job', async () => {
+    const { jobId } = await h.warden.spawn(job(handle, 'echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; exit 5'));
+    const chunks: Array<{ chunk: StreamChunk; at: number }> = [];
+    const t0 = Date.now();
+    for await (const chunk of h.warden.stream(handle, jobId)) chunks.push({ chunk, at: Date.now() - t0 });
+    const data = chunks.filter((c) => 'data' in c.chunk) as Array<{ chunk: { name: string; data: Buffer }; at: number }>;
+    expect(data.map((c) => `${c.chunk.name}:${c.chunk.data.toString()}`)).toEqual(['stdout:one\n', 'stderr:two\n', 'stdout:three\n']);
+    expect(data[0].at).toBeLessThan(250); // the first line arrived before the job ended
+    const last = chunks.at(-1)!.chunk;
+    expect(last).toMatchObject({ exitStatus: 5 });
+    expect('info' in last && last.info.state).toBe('active');
+    await expect(h.warden.link(handle, jobId)).rejects.toThrow(/^no such job$/);
+  });
+
+  it('kills a job whose output exceeds the cap and reports the event', async () => {
+    const r = await h.warden.run(job(handle, 'yes | head -c 10000000; echo after'));
+    expect(r.stdout.length).toBeLessThanOrEqual(64 * 1024);
+    expect(r.info.events).toContain('command exceeded maximum output');
+    // A job that keeps writing is killed rather than left to fill the disk.
+    const endless = await h.warden.run(job(handle, 'while :; do yes | head -c 100000; sleep 0.01; done'));
+    expect(endless.exitStatus).toBe(137);
+    expect(endless.stdout.length).toBeLessThanOrEqual(64 * 1024);
+  });
+
+  it('discards output when asked', async () => {
+    const r = await h.warden.run(job(handle, 'echo gone; echo gone >&2', { discardOutput: true }));
+    expect(r.exitStatus).toBe(0);
+    expect(r.stdout.length + r.stderr.length).toBe(0);
+  });
+
+  it('applies rlimits', async () => {
+    const r = await h.warden.run(job(handle, 'ulimit -n; ulimit -c', { rlimits: { nofile: 64, core: 0 } }));
+    expect(r.stdout.toString()).toBe('64\n0\n');
+  });
+
+  it('copies in and out with rsync semantics and owner', async () => {
+    const src = join(h.dir, 'src');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    writeFileSync(join(src, 'a.txt'), 'A');
+    writeFileSync(join(src, 'sub/b.txt'), 'B');
+    await h.warden.copyIn(handle, src, '/home/vcap/');
+    await h.warden.copyIn(handle, `${src}/`, '/home/vcap/flat');
+    const r = await h.warden.run(job(handle, 'cd ~ && find src flat -type f | sort && stat -c %U src/a.txt && echo C > made.txt'));
+    expect(r.stdout.toString()).toBe('flat/a.txt\nflat/sub/b.txt\nsrc/a.txt\nsrc/sub/b.txt\nvcap\n');
+
+    const out = join(h.dir, 'out');
+    mkdirSync(out);
+    await h.warden.copyOut(handle, '/home/vcap/flat/', join(out, 'contents'));
+    await h.warden.copyOut(handle, '/home/vcap/made.txt', out, 'nobody');
+    expect(readFileSync(join(out, 'contents/sub/b.txt'), 'utf8')).toBe('B');
+    expect(readFileSync(join(out, 'made.txt'), 'utf8')).toBe('C\n');
+    expect(statSync(join(out, 'made.txt')).uid).toBe(65534);
+    await expect(h.warden.copyOut(handle, '/no/such/file', out)).rejects.toThrow(/copy_out failed/);
+  });
+
+  it('confines symlinks in the container to the container', async () => {
+    const hostTarget = join(h.dir, 'host-only');
+    mkdirSync(hostTarget);
+    writeFileSync(join(hostTarget, 'secret'), 'host secret');
+    // A job plants links that would reach host paths if followed on the host.
+    await h.warden.run(job(handle, `ln -s ${hostTarget} ~/escape; ln -s / ~/root-link`));
+    const out = join(h.dir, 'escape-out');
+    mkdirSync(out);
+    await expect(h.warden.copyOut(handle, '/home/vcap/escape/secret', out)).rejects.toThrow(/copy_out failed/);
+    await h.warden.copyOut(handle, '/home/vcap/root-link/etc/hosts', out);
+    expect(readFileSync(join(out, 'hosts'), 'utf8')).toBe(readFileSync(join(h.dir, 'rootfs/base-1/etc/hosts'), 'utf8'));
+
+    const payload = join(h.dir, 'payload');
+    writeFileSync(payload, 'pwned');
+    // rsync refuses to write through the (in the container, dangling) link: either way, not the host.
+    await h.warden.copyIn(handle, payload, '/home/vcap/escape/').catch(() => undefined);
+    expect(existsSync(join(hostTarget, 'payload'))).toBe(false);
+    expect(lstatSync(join(hostTarget, 'secret')).isFile()).toBe(true);
+  });
+
+  it('limits memory and cpu, reading them back', async () => {
+    expect((await h.warden.limitMemory(handle, 256 * 1024 * 1024)).limitInBytes).toBe(256 * 1024 * 1024);
+    expect((await h.warden.limitMemory(handle)).limitInBytes).toBe(256 * 1024 * 1024);
+    expect((await h.warden.limitCpu(handle, 512)).limitInShares).toBe(512);
+    expect((await h.warden.limitCpu(handle)).limitInShares).toBe(512);
+    const info = await h.warden.info(handle);
+    expect(info.memoryStat!.hierarchicalMemoryLimit).toBe(256 * 1024 * 1024);
+  });
+
+  it('answers the issue-6 requests with a clear not-supported error', async () => {
+    await expect(h.warden.netIn({ handle, containerPort: 8080 })).rejects.toThrow(/not supported yet/);
+    await expect(h.warden.netOut({ handle, network: '10.0.0.0/8' })).rejects.toThrow(/not supported yet/);
+    await expect(h.warden.limitBandwidth(handle, 1000, 1000)).rejects.toThrow(/not supported yet/);
+    await expect(h.warden.limitDisk(handle, { byteLimit: 1 })).rejects.toThrow(/not supported yet/);
+  });
+});
