@@ -3,6 +3,7 @@
  * local worker) and the embedded S3+SQS: exactly one result per request, terminal failures
  * answered at once, transient ones retried and dead-lettered, one deadline for the task.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,7 @@ let http: Server;
 let httpBase: string;
 let appZip: Buffer;
 const hits = new Map<string, number>();
+const puts = new Map<string, Buffer>();
 
 beforeAll(async () => {
   stack = await startTestStack({ visibilitySeconds: 2, maxReceiveCount: 3 });
@@ -46,6 +48,15 @@ beforeAll(async () => {
     if (req.url!.startsWith('/flaky') && n === 1) return void res.writeHead(503).end('busy');
     if (req.url!.startsWith('/down')) return void res.writeHead(503).end('down');
     if (req.url!.startsWith('/stall')) return; // never answers: the deadline must end it
+    if (req.method === 'PUT') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        puts.set(req.url!, Buffer.concat(chunks));
+        res.writeHead(200).end();
+      });
+      return;
+    }
     res.writeHead(200, { 'content-length': appZip.length }).end(appZip);
   });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
@@ -81,6 +92,16 @@ describe('stager delivery', () => {
       new GetObjectCommand({ Bucket: stack.config.buckets.droplets, Key: `hello/${result.droplet!.sha256}.tgz` }),
     );
     expect(obj.ContentLength).toBe(result.droplet!.size);
+  });
+
+  it('uploads to an https-style (pre-signed) upload_uri and downloads from one', async () => {
+    await sendRaw(stack.config, request({ request_id: 'http-io', download_uri: `${httpBase}/zip/app.zip`, upload_uri: `${httpBase}/put/droplet.tgz?X-Amz-Signature=abc` }));
+    const [r] = (await resultsFor(['http-io'])).filter((x) => x.request_id === 'http-io');
+    expect(r.error).toBeUndefined();
+    const body = puts.get('/put/droplet.tgz?X-Amz-Signature=abc')!;
+    expect(body.length).toBe(r.droplet!.size);
+    expect(createHash('sha256').update(body).digest('hex')).toBe(r.droplet!.sha256);
+    expect(r.task_log).not.toContain('X-Amz-Signature');
   });
 
   it('answers a non-JSON message with an error result keyed by the SQS message id', async () => {
