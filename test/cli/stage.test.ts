@@ -13,7 +13,7 @@ import type { StagingResult } from '../../contracts/staging.ts';
 import { type RunningUp, runCli, startUp } from '../support/cli.ts';
 import { zipTree } from '../support/zip.ts';
 
-const APP = new URL('../apps/hello-python', import.meta.url).pathname;
+const APP = new URL('../../samples/hello-python', import.meta.url).pathname;
 let up: RunningUp;
 let tmp: string;
 

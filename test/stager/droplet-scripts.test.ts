@@ -8,9 +8,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
+import { alive } from '../support/processes.ts';
 import { stage } from '../../functions/stager/phases/stage.ts';
 
-const APP = new URL('../apps/hello-python', import.meta.url).pathname;
+const APP = new URL('../../samples/hello-python', import.meta.url).pathname;
 const cleanup: Array<() => void> = [];
 afterEach(() => cleanup.splice(0).forEach((f) => f()));
 
@@ -21,14 +22,6 @@ const freePort = () =>
       s.close(() => resolve(port));
     });
   });
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].startsWith('Z');
-  } catch {
-    return false;
-  }
-};
 async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
   const end = Date.now() + ms;
   while (Date.now() < end) {

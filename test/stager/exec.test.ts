@@ -2,20 +2,13 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
+import { alive } from '../support/processes.ts';
 import { execInGroup } from '../../functions/stager/exec.ts';
 import { PluginError } from '../../plugins/api/types.ts';
 import { StagingTimeoutError } from '../../functions/stager/errors.ts';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].startsWith('Z');
-  } catch {
-    return false;
-  }
-};
 
 it('streams each output line of the program into the log', async () => {
   const lines: string[] = [];
