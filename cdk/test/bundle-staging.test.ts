@@ -17,7 +17,7 @@ import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
 import { StagerWorker } from '../../local/stager-worker.ts';
 import { type TestStack, drain, putApp, sendRaw, startTestStack } from '../../test/support/aws-stack.ts';
 import { zipTree } from '../../test/support/zip.ts';
-import { logicalId, synthesize } from './synth.ts';
+import { logicalId, stagerBundleDir, synthesize } from './synth.ts';
 import type { Synthesized } from './synth.ts';
 
 const run = promisify(execFile);
@@ -64,11 +64,8 @@ function functionEnvironment(): Record<string, string> {
 
 beforeAll(async () => {
   s = synthesize({ bundle: true });
-  const assets = JSON.parse(readFileSync(join(s.assemblyDir, `${s.stack.artifactId}.assets.json`), 'utf8')).files;
-  const key = s.json.Resources[logicalId(s.stack.stager.function)].Properties.Code.S3Key as string;
-  const asset = Object.values<any>(assets).find((a) => key.startsWith(a.source.path.replace(/^asset\./, '')));
   dir = mkdtempSync(join(tmpdir(), 'dw-bundle-'));
-  cpSync(join(s.assemblyDir, asset.source.path), join(dir, 'fn'), { recursive: true });
+  cpSync(stagerBundleDir(s), join(dir, 'fn'), { recursive: true });
   writeFileSync(join(dir, 'fn', 'invoke.mjs'), INVOKE);
 
   stack = await startTestStack({ visibilitySeconds: 60 });

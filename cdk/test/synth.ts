@@ -45,6 +45,15 @@ export function cdkJsonContext(): Record<string, unknown> {
   return JSON.parse(readFileSync(join(projectRoot, 'cdk.json'), 'utf8')).context ?? {};
 }
 
+/** Where the synthesized stager function's esbuild bundle (the code that would deploy) is. */
+export function stagerBundleDir(s: Synthesized): string {
+  const assets = JSON.parse(readFileSync(join(s.assemblyDir, `${s.stack.artifactId}.assets.json`), 'utf8')).files;
+  const key = s.json.Resources[logicalId(s.stack.stager.function)].Properties.Code.S3Key as string;
+  const asset = Object.values<any>(assets).find((a) => key.startsWith(a.source.path.replace(/^asset\./, '')));
+  if (!asset) throw new Error('the stager function has no file asset: was the app synthesized with bundle: true?');
+  return join(s.assemblyDir, asset.source.path);
+}
+
 export function logicalId(construct: IConstruct): string {
   return Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement);
 }
