@@ -3,6 +3,7 @@
  * Records are processed in parallel; a record that fails retryably stays on the queue (and
  * reaches the DLQ after maxReceiveCount); every other record gets exactly one result.
  */
+import { rm } from 'node:fs/promises';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
@@ -14,7 +15,11 @@ export function createHandler(make: () => RecordDeps) {
   let deps: RecordDeps | undefined;
   const processor = new BatchProcessor(EventType.SQS);
   return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
-    deps ??= make();
+    if (!deps) {
+      deps = make();
+      // A sandbox that timed out mid-task never ran that task's cleanup: start with an empty /tmp.
+      await rm(deps.config.workRoot, { recursive: true, force: true });
+    }
     if (context) logger.addContext(context);
     // Metrics are single-metric EMF lines, flushed as they are recorded: nothing is stored.
     return processPartialResponse(event, (record: SQSRecord) => processRecord(record, deps!), processor, {
