@@ -4,9 +4,10 @@
  * final place; symlinks are created only after every file is written (so no write can go
  * through one), and each must resolve inside the app root.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdir, realpath, symlink } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, readlink, realpath, symlink } from 'node:fs/promises';
 import { dirname, join, posix, sep } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import type { UnpackLimits } from '../config.ts';
@@ -63,7 +64,7 @@ function unixMode(entry: Entry): number {
 
 function describeOpenError(err: Error): string {
   const m = err.message;
-  if (/end of central directory record signature not found/.test(m)) {
+  if (/end of central directory record signature not found/i.test(m)) {
     return 'not a zip archive (no end-of-central-directory record): the upload is truncated or is not a zip file';
   }
   if (/multi-disk/.test(m)) return 'multi-disk (split) zip archives are not supported: upload a single-file zip';
@@ -82,11 +83,42 @@ async function readSmall(zip: ZipFile, entry: Entry, max: number): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
+/**
+ * Reads the archive for yauzl, each entry's stream from its own file descriptor. yauzl's own
+ * reader queues every read on one shared descriptor and throws an uncaught TypeError (then hangs)
+ * when a stream is destroyed while its read is still queued, which parallel writes hit whenever
+ * one fails or the deadline aborts them.
+ */
+class ArchiveReader extends yauzl.RandomAccessReader {
+  readonly path: string;
+  readonly handle: FileHandle;
+  constructor(path: string, handle: FileHandle) {
+    super();
+    this.path = path;
+    this.handle = handle;
+  }
+  override _readStreamForRange(start: number, end: number): Readable {
+    return createReadStream(this.path, { start, end: end - 1 }); // `end` is exclusive here, inclusive there
+  }
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void) {
+    this.handle.read(buffer, offset, length, position).then(
+      ({ bytesRead }) => callback(bytesRead < length ? new Error('unexpected EOF') : null),
+      (err: Error) => callback(err),
+    );
+  }
+  override close(callback: (err: Error | null) => void) {
+    this.handle.close().then(() => callback(null), callback);
+  }
+}
+
 export async function unpack(input: UnpackInput): Promise<UnpackStats> {
   const { limits, destDir, signal } = input;
   let zip: ZipFile;
+  let handle: FileHandle | undefined;
   try {
-    zip = await yauzl.openPromise(input.zipPath, {
+    handle = await open(input.zipPath, 'r');
+    const { size } = await handle.stat();
+    zip = await yauzl.fromRandomAccessReaderPromise(new ArchiveReader(input.zipPath, handle), size, {
       lazyEntries: true,
       decodeStrings: false,
       validateEntrySizes: true,
@@ -94,6 +126,7 @@ export async function unpack(input: UnpackInput): Promise<UnpackStats> {
       autoClose: false,
     });
   } catch (err) {
+    await handle?.close();
     throw fail(describeOpenError(err as Error));
   }
   try {
@@ -129,7 +162,11 @@ async function extract(zip: ZipFile, input: UnpackInput, destDir: string, limits
   // Let in-flight writes settle before the archive is closed under them.
   await Promise.all(writes);
   if (firstError) throw toUnpackError(firstError, signal);
-  await createLinks(destDir, links);
+  try {
+    await createLinks(destDir, links, madeDirs);
+  } catch (err) {
+    throw toUnpackError(err, signal);
+  }
   return stats;
 
   async function readEntries(): Promise<void> {
@@ -206,10 +243,21 @@ function checkLinkTarget(rel: string, target: string): void {
   if (resolved === '..' || resolved.startsWith('../')) throw fail(`symlink ${rel} points outside the app root: ${target}`);
 }
 
-/** Links are made last, then each is resolved for real: a chain of links cannot leave the root. */
-async function createLinks(destDir: string, links: Array<{ path: string; target: string }>): Promise<void> {
+/**
+ * Links are made last, then each is resolved for real: a chain of links cannot leave the root.
+ * No link is made inside another link, nor where an entry made a directory, so nothing is ever
+ * created through one.
+ */
+async function createLinks(destDir: string, links: Array<{ path: string; target: string }>, madeDirs: Set<string>) {
   if (links.length === 0) return;
   links.sort((a, b) => (a.path < b.path ? -1 : 1));
+  const linkPaths = new Set(links.map((l) => l.path));
+  for (const { path } of links) {
+    if (madeDirs.has(path)) throw fail(`symlink ${path} conflicts with entries inside it: nothing may be unpacked through a symlink`);
+    for (let d = posix.dirname(path); d !== '.'; d = posix.dirname(d)) {
+      if (linkPaths.has(d)) throw fail(`symlink ${path} lies inside symlink ${d}: nothing may be unpacked through a symlink`);
+    }
+  }
   for (const { path, target } of links) {
     const at = join(destDir, path);
     await mkdir(dirname(at), { recursive: true });
@@ -217,17 +265,42 @@ async function createLinks(destDir: string, links: Array<{ path: string; target:
   }
   const root = await realpath(destDir);
   for (const { path, target } of links) {
-    let real: string;
-    try {
-      real = await realpath(join(destDir, path));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // dangling, and lexically inside
-      throw fail(`symlink ${path} cannot be resolved: ${(err as Error).message}`);
-    }
+    const hops = { left: 40 };
+    const real = await physicalPath(join(root, posix.dirname(path)), target, hops);
+    if (hops.left < 0) throw fail(`symlink ${path} cannot be resolved: too many levels of symbolic links`);
     if (real !== root && !real.startsWith(root + sep)) {
       throw fail(`symlink ${path} points outside the app root: ${target}`);
     }
   }
+}
+
+/**
+ * Where `target`, read from a link in the real (link-free) directory `from`, leads: each part
+ * resolved as the kernel would, following links (so `link/..` is the parent of where the link
+ * points, not `.`); a part that does not exist is taken as the directory someone may create.
+ * Unlike realpath this also places dangling links, which a later writer would follow.
+ */
+async function physicalPath(from: string, target: string, hops: { left: number }): Promise<string> {
+  let at = target.startsWith('/') ? '/' : from;
+  for (const part of target.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      at = dirname(at);
+      continue;
+    }
+    const next = join(at, part);
+    const st = await lstat(next).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+      throw err;
+    });
+    if (st?.isSymbolicLink()) {
+      if (--hops.left < 0) return at;
+      at = await physicalPath(at, await readlink(next), hops);
+    } else {
+      at = next;
+    }
+  }
+  return at;
 }
 
 function toUnpackError(err: unknown, signal: AbortSignal): Error {
