@@ -6,7 +6,7 @@
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readlink, realpath, symlink } from 'node:fs/promises';
-import { dirname, join, posix, sep } from 'node:path';
+import { dirname, join, posix, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
@@ -161,11 +161,11 @@ async function extract(zip: ZipFile, input: UnpackInput, destDir: string, limits
   }
   // Let in-flight writes settle before the archive is closed under them.
   await Promise.all(writes);
-  if (firstError) throw toUnpackError(firstError, signal);
+  if (firstError) throw toUnpackError(firstError, signal, destDir);
   try {
     await createLinks(destDir, links, madeDirs);
   } catch (err) {
-    throw toUnpackError(err, signal);
+    throw toUnpackError(err, signal, destDir);
   }
   return stats;
 
@@ -211,7 +211,7 @@ async function extract(zip: ZipFile, input: UnpackInput, destDir: string, limits
       }
       const parent = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
       await ensureDir(parent).catch((err) => {
-        throw fail(`entry ${rel} conflicts with another entry: ${(err as Error).message}`);
+        throw fail(`entry ${rel} conflicts with another entry: ${describeFsError(err, destDir)}`);
       });
       while (writes.size >= PARALLEL_WRITES) await Promise.race(writes);
       if (firstError) break;
@@ -303,12 +303,24 @@ async function physicalPath(from: string, target: string, hops: { left: number }
   return at;
 }
 
-function toUnpackError(err: unknown, signal: AbortSignal): Error {
+/** An fs error in words a user can act on, naming the entry path, never the workspace's. */
+function describeFsError(err: unknown, destDir: string): string {
+  const e = err as NodeJS.ErrnoException;
+  const where = e.path ? relative(destDir, e.path) || '.' : 'an entry';
+  const what: Record<string, string> = {
+    EEXIST: `${where} already exists`,
+    ENOTDIR: `a file stands where ${where} needs a directory`,
+    EISDIR: `${where} is a directory`,
+  };
+  return (e.code && what[e.code]) ?? `${e.code ?? 'error'} on ${where}`;
+}
+
+function toUnpackError(err: unknown, signal: AbortSignal, destDir: string): Error {
   if (signal.aborted) return signal.reason instanceof Error ? signal.reason : (err as Error);
   if (err instanceof PhaseError) return err;
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EEXIST' || e.code === 'ENOTDIR' || e.code === 'EISDIR') {
-    return fail(`entries conflict (a file and a directory of the same name?): ${e.message}`);
+    return fail(`entries conflict (a file and a directory of the same name?): ${describeFsError(e, destDir)}`);
   }
   if (e.code === 'ENOSPC') return fail('no space left in the staging workspace: the app is too large for this stager');
   return fail(`corrupt zip archive: ${e.message}`);
