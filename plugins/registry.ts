@@ -1,14 +1,26 @@
 /**
  * The plugins this stager can run, by name. A request names a plugin from this allow-list
- * (never a path); without a name, plugins are asked in a fixed order and the first match wins.
+ * (never a path); without a name, plugins are asked in a fixed order, every candidate's answer
+ * is logged, and the first match wins.
  */
 import type { AppSource, Detection, Plugin } from './api/types.ts';
+import { node } from './node/index.ts';
+import { php } from './php/index.ts';
+import { rack } from './rack/index.ts';
 import { standalone } from './standalone/index.ts';
+import { staticSite } from './static/index.ts';
+import { wsgi } from './wsgi/index.ts';
 
-export const PLUGINS: readonly Plugin[] = [standalone];
+export const PLUGINS: readonly Plugin[] = [standalone, node, rack, wsgi, php, staticSite];
 
-/** The detection order; `DROPWARDEN_DETECT_ORDER` (comma-separated names) overrides it. */
-export const DEFAULT_DETECT_ORDER = ['standalone'];
+/**
+ * The detection order; `DROPWARDEN_DETECT_ORDER` (comma-separated names) overrides it.
+ * - standalone first: a start command in the request (meta.command) means "run exactly this".
+ * - then the frameworks with a marker file of their own (package.json, config.ru or a Sinatra
+ *   file, wsgi.py/app.py, index.php), most specific first;
+ * - static last: many apps carry an index.html beside their real entry point.
+ */
+export const DEFAULT_DETECT_ORDER: readonly string[] = ['standalone', 'node', 'rack', 'wsgi', 'php', 'static'];
 
 export class UnknownFrameworkError extends Error {
   override name = 'UnknownFrameworkError';
@@ -29,7 +41,7 @@ export interface DetectionOutcome {
   candidates: Array<{ name: string } & Detection>;
 }
 
-export async function detectPlugin(app: AppSource, order = detectOrder()): Promise<DetectionOutcome> {
+export async function detectPlugin(app: AppSource, order: readonly string[] = detectOrder()): Promise<DetectionOutcome> {
   const candidates: DetectionOutcome['candidates'] = [];
   let plugin: Plugin | undefined;
   for (const name of order) {
@@ -41,7 +53,7 @@ export async function detectPlugin(app: AppSource, order = detectOrder()): Promi
   return { plugin, candidates };
 }
 
-function detectOrder(): string[] {
+export function detectOrder(): string[] {
   const raw = process.env.DROPWARDEN_DETECT_ORDER;
-  return raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_DETECT_ORDER;
+  return raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : [...DEFAULT_DETECT_ORDER];
 }

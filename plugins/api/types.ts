@@ -5,10 +5,23 @@
  */
 import type { StagingProperties } from '../../contracts/staging.ts';
 
+/**
+ * With `properties.app_root`, the rest of the zip: kept beside the droplet (never packed) so a
+ * plugin can read what lives at the zip's root, such as a monorepo's lockfile. Read only.
+ */
+export interface ZipRoot {
+  /** The zip's root directory. */
+  dir: string;
+  /** The staged subdirectory, relative to `dir`, with `/` separators (`services/api`). */
+  appRoot: string;
+}
+
 export interface AppSource {
-  /** The app's files (the droplet's `app/`, or a subdirectory with `app_root`). */
+  /** The app's files: the droplet's `app/` (with `app_root`, the subdirectory moved there). */
   dir: string;
   properties: StagingProperties;
+  /** Present only with `properties.app_root`. */
+  root?: ZipRoot;
 }
 
 export interface Detection {
@@ -35,14 +48,27 @@ export interface StageContext extends AppSource {
    */
   exec(file: string, args: string[], options?: ExecOptions): Promise<void>;
   signal: AbortSignal;
+  /**
+   * A start command the user gave (`properties.meta.command`, else a Procfile `web:` line): it
+   * wins over whatever the plugin would choose, so a plugin must not fail for lack of its own.
+   */
+  startCommand?: string;
 }
 
 export interface StageOutput {
-  /** Run from the droplet's `app/` by `startup`, with $PORT set. */
-  startCommand: string;
+  /**
+   * Run from the droplet's `app/` by `startup`, with $PORT set; may be left out only when
+   * `ctx.startCommand` was given.
+   */
+  startCommand?: string;
   runtime?: string;
-  /** Exported by `startup` before the command runs. */
+  /** Exported by `startup` before the command runs, as they are (no expansion). */
   environment?: Record<string, string>;
+  /**
+   * Search paths `startup` puts in front of a variable (PATH, RUBYLIB, PYTHONPATH…): each a
+   * directory relative to the droplet (`app/node_modules/.bin`), made absolute at run time.
+   */
+  searchPaths?: Record<string, string[]>;
 }
 
 export interface Plugin {
