@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // fauxqs loads node:sqlite (still "experimental" on Node 22) even with persistence off.
+    execArgv: ['--disable-warning=ExperimentalWarning'],
     env: {
       // The stager's structured logs are for operators; tests read results, not logs.
       POWERTOOLS_LOG_LEVEL: 'ERROR',
