@@ -25,19 +25,23 @@ done <<< "${DW_CGROUP_PROCS:-}"
 R="$DW_DIR/rootfs"
 mount -t overlay overlay -o "lowerdir=$DW_BASE,upperdir=$DW_DIR/upper,workdir=$DW_DIR/work" "$R"
 
+# Every exec costs a millisecond or two of create: the default base already has its mount
+# points and a sticky /tmp, so mkdir and chmod run only for a custom rootfs that lacks them.
 while IFS= read -r dir; do
   [ -n "$dir" ] || continue
-  mkdir -p "$R$dir"
+  [ -d "$R$dir" ] || mkdir -p "$R$dir"
   mount --bind -o ro,nosuid "$dir" "$R$dir"
 done <<< "${DW_HOST_BINDS:-}"
 
-mkdir -p "$R/dev" "$R/proc" "$R/sys" "$R/tmp"
+for dir in dev proc sys tmp; do
+  [ -d "$R/$dir" ] || mkdir -p "$R/$dir"
+done
 mount --bind -o ro,nosuid "$DW_DEV" "$R/dev"
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,nosuid,noexec devpts "$R/dev/pts"
 mount -t tmpfs -o nosuid,nodev,mode=1777,size=65536k shm "$R/dev/shm"
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
-chmod 1777 "$R/tmp"
+[ -k "$R/tmp" ] || chmod 1777 "$R/tmp"
 
 while IFS=$'\t' read -r mode src dst; do
   [ -n "$src" ] || continue
@@ -49,12 +53,10 @@ while IFS=$'\t' read -r mode src dst; do
   fi
 done <<< "${DW_BINDS:-}"
 
-# The unprivileged user, written into this container's upper layer only.
+# The unprivileged user, written into this container's upper layer only (its home directory
+# was made there, owned by it, before this script ran).
 printf '%s:x:%s:%s:%s:%s:/bin/bash\n' "$DW_USER" "$DW_UID" "$DW_GID" "$DW_USER" "$DW_HOME" >> "$R/etc/passwd"
 printf '%s:x:%s:\n' "$DW_USER" "$DW_GID" >> "$R/etc/group"
-mkdir -p "$R$DW_HOME"
-chown "$DW_UID:$DW_GID" "$R$DW_HOME"
-chmod 0755 "$R$DW_HOME"
 
 echo "$DW_HOSTNAME" > /proc/sys/kernel/hostname
 ip link set lo up

@@ -40,13 +40,20 @@ fi
 
 # Job control gives the job its own process group: the daemon kills the job by that group
 # (output over the cap) without killing this supervisor.
+# The job's environment is exactly PATH and the identity: the daemon started this script with
+# PATH and DW_* only, and the subshell drops the DW_* (no `env -i` exec: every exec is latency).
 set -m
-"${limits[@]}" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "${identity[@]}" \
-  /usr/bin/nsenter -t "$DW_INIT_PID" -m -u -i -n -p -r -w -- "${drop[@]}" /bin/bash -c "$DW_SCRIPT" \
-  < /dev/null > "$out" 2> "$err" &
+(
+  script=$DW_SCRIPT
+  init=$DW_INIT_PID
+  unset "${!DW_@}" SHLVL
+  export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "${identity[@]}"
+  exec "${limits[@]}" /usr/bin/nsenter -t "$init" -m -u -i -n -p -r -w -- "${drop[@]}" /bin/bash -c "$script"
+) < /dev/null > "$out" 2> "$err" &
 job=$!
 echo "$job" > "$DW_JOB_DIR/pgid"
 wait "$job"
 status=$?
-echo "$status" > "$DW_JOB_DIR/exit_status.tmp"
-mv -f "$DW_JOB_DIR/exit_status.tmp" "$DW_JOB_DIR/exit_status"
+# One short write, after which this process exits: readers treat an empty file as "not yet"
+# (no rename, which would cost an exec of mv).
+echo "$status" > "$DW_JOB_DIR/exit_status"
