@@ -1,6 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands/index.ts';
 import { UsageError } from './errors.ts';
+import pkg from '../package.json' with { type: 'json' };
+
+const { version } = pkg;
 
 /** Exit codes shared by every command (DESIGN §6). */
 export const EXIT_OK = 0;
@@ -10,6 +13,7 @@ export const EXIT_USAGE = 2;
 export function buildProgram(): Command {
   const program = new Command('dropwarden')
     .description('Stage application source into droplets and run them in warden containers.')
+    .version(version)
     .showHelpAfterError()
     .exitOverride();
   for (const make of commands) program.addCommand(make().exitOverride());
