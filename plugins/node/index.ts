@@ -142,17 +142,19 @@ export const node: Plugin = {
     } else if (lockfile) {
       ctx.log(`Installing dependencies from ${lockfile} (npm ci --omit=dev)`);
       await runNpm(ctx, ['ci', '--omit=dev']);
-    } else if (ctx.root && (await firstExisting(ctx.root.dir, LOCKFILES))) {
-      const rootLock = (await firstExisting(ctx.root.dir, LOCKFILES))!;
-      throw new PluginError(
-        `the lockfile is at the zip's root (${rootLock}), not in app_root ${ctx.root.appRoot}: npm workspaces are not staged from a subdirectory yet; stage the whole zip, or add a lockfile for ${ctx.root.appRoot}`,
-      );
-    } else if (pkg?.dependencies && Object.keys(pkg.dependencies).length > 0) {
-      throw new PluginError(
-        'package.json lists dependencies but there is no package-lock.json (or npm-shrinkwrap.json) to install them from: run npm install and add the lockfile, or bring node_modules',
-      );
     } else {
-      ctx.log('No dependencies to install');
+      const rootLock = ctx.root ? await firstExisting(ctx.root.dir, LOCKFILES) : undefined;
+      if (!pkg?.dependencies || Object.keys(pkg.dependencies).length === 0) {
+        ctx.log(rootLock ? `No dependencies to install (the app declares none; the zip root's ${rootLock} is not needed)` : 'No dependencies to install');
+      } else if (rootLock) {
+        throw new PluginError(
+          `the lockfile is at the zip's root (${rootLock}), not in app_root ${ctx.root!.appRoot}: npm workspaces are not staged from a subdirectory yet; stage the whole zip, or add a lockfile to ${ctx.root!.appRoot}`,
+        );
+      } else {
+        throw new PluginError(
+          'package.json lists dependencies but there is no package-lock.json (or npm-shrinkwrap.json) to install them from: run npm install and add the lockfile, or bring node_modules',
+        );
+      }
     }
     // npm's own scratch data would make two stagings of one app differ.
     await rm(join(modules, '.cache'), { recursive: true, force: true });

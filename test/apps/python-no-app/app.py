@@ -1,0 +1,1 @@
+print("a script with no WSGI application and no Procfile")

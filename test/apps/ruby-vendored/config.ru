@@ -1,0 +1,2 @@
+require 'greeting'
+run ->(env) { [200, { 'content-type' => 'text/plain' }, [Greeting.hello]] }
