@@ -21,6 +21,11 @@ export interface ContainerRecord {
   nextJobId: number;
   cpuShares?: number;
   createdAt: number;
+  /**
+   * When the last connection referencing the container let go (ms since the epoch); absent
+   * while one does. grace_time counts from here, across daemon restarts too.
+   */
+  idleSince?: number;
 }
 
 const RECORD = 'container.json';
@@ -32,6 +37,8 @@ const HANDLE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
  */
 export class Depot {
   readonly root: string;
+  /** The latest write of each record: writes of one record are serialized, last one wins. */
+  readonly #writes = new Map<string, Promise<void>>();
 
   constructor(root: string) {
     this.root = root;
@@ -68,11 +75,35 @@ export class Depot {
     return dir;
   }
 
-  /** Written to a temporary file and renamed: a crash never leaves a torn record. */
-  async save(record: ContainerRecord): Promise<void> {
+  /**
+   * The snapshot of one container, taken now and written to a temporary file then renamed:
+   * a crash never leaves a torn record. Writes of one record queue behind each other, so an
+   * older snapshot never lands after a newer one.
+   */
+  save(record: ContainerRecord): Promise<void> {
     const file = join(this.dir(record.handle), RECORD);
-    await writeFile(`${file}.tmp`, JSON.stringify(record));
-    await rename(`${file}.tmp`, file);
+    const text = JSON.stringify(record);
+    const previous = this.#writes.get(record.handle) ?? Promise.resolve();
+    const write = previous.catch(() => undefined).then(async () => {
+      await writeFile(`${file}.tmp`, text);
+      await rename(`${file}.tmp`, file);
+    });
+    this.#writes.set(record.handle, write);
+    void write.finally(() => {
+      if (this.#writes.get(record.handle) === write) this.#writes.delete(record.handle);
+    }).catch(() => undefined);
+    return write;
+  }
+
+  /** Resolves once every snapshot asked for so far is on disk (or failed). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.#writes.values()].map((w) => w.catch(() => undefined)));
+  }
+
+  /** The job directories of a container, by id (what a restarted daemon adopts). */
+  async jobIds(handle: string): Promise<number[]> {
+    const entries = await readdir(join(this.dir(handle), 'jobs')).catch(() => [] as string[]);
+    return entries.filter((e) => /^[1-9][0-9]*$/.test(e)).map(Number).sort((a, b) => a - b);
   }
 
   async load(handle: string): Promise<ContainerRecord | undefined> {
@@ -89,6 +120,7 @@ export class Depot {
   }
 
   async remove(handle: string): Promise<void> {
+    await this.#writes.get(handle)?.catch(() => undefined);
     await rm(this.dir(handle), { recursive: true, force: true, maxRetries: 3 });
   }
 }

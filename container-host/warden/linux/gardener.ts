@@ -82,9 +82,15 @@ export class Gardener implements WardenService {
     this.#uids = new UidPool(parts.config.uidPool.first, parts.config.uidPool.size);
   }
 
-  /** Reads the depot: containers whose init still runs are restored, the rest cleaned up. */
+  /**
+   * Reads the depot (the snapshot: one atomically written record per container, plus its job
+   * directories): containers whose init still runs are restored with their jobs, uids and
+   * grace time; the rest are cleaned up.
+   */
   async start(): Promise<void> {
     await this.#p.depot.init();
+    const restartedAt = Date.now();
+    let newest: ContainerRecord | undefined;
     for (const handle of await this.#p.depot.handles()) {
       const record = await this.#p.depot.load(handle);
       const init = record && initOf(record);
@@ -95,18 +101,24 @@ export class Gardener implements WardenService {
         continue;
       }
       this.#uids.claim(record.uid);
+      if (!newest || record.createdAt > newest.createdAt) newest = record;
       const live: Live = { record, cgroup, jobs: new Map(), running: new Set(), refs: 0 };
-      for (let id = 1; id < record.nextJobId; id++) {
-        const dir = this.#p.depot.jobDir(handle, id);
-        if (!(await stat(dir).then(() => true, () => false))) continue;
-        const job = await Job.adopt(id, dir);
+      // Every job directory left is a job not yet consumed (link and stream remove it).
+      for (const id of await this.#p.depot.jobIds(handle)) {
+        const job = await Job.adopt(id, this.#p.depot.jobDir(handle, id));
+        record.nextJobId = Math.max(record.nextJobId, id + 1);
         live.jobs.set(id, job);
         live.running.add(job);
         void job.exited.finally(() => live.running.delete(job)).catch(() => undefined);
       }
+      // Connections that referenced it died with the old daemon: its grace time starts now.
+      record.idleSince ??= restartedAt;
+      await this.#p.depot.save(record);
       this.#live.set(handle, live);
       this.#armGrace(live);
     }
+    // New uids continue after the newest container's, as they would have without the restart.
+    if (newest) this.#uids.resumeAfter(newest.uid);
     // cgroups without a depot directory belong to no container any more.
     for (const handle of this.#p.cgroups.list()) {
       if (!this.#live.has(handle)) await this.#p.containerizer.destroy(undefined, this.#p.cgroups.open(handle)).catch(() => undefined);
@@ -115,10 +127,11 @@ export class Gardener implements WardenService {
     this.#poller.unref();
   }
 
-  /** Stops timers; containers keep running (a later start restores them). */
+  /** Stops timers and waits for the snapshot to be on disk; containers and jobs keep running. */
   async close(): Promise<void> {
     clearInterval(this.#poller);
     for (const live of this.#live.values()) clearTimeout(live.graceTimer);
+    await this.#p.depot.flush();
   }
 
   /** Destroys every container (tests, `up` on Ctrl-C). */
@@ -150,6 +163,7 @@ export class Gardener implements WardenService {
     const record: ContainerRecord = {
       handle, uid, graceTimeS: spec.graceTimeS ?? this.#p.config.defaultGraceTimeS, bindMounts: spec.bindMounts,
       network: spec.network, rootfs: spec.rootfs, state: 'born', events: [], nextJobId: 1, createdAt: Date.now(),
+      idleSince: Date.now(),
     };
     let cgroup: ContainerCgroup | undefined;
     try {
@@ -386,21 +400,30 @@ export class Gardener implements WardenService {
     live.refs++;
     clearTimeout(live.graceTimer);
     live.graceTimer = undefined;
+    if (live.record.idleSince !== undefined) {
+      delete live.record.idleSince;
+      this.#save(live).catch(() => undefined);
+    }
   }
 
   release(handle: string): void {
     const live = this.#live.get(handle);
     if (!live) return;
     live.refs = Math.max(0, live.refs - 1);
+    if (live.refs > 0) return;
+    live.record.idleSince = Date.now();
+    this.#save(live).catch(() => undefined);
     this.#armGrace(live);
   }
 
+  /** Destroys the container grace_time after `idleSince` (which a restart keeps). */
   #armGrace(live: Live): void {
     if (live.refs > 0 || live.destroying) return;
     clearTimeout(live.graceTimer);
+    const idleMs = Date.now() - (live.record.idleSince ?? Date.now());
     live.graceTimer = setTimeout(() => {
       if (live.refs === 0) this.destroy(live.record.handle).catch(() => undefined);
-    }, live.record.graceTimeS * 1000);
+    }, Math.max(0, live.record.graceTimeS * 1000 - idleMs));
     live.graceTimer.unref();
   }
 

@@ -29,6 +29,11 @@ export class UidPool {
     this.#used.add(uid);
   }
 
+  /** The next acquire looks from just after `uid` on (a restart resumes where it was). */
+  resumeAfter(uid: number): void {
+    if (uid >= this.#first && uid < this.#first + this.#size) this.#next = (uid - this.#first + 1) % this.#size;
+  }
+
   release(uid: number): void {
     this.#used.delete(uid);
   }
