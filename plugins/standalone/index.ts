@@ -15,7 +15,7 @@ type Runtime = (typeof RUNTIMES)[number];
 export function standaloneRuntime(requested: string | undefined, command: string): Runtime | undefined {
   const fromName = (s: string) => RUNTIMES.find((r) => s.toLowerCase().startsWith(r));
   if (requested) return fromName(requested);
-  const first = /^\s*(?:exec\s+)?(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*(\S+)/.exec(command)?.[1] ?? '';
+  const first = /^\s*(?:exec\s+|[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*(\S+)/.exec(command)?.[1] ?? '';
   const base = first.split('/').at(-1) ?? '';
   if (base === 'nodejs') return 'node';
   return fromName(base);
