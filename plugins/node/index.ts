@@ -103,10 +103,19 @@ async function runNpm(ctx: StageContext, args: string[]): Promise<void> {
     };
     if (process.env.DROPWARDEN_NODE_HEADERS) env.npm_config_nodedir = process.env.DROPWARDEN_NODE_HEADERS;
     // The stager's own node runs npm, so native modules are built for the node it ships.
-    await ctx.exec(process.execPath, [cli, ...args], {
-      cwd: ctx.dir,
-      env: { ...env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
-    });
+    // npm's summary ("added 3 packages in 2s") would put a duration into logs/staging.log and
+    // so change the droplet's sha256 from one staging to the next: the durations are cut.
+    const script = 'set -o pipefail; "$0" "$@" 2>&1 | sed -u -E "s/ in [0-9.]+(ms|s|m)$//"';
+    try {
+      await ctx.exec('bash', ['-c', script, process.execPath, cli, ...args], {
+        cwd: ctx.dir,
+        env: { ...env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+      });
+    } catch (err) {
+      if (!(err instanceof PluginError)) throw err;
+      const how = /(exited with status \d+|was killed by \w+)$/.exec(err.message)?.[1] ?? err.message;
+      throw new PluginError(`npm ${args.join(' ')} ${how}: its output is in the staging log above`);
+    }
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

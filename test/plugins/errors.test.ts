@@ -102,3 +102,13 @@ it('ruby: a vendored gem with native extensions', async () => {
     `${failed}gems with native extensions cannot be staged from vendor/cache: fast-1.0; use the run host's packaged gem (e.g. Debian's ruby-*) instead`,
   );
 });
+
+it('node: a failing npm ci names the command, not the stager internals', async () => {
+  const { vi } = await import('vitest');
+  vi.stubEnv('DROPWARDEN_NPM_CLI', '/nonexistent/npm-cli.js');
+  try {
+    expect(await stagingError('node-lockfile')).toMatch(/^Staging plugin failed: npm ci --omit=dev exited with status 1: its output is in the staging log above$/);
+  } finally {
+    vi.unstubAllEnvs();
+  }
+});

@@ -1,0 +1,82 @@
+/**
+ * Fixture apps through the whole staging task on the embedded S3 (download → unpack → stage →
+ * pack → upload): staged twice to the same sha256, the droplet fetched from the droplets
+ * bucket, unpacked into a temp dir, started with ./startup -p PORT, answered, and stopped.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { s3Client } from '../../lib/aws/clients.ts';
+import { stackConfigToEnv } from '../../lib/stack-config.ts';
+import { stagerConfigFromEnv } from '../../functions/stager/config.ts';
+import { runStagingTask } from '../../functions/stager/task.ts';
+import { TaskLog } from '../../functions/stager/task-log.ts';
+import { type TestStack, putApp, startTestStack } from '../support/aws-stack.ts';
+import { type Tree, zipTree } from '../support/zip.ts';
+import { bundledNpmCli } from '../../plugins/node/index.ts';
+import { appPath, cleanup, startDroplet, stopDroplet } from './helpers.ts';
+
+let stack: TestStack;
+let work: string;
+beforeAll(async () => {
+  stack = await startTestStack();
+  work = mkdtempSync(join(tmpdir(), 'dw-plugins-work-'));
+});
+afterAll(async () => {
+  await stack?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+afterEach(cleanup);
+
+function treeOf(dir: string): Tree {
+  const tree: Tree = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else tree[relative(dir, p)] = readFileSync(p);
+    }
+  };
+  walk(dir);
+  return tree;
+}
+
+async function stageThroughTask(fixture: string, properties: Record<string, unknown>) {
+  const config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work });
+  const uri = await putApp(stack.config, await zipTree(treeOf(appPath(fixture))));
+  const request = { app_id: fixture, download_uri: uri, properties };
+  return runStagingTask(request, `${fixture}-${Date.now()}`, { config, s3: s3Client(stack.config), log: new TaskLog() });
+}
+
+it.each([
+  { fixture: 'node-hello', body: 'Hello from node (production)\n', properties: {} },
+  { fixture: 'ruby-vendored', body: 'Hello from a vendored gem\n', properties: {} },
+  { fixture: 'python-wsgi', body: 'Hello from wsgi\n', properties: {} },
+  // npm ci needs the npm that ships with the stager (the `npm` package among its dependencies).
+  ...(bundledNpmCli() ? [{ fixture: 'node-lockfile', body: 'Hello, node, from a locked dependency\n', properties: {} }] : []),
+  { fixture: 'monorepo', body: 'Hello from services/api\n', properties: { app_root: 'services/api' } },
+])('$fixture: staged twice to the same droplet, which runs from its unpacked tgz', async ({ fixture, body, properties }) => {
+  const first = await stageThroughTask(fixture, properties);
+  expect(first.error).toBeUndefined();
+  const second = await stageThroughTask(fixture, properties);
+  expect(second.droplet!.sha256).toBe(first.droplet!.sha256);
+  expect(first.task_log).toMatch(/Using \w+: /);
+
+  const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(first.droplet!.uri)!;
+  const got = await s3Client(stack.config).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const dir = mkdtempSync(join(tmpdir(), 'dw-droplet-'));
+  try {
+    writeFileSync(join(dir, 'droplet.tgz'), Buffer.from(await got.Body!.transformToByteArray()));
+    execFileSync('tar', ['xzf', 'droplet.tgz'], { cwd: dir });
+    const info = JSON.parse(readFileSync(join(dir, 'staging_info.json'), 'utf8'));
+    expect(info).toEqual(first.staging_info);
+    const running = await startDroplet(dir);
+    expect(await (await running.get()).text()).toBe(body);
+    await stopDroplet(dir, running);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
