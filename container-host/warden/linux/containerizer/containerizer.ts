@@ -1,6 +1,4 @@
 import { spawn } from 'node:child_process';
-import { chmod, chown, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BindMount } from '../../server/service.ts';
 import type { ContainerCgroup } from '../cgroups/types.ts';
@@ -48,11 +46,6 @@ export class NamespaceContainerizer implements Containerizer {
   }
 
   async start(spec: StartSpec): Promise<InitProcess> {
-    // The user's home, made in the upper layer from here: three execs fewer in init.sh.
-    const home = join(spec.dir, 'upper', this.#user.home);
-    await mkdir(home, { recursive: true, mode: 0o755 });
-    await chown(home, spec.uid, spec.uid);
-    await chmod(home, 0o755);
     const env = {
       PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
       DW_DIR: spec.dir,

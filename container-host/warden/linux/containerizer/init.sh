@@ -53,10 +53,10 @@ while IFS=$'\t' read -r mode src dst; do
   fi
 done <<< "${DW_BINDS:-}"
 
-# The unprivileged user, written into this container's upper layer only (its home directory
-# was made there, owned by it, before this script ran).
+# The unprivileged user, written into this container's upper layer only; its home in one exec.
 printf '%s:x:%s:%s:%s:%s:/bin/bash\n' "$DW_USER" "$DW_UID" "$DW_GID" "$DW_USER" "$DW_HOME" >> "$R/etc/passwd"
 printf '%s:x:%s:\n' "$DW_USER" "$DW_GID" >> "$R/etc/group"
+install -d -o "$DW_UID" -g "$DW_GID" -m 0755 "$R$DW_HOME"
 
 echo "$DW_HOSTNAME" > /proc/sys/kernel/hostname
 ip link set lo up
