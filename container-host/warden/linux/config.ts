@@ -1,3 +1,6 @@
+import type { NetworkConfig } from './networker/networker.ts';
+import type { DiskConfig } from './volumizer/disk-image.ts';
+
 /** What the Linux warden backend needs to know about its host; every field has a default. */
 export interface LinuxWardenConfig {
   /** One subdirectory per container handle: the source of truth for which containers exist. */
@@ -29,6 +32,10 @@ export interface LinuxWardenConfig {
   /** A static tini: the init of every container (exec'd from the host, so rootfs need not have it). */
   tiniPath: string;
   rsyncPath: string;
+  /** Container networking (a /30 each, net_in, net_out, limit_bandwidth); false: loopback only. */
+  network: NetworkConfig | false;
+  /** limit_disk through a per-container ext4 image; false: no image, limit_disk refused. */
+  disk: DiskConfig | false;
 }
 
 export const DEFAULT_CONFIG: LinuxWardenConfig = {
@@ -45,8 +52,24 @@ export const DEFAULT_CONFIG: LinuxWardenConfig = {
   user: { name: 'vcap', home: '/home/vcap' },
   tiniPath: '/usr/bin/tini-static',
   rsyncPath: '/usr/bin/rsync',
+  network: {
+    // Shared address space (RFC 6598, CGNAT): outside 10/8, 172.16/12 and 192.168/16, where VPCs,
+    // Docker bridges and office networks live, and never routed on the internet. A /16 of it:
+    // 16 384 containers of a /30 each.
+    pool: '100.96.0.0/16',
+    // Above the kernel's default ephemeral range (32768-60999), as the original warden's.
+    portPool: { first: 61001, size: 4000 },
+    prefix: 'dw',
+    mtu: 1500,
+  },
+  disk: { maxBytes: 64 * 1024 ** 3, maxInodes: 1_000_000 },
 };
 
 export function resolveConfig(partial: Partial<LinuxWardenConfig> = {}): LinuxWardenConfig {
-  return { ...DEFAULT_CONFIG, ...partial, uidPool: { ...DEFAULT_CONFIG.uidPool, ...partial.uidPool }, user: { ...DEFAULT_CONFIG.user, ...partial.user } };
+  const network = partial.network === false ? false : { ...(DEFAULT_CONFIG.network as NetworkConfig), ...partial.network };
+  const disk = partial.disk === false ? false : { ...(DEFAULT_CONFIG.disk as DiskConfig), ...partial.disk };
+  return {
+    ...DEFAULT_CONFIG, ...partial,
+    uidPool: { ...DEFAULT_CONFIG.uidPool, ...partial.uidPool }, user: { ...DEFAULT_CONFIG.user, ...partial.user }, network, disk,
+  };
 }

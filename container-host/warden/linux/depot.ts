@@ -1,6 +1,8 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WardenError, type BindMount } from '../server/service.ts';
+import type { NetState } from './networker/networker.ts';
+import type { DiskState } from './volumizer/disk-image.ts';
 
 /** What the depot remembers about one container: enough to find and restore it. */
 export interface ContainerRecord {
@@ -20,6 +22,10 @@ export interface ContainerRecord {
   keeperPid?: number;
   nextJobId: number;
   cpuShares?: number;
+  /** The container's /30, net_in mappings and bandwidth (absent: loopback only). */
+  net?: NetState;
+  /** The container's disk image and limits (absent: disk limits off). */
+  disk?: DiskState;
   createdAt: number;
   /**
    * When the last connection referencing the container let go (ms since the epoch); absent

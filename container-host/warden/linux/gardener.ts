@@ -97,10 +97,12 @@ export class Gardener implements WardenService {
       const cgroup = this.#p.cgroups.open(handle);
       if (!record || !init || !this.#p.containerizer.isRunning(init)) {
         await this.#p.containerizer.destroy(init, cgroup).catch(() => undefined);
+        await this.#releaseHostParts(handle, record).catch(() => undefined);
         await this.#p.depot.remove(handle);
         continue;
       }
       this.#uids.claim(record.uid);
+      this.#p.networker.claim(record.net);
       if (!newest || record.createdAt > newest.createdAt) newest = record;
       const live: Live = { record, cgroup, jobs: new Map(), running: new Set(), refs: 0 };
       // Every job directory left is a job not yet consumed (link and stream remove it).
@@ -159,25 +161,35 @@ export class Gardener implements WardenService {
       if (!(await stat(b.srcPath).then(() => true, () => false))) throw new WardenError(`bind mount source does not exist: ${b.srcPath}`);
     }
     const dir = await this.#p.depot.reserve(handle);
+    let net;
+    try {
+      net = this.#p.networker.acquire(spec.network);
+    } catch (e) {
+      await this.#p.depot.remove(handle);
+      throw e;
+    }
     const uid = this.#uids.acquire();
     const record: ContainerRecord = {
       handle, uid, graceTimeS: spec.graceTimeS ?? this.#p.config.defaultGraceTimeS, bindMounts: spec.bindMounts,
       network: spec.network, rootfs: spec.rootfs, state: 'born', events: [], nextJobId: 1, createdAt: Date.now(),
-      idleSince: Date.now(),
+      idleSince: Date.now(), net,
     };
     let cgroup: ContainerCgroup | undefined;
     try {
       await this.#p.depot.save(record);
-      const plan = await this.#p.volumizer.plan(spec.rootfs);
+      const { plan, disk } = await this.#p.volumizer.prepareDisk(dir, await this.#p.volumizer.plan(spec.rootfs));
+      record.disk = disk;
       cgroup = this.#p.cgroups.create(handle);
       cgroup.setPidsLimit(this.#p.config.pidsLimit);
       const init = await this.#p.containerizer.start({ handle, dir, plan, uid, bindMounts: spec.bindMounts, cgroup });
       Object.assign(record, init, { state: 'active' });
+      await this.#p.networker.attach(net, init.initPid);
       await this.#p.copier.prepare(dir, init.initPid);
       await this.#p.depot.save(record);
     } catch (e) {
       const init = initOf(record);
       if (cgroup) await this.#p.containerizer.destroy(init, cgroup).catch(() => undefined);
+      await this.#releaseHostParts(handle, record).catch(() => undefined);
       await this.#p.depot.remove(handle);
       this.#uids.release(uid);
       throw asWardenError('create', e);
@@ -208,6 +220,7 @@ export class Gardener implements WardenService {
     live.destroying = (async () => {
       clearTimeout(live.graceTimer);
       await this.#p.containerizer.destroy(initOf(live.record), live.cgroup);
+      await this.#releaseHostParts(handle, live.record);
       await this.#p.depot.remove(handle);
       this.#uids.release(live.record.uid);
       this.#live.delete(handle);
@@ -219,7 +232,16 @@ export class Gardener implements WardenService {
   }
 
   async info(handle: string): Promise<ContainerInfo> {
-    return this.#info(this.#get(handle));
+    const live = this.#get(handle);
+    const info = this.#info(live);
+    info.diskStat = await this.#p.volumizer.diskStat(this.#p.depot.dir(handle), live.record.disk).catch(() => undefined);
+    return info;
+  }
+
+  /** The networker's and volumizer's host state (veth, chains, ports, disk image) of a dead container. */
+  async #releaseHostParts(handle: string, record: ContainerRecord | undefined): Promise<void> {
+    await this.#p.networker.release(record?.net);
+    await this.#p.volumizer.releaseDisk(this.#p.depot.dir(handle));
   }
 
   #info(live: Live): ContainerInfo {
@@ -228,7 +250,8 @@ export class Gardener implements WardenService {
       state: record.state,
       events: [...record.events],
       containerPath: this.#p.depot.dir(record.handle),
-      ...this.#p.networker.addresses(record.handle),
+      ...this.#p.networker.addresses(record.net),
+      bandwidthStat: this.#p.networker.bandwidthStat(record.net),
       jobIds: [...live.jobs.keys()].sort((a, b) => a - b),
     };
     try {
@@ -373,23 +396,45 @@ export class Gardener implements WardenService {
   }
 
   async limitDisk(handle: string, limits: DiskLimits): Promise<DiskLimits> {
-    this.#get(handle);
-    return this.#p.volumizer.limitDisk(handle, limits);
+    const live = this.#get(handle);
+    try {
+      const result = await this.#p.volumizer.limitDisk(this.#p.depot.dir(handle), live.record.disk, limits);
+      await this.#save(live);
+      return result;
+    } catch (e) {
+      throw asWardenError('limit_disk', e);
+    }
   }
 
   async limitBandwidth(handle: string, rate?: number, burst?: number): Promise<{ rate: number; burst: number }> {
-    this.#get(handle);
-    return this.#p.networker.limitBandwidth(handle, rate, burst);
+    const live = this.#get(handle);
+    try {
+      const result = await this.#p.networker.limitBandwidth(live.record.net, rate, burst);
+      await this.#save(live);
+      return result;
+    } catch (e) {
+      throw asWardenError('limit_bandwidth', e);
+    }
   }
 
   async netIn(spec: NetInSpec): Promise<{ hostPort: number; containerPort: number }> {
-    this.#get(spec.handle);
-    return this.#p.networker.netIn(spec);
+    const live = this.#get(spec.handle);
+    try {
+      const result = await this.#p.networker.netIn(live.record.net, spec);
+      await this.#save(live);
+      return result;
+    } catch (e) {
+      throw asWardenError('net_in', e);
+    }
   }
 
   async netOut(spec: NetOutSpec): Promise<void> {
-    this.#get(spec.handle);
-    return this.#p.networker.netOut(spec);
+    const live = this.#get(spec.handle);
+    try {
+      await this.#p.networker.netOut(live.record.net, spec);
+    } catch (e) {
+      throw asWardenError('net_out', e);
+    }
   }
 
   // ---- grace time ----

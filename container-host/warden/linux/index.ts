@@ -5,7 +5,7 @@ import { NamespaceContainerizer } from './containerizer/containerizer.ts';
 import { Depot } from './depot.ts';
 import { RsyncCopier } from './files/copy.ts';
 import { Gardener } from './gardener.ts';
-import { LoopbackNetworker } from './networker/networker.ts';
+import { LoopbackNetworker, VethNetworker, type Networker } from './networker/networker.ts';
 import { OverlayVolumizer } from './volumizer/volumizer.ts';
 
 export type { LinuxWardenConfig } from './config.ts';
@@ -26,13 +26,19 @@ export type LinuxWardenService = WardenService & {
  */
 export async function createLinuxWardenService(partial: Partial<LinuxWardenConfig> = {}): Promise<LinuxWardenService> {
   const config = resolveConfig(partial);
+  let networker: Networker = new LoopbackNetworker();
+  if (config.network) {
+    const veth = new VethNetworker(config.network);
+    await veth.start();
+    networker = veth;
+  }
   const gardener = new Gardener({
     config,
     depot: new Depot(config.depotDir),
     cgroups: detectCgroups(config.cgroupRoot, config.cgroupParent, config.cgroupVersion),
     containerizer: new NamespaceContainerizer({ tiniPath: config.tiniPath, user: config.user }),
-    networker: new LoopbackNetworker(),
-    volumizer: new OverlayVolumizer({ rootfsDir: config.rootfsDir, defaultRootfs: config.defaultRootfs, hostBinds: config.hostBinds }),
+    networker,
+    volumizer: new OverlayVolumizer({ rootfsDir: config.rootfsDir, defaultRootfs: config.defaultRootfs, hostBinds: config.hostBinds, disk: config.disk }),
     copier: new RsyncCopier(config.rsyncPath),
   });
   await gardener.start();

@@ -50,6 +50,8 @@ export class NamespaceContainerizer implements Containerizer {
       PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
       DW_DIR: spec.dir,
       DW_BASE: spec.plan.base,
+      DW_UPPER: spec.plan.upper ?? `${spec.dir}/upper`,
+      DW_WORK: spec.plan.work ?? `${spec.dir}/work`,
       DW_HOST_BINDS: spec.plan.hostBinds.join('\n'),
       DW_DEV: spec.plan.dev,
       DW_BINDS: spec.bindMounts.map((b) => `${b.mode}\t${b.srcPath}\t${b.dstPath}`).join('\n'),

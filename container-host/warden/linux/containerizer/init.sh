@@ -6,6 +6,7 @@
 # Environment (all set by the containerizer):
 #   DW_DIR        the container's depot directory (holds rootfs/, upper/, work/)
 #   DW_BASE       the read-only base rootfs (overlay lower layer)
+#   DW_UPPER, DW_WORK the overlay's upper and work dirs (on the container's disk image, if any)
 #   DW_HOST_BINDS newline-separated host directories bound read-only at the same path
 #   DW_DEV        a prepared /dev (device nodes, pts/, shm/) bound read-only
 #   DW_BINDS      newline-separated "ro|rw<TAB>src<TAB>dst" user bind mounts
@@ -23,7 +24,7 @@ while IFS= read -r procs; do
 done <<< "${DW_CGROUP_PROCS:-}"
 
 R="$DW_DIR/rootfs"
-mount -t overlay overlay -o "lowerdir=$DW_BASE,upperdir=$DW_DIR/upper,workdir=$DW_DIR/work" "$R"
+mount -t overlay overlay -o "lowerdir=$DW_BASE,upperdir=$DW_UPPER,workdir=$DW_WORK" "$R"
 
 # Every exec costs a millisecond or two of create: the default base already has its mount
 # points and a sticky /tmp, so mkdir and chmod run only for a custom rootfs that lacks them.
