@@ -10,7 +10,11 @@ async function createLinuxService(config: WardendConfig): Promise<WardenService>
   return createLinuxWardenService(config as Parameters<typeof createLinuxWardenService>[0]);
 }
 
-/** `dropwarden wardend [--config FILE] [--socket PATH]` (DESIGN §6): runs until SIGINT/SIGTERM. */
+/**
+ * `dropwarden wardend [--config FILE] [--socket PATH]` (DESIGN §6): runs until SIGINT/SIGTERM
+ * (drop connections, stop) or SIGUSR2 (drain: stop accepting, answer what was read, snapshot,
+ * exit). Either way containers and jobs keep running; the next wardend restores them.
+ */
 export function wardendCommand(): Command {
   return new Command('wardend')
     .description('Run the warden daemon: the §5 protocol on a unix socket, Linux containers behind it')
@@ -21,14 +25,18 @@ export function wardendCommand(): Command {
       const wardend = await startWardend(config, createLinuxService);
       const health = wardend.health ? `; health http://${wardend.health.address}:${wardend.health.port}/healthz` : '';
       process.stdout.write(`wardend ready on ${config.socket}${health}\n`);
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          process.stderr.write(`wardend: ${signal}, shutting down\n`);
-          resolve();
+      const how = await new Promise<'close' | 'drain'>((resolve) => {
+        const stop = (signal: string, how: 'close' | 'drain') => {
+          process.stderr.write(`wardend: ${signal}, ${how === 'drain' ? 'draining' : 'shutting down'}\n`);
+          resolve(how);
         };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT', 'close'));
+        process.once('SIGTERM', () => stop('SIGTERM', 'close'));
+        process.once('SIGUSR2', () => stop('SIGUSR2', 'drain'));
       });
-      await wardend.close();
+      await (how === 'drain' ? wardend.drain() : wardend.close());
+      process.stderr.write('wardend: stopped\n');
+      // Job supervisors are children of ours that outlive us by design: do not wait for them.
+      process.exit(process.exitCode ?? 0);
     });
 }

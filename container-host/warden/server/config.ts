@@ -18,6 +18,8 @@ const configSchema = z.looseObject({
   socketMode: octalMode.default(0o660),
   socketGroup: z.union([z.string().min(1), z.number().int().min(0)]).optional(),
   maxFrameBytes: z.number().int().positive().default(DEFAULT_MAX_FRAME_BYTES),
+  /** SIGUSR2: how long connections may take to answer what they have read before being dropped. */
+  drainTimeoutMs: z.number().int().min(0).default(10_000),
   /** `GET /healthz` over HTTP on host:port (port 0: any free port); null turns it off. */
   health: z
     .object({

@@ -190,6 +190,18 @@ export class WardenConnection {
     for (const handle of [...this.handles]) this.release(handle);
   }
 
+  /**
+   * Drain (SIGUSR2): read no further requests, answer those already read, then close. Resolves
+   * once closed; a request that never ends (a long Link) is the caller's to cut with destroy().
+   */
+  drain(): Promise<void> {
+    if (!this.closed && !this.readingDone) {
+      this.stopReading();
+      this.enqueue({ kind: 'close' });
+    }
+    return this.closedPromise;
+  }
+
   /** Close from the server side (shutdown). */
   destroy(): void {
     this.socket.destroy();

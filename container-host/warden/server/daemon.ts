@@ -13,6 +13,8 @@ export interface RunningWardend {
   /** Where /healthz answers, or undefined when health is off. */
   health?: AddressInfo;
   close(): Promise<void>;
+  /** SIGUSR2: stop accepting, finish (or after drainTimeoutMs drop) connections, snapshot, stop. */
+  drain(): Promise<void>;
 }
 
 /** Starts wardend: the service, its unix socket, and the health endpoint. */
@@ -50,6 +52,12 @@ export async function startWardend(
     async close() {
       await health?.close();
       await server.close();
+      await service.close?.();
+    },
+    async drain() {
+      await health?.close();
+      await server.drain(config.drainTimeoutMs);
+      // The service's close writes what is left of the snapshot; containers and jobs keep running.
       await service.close?.();
     },
   };

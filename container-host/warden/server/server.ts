@@ -72,6 +72,24 @@ export class WardenServer {
     }
   }
 
+  /**
+   * Stops accepting; each connection answers the requests it has already read and closes.
+   * Connections still busy after `timeoutMs` (a Link waiting on a long job) are dropped: the
+   * job goes on and can be linked again after the restart. Removes the socket.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.connections].map((c) => c.drain())),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); }),
+    ]);
+    clearTimeout(timer);
+    for (const connection of this.connections) connection.destroy();
+    await closed;
+    await unlink(this.socketPath).catch(() => {});
+  }
+
   /** Stops accepting, drops every connection (releasing their handles), removes the socket. */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
