@@ -40,6 +40,10 @@ export async function startWarden(name: string, config: Partial<LinuxWardenConfi
     rootfsDir: join(dir, 'rootfs'),
     cgroupParent,
     stopTimeoutMs: 2000,
+    // Networking and disk images are opt-in here: test files run side by side, and each one
+    // that wants them names its own prefix and pool (one prefix per warden on a host).
+    network: false,
+    disk: false,
     ...config,
   });
   return {

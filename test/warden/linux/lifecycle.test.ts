@@ -160,7 +160,7 @@ describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
     const { jobId } = await h.warden.spawn(job(handle, 'sleep 0.5; echo done late'));
     await h.warden.close();
     const { createLinuxWardenService } = await import('../../../container-host/warden/linux/index.ts');
-    const again = await createLinuxWardenService({ depotDir: join(h.dir, 'depot'), rootfsDir: join(h.dir, 'rootfs'), cgroupParent: h.cgroupParent, stopTimeoutMs: 2000 });
+    const again = await createLinuxWardenService({ depotDir: join(h.dir, 'depot'), rootfsDir: join(h.dir, 'rootfs'), cgroupParent: h.cgroupParent, stopTimeoutMs: 2000, network: false, disk: false });
     h.warden = again;
     expect(await again.list()).toContain('survivor');
     const r = await again.link(handle, jobId);

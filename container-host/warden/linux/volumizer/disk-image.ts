@@ -113,18 +113,20 @@ export class DiskImages {
 
   async #setBallastBytes(mnt: string, state: DiskState, limitBytes: number): Promise<void> {
     const ballast = join(mnt, BALLAST);
-    const s = await statfs(mnt);
-    const capacity = (s.blocks - state.baseBlocks) * s.bsize;
-    const target = Math.max(0, Math.floor((capacity - limitBytes) / s.bsize) * s.bsize);
-    const current = (await stat(ballast)).size;
-    if (target < current) {
+    const [s, b] = await Promise.all([statfs(mnt), stat(ballast)]);
+    const held = b.blocks * 512;
+    // ext4 keeps a reserve of its own out of what statfs calls available: work from that.
+    const used = (s.blocks - s.bfree - state.baseBlocks) * s.bsize - held;
+    const available = s.bavail * s.bsize + held;
+    const target = Math.max(0, Math.floor((available - Math.max(0, limitBytes - used)) / s.bsize) * s.bsize);
+    if (target < b.size) {
       await truncate(ballast, target);
-    } else if (target > current) {
+    } else if (target > b.size) {
       const r = await runHost('limit_disk (fallocate)', ['fallocate', '-l', String(target), ballast], { allowFailure: true });
       if (r.code !== 0) {
-        // The container already uses more than the new limit: hold back everything still free.
+        // Something wrote meanwhile: hold back everything still free.
         const free = (await statfs(mnt)).bavail * s.bsize;
-        await runHost('limit_disk (fallocate)', ['fallocate', '-l', String(current + free), ballast], { allowFailure: true });
+        await runHost('limit_disk (fallocate)', ['fallocate', '-l', String(held + free), ballast], { allowFailure: true });
       }
     }
   }
