@@ -1,0 +1,111 @@
+/**
+ * Issue 6, restarts: wardend killed with SIGKILL (or drained with SIGUSR2) and started again on
+ * the same depot keeps its containers, their jobs (exit status and output not yet consumed),
+ * their uids and their grace time.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WardenClient } from '../../../container-host/warden/client/client.ts';
+import { skipReason, sleepMs, waitFor } from '../linux/helpers.ts';
+import { alive, WardendProcess } from './wardend.ts';
+
+const OUTPUT = Buffer.from([0x6f, 0x75, 0x74, 0xff, 0x00, 0x0a]);
+
+async function uidOf(c: WardenClient, handle: Buffer): Promise<number> {
+  return Number((await c.call('Run', { handle, script: 'id -u' })).stdout!.toString());
+}
+
+async function listed(c: WardenClient): Promise<string[]> {
+  return ((await c.call('List', {})).handles ?? []).map((b) => b.toString('latin1'));
+}
+
+function initPid(d: WardendProcess, handle: string): number {
+  return (JSON.parse(readFileSync(join(d.backend.depotDir, handle, 'container.json'), 'utf8')) as { initPid: number }).initPid;
+}
+
+describe.skipIf(skipReason)('wardend restarts (real daemon, SIGKILL and SIGUSR2)', () => {
+  let d: WardendProcess;
+  beforeAll(async () => {
+    d = new WardendProcess('restart', { drainTimeoutMs: 1000 });
+    await d.start();
+  });
+  afterAll(async () => {
+    await d?.cleanup();
+  });
+
+  it('after SIGKILL: containers listed, a running job and a finished one linked with status and output, uids not reused', async () => {
+    let c = await d.client();
+    const a = (await c.call('Create', { handle: Buffer.from('keep-a') })).handle;
+    const b = (await c.call('Create', { handle: Buffer.from('keep-b') })).handle;
+    const uids = [await uidOf(c, a), await uidOf(c, b)];
+    const running = await c.call('Spawn', { handle: b, script: "sleep 1.5; printf 'out\\377\\000\\n'; echo late >&2; exit 5" });
+    const finished = await c.call('Spawn', { handle: a, script: 'echo early; exit 0' });
+    await sleepMs(300); // the quick one is done before the kill
+    const inits = [initPid(d, 'keep-a'), initPid(d, 'keep-b')];
+
+    expect(await d.stop('SIGKILL')).toBe('SIGKILL');
+    expect(inits.every(alive)).toBe(true);
+    await d.start();
+    c = await d.client();
+
+    expect((await listed(c)).sort()).toEqual(['keep-a', 'keep-b']);
+    expect((await c.call('Info', { handle: b })).job_ids).toContain(running.job_id);
+    const late = await c.call('Link', { handle: b, job_id: running.job_id });
+    expect(late.exit_status).toBe(5);
+    expect(late.stdout).toEqual(OUTPUT);
+    expect(late.stderr?.toString()).toBe('late\n');
+    const early = await c.call('Link', { handle: a, job_id: finished.job_id });
+    expect(early).toMatchObject({ exit_status: 0, stdout: Buffer.from('early\n') });
+
+    // job ids go on from where they were; new uids are not ones still in use
+    const next = await c.call('Spawn', { handle: b, script: 'true' });
+    expect(next.job_id).toBeGreaterThan(running.job_id);
+    await c.call('Link', { handle: b, job_id: next.job_id });
+    const fresh = (await c.call('Create', {})).handle;
+    expect(uids).not.toContain(await uidOf(c, fresh));
+    expect(await uidOf(c, a)).toBe(uids[0]);
+    await c.call('Destroy', { handle: fresh });
+  });
+
+  it('grace_time keeps counting across a restart', async () => {
+    const owner = await d.client();
+    await owner.call('Create', { handle: Buffer.from('graceful'), grace_time: 6 });
+    owner.close(); // unreferenced from now on
+    const releasedAt = Date.now();
+    await sleepMs(2500);
+    await d.stop('SIGKILL');
+    await d.start();
+    const c2 = await d.client();
+    expect(await listed(c2)).toContain('graceful');
+    // gone about 6 s after the release, not 6 s after the restart
+    await waitFor(async () => !(await listed(c2)).includes('graceful'), 9000);
+    const goneAfter = Date.now() - releasedAt;
+    expect(goneAfter).toBeGreaterThan(5500);
+    expect(goneAfter).toBeLessThan(6000 + 2500);
+  });
+
+  it('SIGUSR2 drains: stops accepting, answers what it read, exits 0; containers and jobs keep running', async () => {
+    const c = await d.client();
+    const { handle } = await c.call('Create', { handle: Buffer.from('drained') });
+    const init = initPid(d, 'drained');
+    const { job_id } = await c.call('Spawn', { handle, script: 'sleep 2; echo after the drain' });
+    // a Link in flight: cut after drainTimeoutMs (the job goes on), linkable again after restart
+    const linking = c.call('Link', { handle, job_id }).then(() => 'answered', (e: Error) => e.message);
+    const quick = await d.client();
+    const echoed = quick.call('Echo', { message: 'answered before exit' });
+    await sleepMs(100);
+    expect(await d.stop('SIGUSR2')).toBe(0);
+    expect(await echoed).toEqual({ message: 'answered before exit' });
+    expect(await linking).toMatch(/closed the connection/);
+    expect(d.stderr).toContain('SIGUSR2, draining');
+    expect(alive(init)).toBe(true);
+
+    await d.start();
+    const c2 = await d.client();
+    expect(await listed(c2)).toContain('drained');
+    const linked = await c2.call('Link', { handle, job_id });
+    expect(linked).toMatchObject({ exit_status: 0, stdout: Buffer.from('after the drain\n') });
+    await c2.call('Destroy', { handle });
+  });
+});
