@@ -42,7 +42,6 @@ import { openAppArchive } from '../../cli/app-archive.ts';
 import type { StagingRequest, StagingResult } from '../../contracts/staging.ts';
 import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
 import type { StackConfig } from '../../lib/stack-config.ts';
-import { prepareWorkRoot } from '../../functions/stager/workspace.ts';
 import { LocalStack } from '../../local/up.ts';
 
 const execFile = promisify(execFileCb);
@@ -56,8 +55,6 @@ const { values: args } = parseArgs({
     'no-shell': { type: 'boolean', default: false },
     json: { type: 'string' },
     verbose: { type: 'boolean', default: false },
-    /** chattr +T the worker's work root first, as functions/stager/workspace.ts prepareWorkRoot does. */
-    'spread-work-root': { type: 'boolean', default: false },
   },
 });
 const sizeBytes = Math.round(Number(args['size-mb']) * MiB);
@@ -256,10 +253,6 @@ async function main() {
     say(`zipped to ${(zipSize / MiB).toFixed(1)} MiB in ${Math.round(performance.now() - t0)} ms`);
     await rm(app.dir, { recursive: true, force: true });
 
-    if (args['spread-work-root']) {
-      const ok = await prepareWorkRoot(join(root, 'data', 'staging'));
-      say(`work root marked for spreading (chattr +T): ${ok}`);
-    }
     stack = new LocalStack({
       port: 0,
       dataDir: join(root, 'data'),
