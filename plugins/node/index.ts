@@ -55,7 +55,8 @@ export function bundledNpmCli(): string | undefined {
   const configured = process.env.DROPWARDEN_NPM_CLI;
   if (configured) return configured;
   try {
-    return createRequire(import.meta.url).resolve('npm/bin/npm-cli.js');
+    // npm's exports map hides bin/: find the package, then the CLI beside its manifest.
+    return join(dirname(createRequire(import.meta.url).resolve('npm/package.json')), 'bin', 'npm-cli.js');
   } catch {
     return undefined;
   }
