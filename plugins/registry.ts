@@ -4,6 +4,7 @@
  * is logged, and the first match wins.
  */
 import type { AppSource, Detection, Plugin } from './api/types.ts';
+import { javaWeb } from './java_web/index.ts';
 import { node } from './node/index.ts';
 import { php } from './php/index.ts';
 import { rack } from './rack/index.ts';
@@ -11,16 +12,18 @@ import { standalone } from './standalone/index.ts';
 import { staticSite } from './static/index.ts';
 import { wsgi } from './wsgi/index.ts';
 
-export const PLUGINS: readonly Plugin[] = [standalone, node, rack, wsgi, php, staticSite];
+export const PLUGINS: readonly Plugin[] = [standalone, javaWeb, node, rack, wsgi, php, staticSite];
 
 /**
  * The detection order; `DROPWARDEN_DETECT_ORDER` (comma-separated names) overrides it.
  * - standalone first: a start command in the request (meta.command) means "run exactly this".
+ * - java_web next: WEB-INF/ or a .war is unambiguous (a WAR may well carry a package.json
+ *   for its front-end build);
  * - then the frameworks with a marker file of their own (package.json, config.ru or a Sinatra
  *   file, wsgi.py/app.py, index.php), most specific first;
  * - static last: many apps carry an index.html beside their real entry point.
  */
-export const DEFAULT_DETECT_ORDER: readonly string[] = ['standalone', 'node', 'rack', 'wsgi', 'php', 'static'];
+export const DEFAULT_DETECT_ORDER: readonly string[] = ['standalone', 'java_web', 'node', 'rack', 'wsgi', 'php', 'static'];
 
 export class UnknownFrameworkError extends Error {
   override name = 'UnknownFrameworkError';

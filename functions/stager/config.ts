@@ -44,6 +44,18 @@ function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   return n;
 }
 
+/** The unpack limits alone: the unpack phase's, and a plugin's that unpacks an archive inside the app (a .war). */
+export function unpackLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): UnpackLimits {
+  return {
+    maxTotalBytes: num(env, 'DROPWARDEN_UNPACK_MAX_BYTES', 2 * GiB),
+    maxEntries: num(env, 'DROPWARDEN_UNPACK_MAX_ENTRIES', 100_000),
+    maxRatio: num(env, 'DROPWARDEN_UNPACK_MAX_RATIO', 200),
+    ratioMinBytes: num(env, 'DROPWARDEN_UNPACK_RATIO_MIN_BYTES', 1 * MiB),
+    maxPathBytes: 4096,
+    maxNameBytes: 255,
+  };
+}
+
 /**
  * Defaults fit a Lambda function with 10 GiB of /tmp: the zip, the unpacked app and the
  * droplet together stay well under it at the 2 GiB unpack limit.
@@ -53,14 +65,7 @@ export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Stage
     stack: stackConfigFromEnv(env),
     workRoot: env.DROPWARDEN_WORK_DIR || join(tmpdir(), 'dropwarden-staging'),
     deadlineSeconds: num(env, 'DROPWARDEN_STAGING_DEADLINE_SECONDS', 840),
-    unpack: {
-      maxTotalBytes: num(env, 'DROPWARDEN_UNPACK_MAX_BYTES', 2 * GiB),
-      maxEntries: num(env, 'DROPWARDEN_UNPACK_MAX_ENTRIES', 100_000),
-      maxRatio: num(env, 'DROPWARDEN_UNPACK_MAX_RATIO', 200),
-      ratioMinBytes: num(env, 'DROPWARDEN_UNPACK_RATIO_MIN_BYTES', 1 * MiB),
-      maxPathBytes: 4096,
-      maxNameBytes: 255,
-    },
+    unpack: unpackLimitsFromEnv(env),
     gzipLevel: num(env, 'DROPWARDEN_GZIP_LEVEL', 6),
     partSizeBytes: num(env, 'DROPWARDEN_UPLOAD_PART_BYTES', 8 * MiB),
     uploadConcurrency: num(env, 'DROPWARDEN_UPLOAD_CONCURRENCY', 4),

@@ -53,6 +53,12 @@ export interface StageContext extends AppSource {
    * wins over whatever the plugin would choose, so a plugin must not fail for lack of its own.
    */
   startCommand?: string;
+  /**
+   * The app's build cache (npm's cache, a buildpack's CACHE_DIR): kept between stagings of the
+   * same app, never packed into the droplet. Absent when no cache is configured. Anything that
+   * reaches the droplet from here must not depend on what the cache happened to hold.
+   */
+  cacheDir?: string;
 }
 
 export interface StageOutput {
@@ -69,6 +75,11 @@ export interface StageOutput {
    * directory relative to the droplet (`app/node_modules/.bin`), made absolute at run time.
    */
   searchPaths?: Record<string, string[]>;
+  /**
+   * Bash lines `startup` runs in the droplet directory once $PORT is set, just before the app
+   * starts (java_web writes Tomcat's server.xml for the port there). Bash only: no other tool.
+   */
+  prestart?: string[];
 }
 
 export interface Plugin {

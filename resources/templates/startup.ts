@@ -14,6 +14,8 @@ export interface StartupOptions {
   /** Variable → directories relative to the droplet, put in front of the variable's value. */
   searchPaths?: Record<string, string[]>;
   generator: string;
+  /** Bash lines run in the droplet directory, after .profile.d, before the app starts. */
+  prestart?: string[];
 }
 
 export function renderStartup(opts: StartupOptions): string {
@@ -44,7 +46,7 @@ mkdir -p logs tmp
 if [ -d app/.profile.d ]; then
   for f in app/.profile.d/*.sh; do [ -r "$f" ] && . "$f"; done
 fi
-START_COMMAND=${quote(opts.startCommand)}
+${opts.prestart?.length ? `${opts.prestart.join('\n')}\n` : ''}START_COMMAND=${quote(opts.startCommand)}
 setsid bash -c 'cd app && eval "$0"' "$START_COMMAND" >>logs/stdout.log 2>>logs/stderr.log </dev/null &
 APP_PID=$!
 echo "$APP_PID" > run.pid

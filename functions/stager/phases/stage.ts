@@ -25,6 +25,8 @@ export interface StageInput {
   properties: StagingProperties;
   log: (message: string) => void;
   signal: AbortSignal;
+  /** The app's build cache directory (see cache.ts), handed to the plugin. */
+  cacheDir?: string;
 }
 
 interface Choice {
@@ -155,6 +157,7 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
       log: input.log,
       signal: input.signal,
       startCommand,
+      cacheDir: input.cacheDir,
       exec: (file, args, options) => execInGroup(file, args, { ...options, log: input.log, signal: input.signal }),
     };
     const out = await plugin.stage(ctx);
@@ -169,7 +172,7 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
     const environment = { ...out.environment };
     await writeFile(
       join(input.dropletDir, 'startup'),
-      renderStartup({ startCommand: command, environment, searchPaths: out.searchPaths, generator }),
+      renderStartup({ startCommand: command, environment, searchPaths: out.searchPaths, prestart: out.prestart, generator }),
       { mode: 0o755 },
     );
     await writeFile(join(input.dropletDir, 'stop'), renderStop({ generator }), { mode: 0o755 });
