@@ -1,5 +1,4 @@
 import { Command, CommanderError } from 'commander';
-import { commands } from './commands/index.ts';
 import { UsageError } from './errors.ts';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -10,7 +9,8 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 
-export function buildProgram(): Command {
+/** `only`: a subset of the commands (a long-running daemon loads just its own). */
+export function buildProgram(commands: Array<() => Command>): Command {
   const program = new Command('dropwarden')
     .description('Stage application source into droplets and run them in warden containers.')
     .version(version)
@@ -20,8 +20,8 @@ export function buildProgram(): Command {
   return program;
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+export async function main(argv: string[], only?: Array<() => Command>): Promise<void> {
+  const program = buildProgram(only ?? (await import('./commands/index.ts')).commands);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WardenClient } from '../../../container-host/warden/client/client.ts';
-import { createLinuxWardenService } from '../../../container-host/warden/linux/index.ts';
+import { createLinuxWardenService, type LinuxWardenConfig } from '../../../container-host/warden/linux/index.ts';
 import { cgroupParentDirs } from '../linux/helpers.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', '..', 'bin', 'dropwarden.js');
@@ -18,7 +18,8 @@ export class WardendProcess {
   readonly socket: string;
   readonly cgroupParent: string;
   readonly configFile: string;
-  readonly backend: { depotDir: string; rootfsDir: string; cgroupParent: string; stopTimeoutMs: number };
+  /** The Linux backend's part of the config (and whatever `extra` added). */
+  readonly backend: { depotDir: string; rootfsDir: string; cgroupParent: string } & Record<string, unknown>;
   child?: ChildProcess;
   stderr = '';
   readonly #clients: WardenClient[] = [];
@@ -27,9 +28,14 @@ export class WardendProcess {
     this.dir = mkdtempSync(join(tmpdir(), `dw-${name}-`));
     this.socket = join(this.dir, 'warden.sock');
     this.cgroupParent = `dropwarden-test-${name}-${process.pid}`;
-    this.backend = { depotDir: join(this.dir, 'depot'), rootfsDir: join(this.dir, 'rootfs'), cgroupParent: this.cgroupParent, stopTimeoutMs: 2000 };
+    // Networking and disk images are issue 6's, opt-in through `extra` (as in test/warden/linux).
+    this.backend = {
+      depotDir: join(this.dir, 'depot'), rootfsDir: join(this.dir, 'rootfs'), cgroupParent: this.cgroupParent,
+      stopTimeoutMs: 2000, network: false, disk: false,
+    };
     this.configFile = join(this.dir, 'wardend.json');
     writeFileSync(this.configFile, JSON.stringify({ socket: this.socket, health: null, ...this.backend, ...extra }));
+    Object.assign(this.backend, extra);
   }
 
   /** Starts wardend and resolves once it prints `ready`. */
@@ -70,7 +76,7 @@ export class WardendProcess {
   async cleanup(): Promise<void> {
     for (const c of this.#clients) c.close();
     if (this.child) await this.stop('SIGKILL');
-    const backend = await createLinuxWardenService(this.backend);
+    const backend = await createLinuxWardenService(this.backend as Partial<LinuxWardenConfig>);
     await backend.destroyAll();
     await backend.close();
     for (const dir of cgroupParentDirs(this.cgroupParent)) {
