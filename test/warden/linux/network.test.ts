@@ -1,0 +1,176 @@
+import { execFileSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { job, skipReason, startWarden, waitFor, type Harness } from './helpers.ts';
+import { httpGetScript, iptablesLines, links, removeWardenNetwork, RemoteHost } from './net-helpers.ts';
+
+const PREFIX = `nt${process.pid % 10000}`;
+const POOL = '100.98.0.0/24';
+const PORTS = { first: 62001, size: 3 };
+
+function hostAddresses(): string[] {
+  return execFileSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8' }).split('\n')
+    .map((l) => /inet (\d+\.\d+\.\d+\.\d+)/.exec(l)?.[1]).filter((a): a is string => !!a && !a.startsWith('127.'));
+}
+
+async function get(url: string): Promise<{ status: number; body: string } | undefined> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return { status: r.status, body: await r.text() };
+  } catch {
+    return undefined;
+  }
+}
+
+describe.skipIf(skipReason)('warden linux backend: networking', () => {
+  let h: Harness;
+  const remote = new RemoteHost('n', 40);
+
+  beforeAll(async () => {
+    h = await startWarden('net', { network: { pool: POOL, prefix: PREFIX, portPool: PORTS, mtu: 1500 } });
+    remote.setUp();
+  });
+  afterAll(async () => {
+    remote.tearDown();
+    try {
+      await h?.close();
+    } finally {
+      await removeWardenNetwork(PREFIX, POOL);
+    }
+    expect(iptablesLines(PREFIX)).toEqual([]);
+    expect(links(PREFIX)).toEqual([]);
+  });
+
+  it('gives each container a /30 of the pool and reports it; create with network picks it', async () => {
+    const a = await h.warden.create({ bindMounts: [] });
+    const infoA = await h.warden.info(a.handle);
+    expect(infoA.hostIp).toMatch(/^100\.98\.0\.\d+$/);
+    expect(infoA.containerIp).toBe(infoA.hostIp!.replace(/\d+$/, (d) => String(Number(d) + 1)));
+    const r = await h.warden.run(job(a.handle, 'ip -4 -o addr show eth0; ip route'));
+    expect(r.stdout.toString()).toContain(`${infoA.containerIp}/30`);
+    expect(r.stdout.toString()).toContain(`default via ${infoA.hostIp}`);
+
+    const b = await h.warden.create({ bindMounts: [], network: '100.98.0.200' });
+    expect((await h.warden.info(b.handle)).containerIp).toBe('100.98.0.202');
+    await expect(h.warden.create({ bindMounts: [], network: '100.98.0.201' })).rejects.toThrow('Could not acquire network');
+    await expect(h.warden.create({ bindMounts: [], network: '1.1.1.1' })).rejects.toThrow('Could not acquire network');
+    await h.warden.destroy(a.handle);
+    await h.warden.destroy(b.handle);
+  });
+
+  it('net_in answers on 127.0.0.1, on the host\'s own addresses and from a remote host; the pool runs out', async () => {
+    const { handle } = await h.warden.create({ bindMounts: [] });
+    await h.warden.run(job(handle, 'mkdir -p /tmp/www && echo hello-from-container > /tmp/www/index.html'));
+    await h.warden.spawn(job(handle, 'cd /tmp/www && exec python3 -m http.server 8080'));
+    const { hostPort, containerPort } = await h.warden.netIn({ handle, containerPort: 8080 });
+    expect(containerPort).toBe(8080);
+    expect(hostPort).toBeGreaterThanOrEqual(PORTS.first);
+
+    await waitFor(async () => (await get(`http://127.0.0.1:${hostPort}/`))?.body === 'hello-from-container\n', 10_000);
+    for (const addr of hostAddresses()) {
+      expect((await get(`http://${addr}:${hostPort}/`))?.body, `via ${addr}`).toBe('hello-from-container\n');
+    }
+    const fromRemote = remote.exec(['python3', '-c', `import urllib.request; print(urllib.request.urlopen('http://${remote.hostIp}:${hostPort}/', timeout=3).read().decode())`]);
+    expect(fromRemote).toContain('hello-from-container');
+
+    // A port nobody mapped does not reach the container, even straight to its address.
+    expect((await h.warden.netIn({ handle, hostPort: PORTS.first + 2, containerPort: 8081 })).hostPort).toBe(PORTS.first + 2);
+    await h.warden.netIn({ handle });
+    await expect(h.warden.netIn({ handle })).rejects.toThrow('no port available');
+    await h.warden.destroy(handle);
+  });
+
+  it('denies outbound by default, allows what net_out names, never the metadata address', async () => {
+    const { handle } = await h.warden.create({ bindMounts: [] });
+    // Node, not python's http.server: that one looks its own address up in DNS first.
+    remote.background([process.execPath, '-e', `require('http').createServer((q, s) => s.end('remote')).listen(9000, '${remote.remoteIp}')`]);
+    await waitFor(async () => {
+      try {
+        remote.exec(['python3', '-c', `import urllib.request; urllib.request.urlopen('http://${remote.remoteIp}:9000/', timeout=1)`]);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 10_000);
+    const url = `http://${remote.remoteIp}:9000/`;
+    const denied = await h.warden.run(job(handle, httpGetScript(url)));
+    expect(denied.exitStatus).not.toBe(0);
+    const hostItself = await h.warden.run(job(handle, httpGetScript(`http://${(await h.warden.info(handle)).hostIp}:22/`, 1)));
+    expect(hostItself.exitStatus).not.toBe(0);
+
+    await h.warden.netOut({ handle, network: `${remote.remoteIp}-${remote.remoteIp}`, portRange: '8999:9001', protocol: 'tcp' });
+    const allowed = await h.warden.run(job(handle, httpGetScript(url)));
+    expect(allowed.stderr.toString()).toBe('');
+    expect(allowed.stdout.toString().trim()).toBe('200');
+
+    // Even "everything" leaves the metadata reject first in the container's chain.
+    await h.warden.netOut({ handle, network: '0.0.0.0/0', protocol: 'all' });
+    const chain = iptablesLines(`-A ${PREFIX}-o-`);
+    const metadata = chain.findIndex((l) => l.includes('169.254.169.254'));
+    const firstAccept = chain.findIndex((l) => l.includes('-j ACCEPT') && !l.includes('ESTABLISHED'));
+    expect(metadata).toBeGreaterThanOrEqual(0);
+    expect(metadata).toBeLessThan(firstAccept);
+    await h.warden.destroy(handle);
+    expect(iptablesLines(`${PREFIX}-o-`)).toEqual([]);
+    expect(iptablesLines(`${PREFIX}-n-`)).toEqual([]);
+  });
+
+  it('validates net_out with the original messages', async () => {
+    const { handle } = await h.warden.create({ bindMounts: [] });
+    await expect(h.warden.netOut({ handle })).rejects.toThrow('Please specify network, port, and/or port_range.');
+    await expect(h.warden.netOut({ handle, portRange: '2002:2000' })).rejects.toThrow('Port range maximum must be greater than minimum');
+    await expect(h.warden.netOut({ handle, network: '10.0.0.300' })).rejects.toThrow('Invalid network');
+    await expect(h.warden.netOut({ handle, network: '10.0.0.9-10.0.0.1' })).rejects.toThrow('Invalid network');
+    await expect(h.warden.netOut({ handle, port: 80, protocol: 'icmp' })).rejects.toThrow('protocol tcp or udp');
+    await h.warden.netOut({ handle, network: '4.2.2.2' });
+    await h.warden.netOut({ handle, port: 1234 });
+    await h.warden.netOut({ handle, network: '10.1.0.0/16', port: 53, protocol: 'udp' });
+    await h.warden.netOut({ handle, network: '10.2.0.0/16', protocol: 'icmp', icmpType: 8, icmpCode: 0 });
+    await h.warden.destroy(handle);
+  });
+
+  it('limit_bandwidth shapes a transfer to near the rate, both ways; info reports it', async () => {
+    const { handle } = await h.warden.create({ bindMounts: [] });
+    const rate = 2 * 1024 * 1024;
+    expect(await h.warden.limitBandwidth(handle, rate, 64 * 1024)).toEqual({ rate, burst: 64 * 1024 });
+    expect((await h.warden.info(handle)).bandwidthStat).toEqual({ inRate: rate, inBurst: 65536, outRate: rate, outBurst: 65536 });
+    const size = 6 * 1024 * 1024;
+    await h.warden.run(job(handle, `mkdir -p /tmp/www && head -c ${size} /dev/zero > /tmp/www/blob`));
+    await h.warden.spawn(job(handle, 'cd /tmp/www && exec python3 -m http.server 8080'));
+    const { hostPort } = await h.warden.netIn({ handle, containerPort: 8080 });
+    await waitFor(async () => (await get(`http://127.0.0.1:${hostPort}/`)) !== undefined, 10_000);
+
+    // What the container sends (its egress: the ifb).
+    let t = performance.now();
+    const r = await fetch(`http://127.0.0.1:${hostPort}/blob`);
+    const got = (await r.arrayBuffer()).byteLength;
+    const outRate = got / ((performance.now() - t) / 1000);
+    expect(got).toBe(size);
+    console.log(`[warden/linux] limit_bandwidth ${rate} B/s: container egress measured ${Math.round(outRate)} B/s`);
+    expect(outRate).toBeGreaterThan(rate * 0.7);
+    expect(outRate).toBeLessThan(rate * 1.3);
+
+    // What the container receives (the host side's tbf): a download from a server on the host.
+    const blob = Buffer.alloc(size);
+    const server: Server = createServer((_req, res) => res.end(blob));
+    await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const info = await h.warden.info(handle);
+      await h.warden.netOut({ handle, network: info.hostIp, port });
+      const dl = await h.warden.run(job(handle, `python3 -c "import urllib.request,time; t=time.time(); n=len(urllib.request.urlopen('http://${info.hostIp}:${port}/', timeout=20).read()); print(n, n/(time.time()-t))"`));
+      const [n, inRate] = dl.stdout.toString().trim().split(' ').map(Number);
+      console.log(`[warden/linux] limit_bandwidth ${rate} B/s: container ingress measured ${Math.round(inRate)} B/s`);
+      expect(dl.stderr.toString()).toBe('');
+      expect(n).toBe(size);
+      expect(inRate).toBeGreaterThan(rate * 0.7);
+      expect(inRate).toBeLessThan(rate * 1.3);
+    } finally {
+      server.close();
+    }
+    const { hostIp } = await h.warden.info(handle);
+    await h.warden.destroy(handle);
+    const index = (Number(hostIp!.split('.')[3]) - 1) / 4;
+    expect(links(PREFIX).filter((l) => l === `${PREFIX}h${index}` || l === `${PREFIX}b${index}`)).toEqual([]);
+  }, 60_000);
+});
