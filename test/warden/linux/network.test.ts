@@ -26,11 +26,17 @@ describe.skipIf(skipReason)('warden linux backend: networking', () => {
   let h: Harness;
   const remote = new RemoteHost('n', 40);
 
+  let forwardPolicy = 'ACCEPT';
+
   beforeAll(async () => {
+    // As on a Docker/ECS host: whatever our chains do not accept is dropped.
+    forwardPolicy = /^-P FORWARD (\w+)/m.exec(execFileSync('iptables', ['-S', 'FORWARD'], { encoding: 'utf8' }))?.[1] ?? 'ACCEPT';
+    execFileSync('iptables', ['-w', '-P', 'FORWARD', 'DROP']);
     h = await startWarden('net', { network: { pool: POOL, prefix: PREFIX, portPool: PORTS, mtu: 1500 } });
     remote.setUp();
   });
   afterAll(async () => {
+    execFileSync('iptables', ['-w', '-P', 'FORWARD', forwardPolicy]);
     remote.tearDown();
     try {
       await h?.close();
