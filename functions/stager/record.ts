@@ -59,6 +59,16 @@ function parse(record: SQSRecord):
 }
 
 export async function processRecord(record: SQSRecord, deps: RecordDeps): Promise<void> {
+  // The workspace is removed after the result is on its way, never left behind.
+  const cleanups: Array<() => Promise<void>> = [];
+  try {
+    await stageAndAnswer(record, deps, (c) => cleanups.push(c));
+  } finally {
+    for (const cleanup of cleanups) await cleanup().catch(() => {});
+  }
+}
+
+async function stageAndAnswer(record: SQSRecord, deps: RecordDeps, deferCleanup: (c: () => Promise<void>) => void): Promise<void> {
   const parsed = parse(record);
   const logger = deps.logger.createChild();
   logger.appendPersistentKeys({ request_id: parsed.requestId, message_id: record.messageId });
@@ -121,6 +131,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
         log,
         progress: deps.progress,
         onPhaseTimed: recordPhase,
+        deferCleanup,
       });
     } catch (err) {
       // Retryable: give the claim back so the next delivery can stage at once.

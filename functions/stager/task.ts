@@ -29,6 +29,12 @@ export interface TaskDeps {
   log: TaskLog;
   progress?: TaskProgress;
   onPhaseTimed?: (phase: Phase, ms: number) => void;
+  /**
+   * Takes the workspace removal instead of awaiting it, so the caller can send the result
+   * first (removing 10 000 files is slow on some filesystems). Without it, the task removes
+   * the workspace before it returns.
+   */
+  deferCleanup?: (cleanup: () => Promise<void>) => void;
 }
 
 export function defaultDropletUri(config: StagerConfig, appId: string | number, sha256: string): string {
@@ -123,6 +129,8 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
     throw err;
   } finally {
     clearTimeout(timer);
-    await rm(workDir, { recursive: true, force: true });
+    const cleanup = () => rm(workDir, { recursive: true, force: true });
+    if (deps.deferCleanup) deps.deferCleanup(cleanup);
+    else await cleanup();
   }
 }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -175,6 +175,12 @@ describe('stager delivery', () => {
     expect(hits.get('/down/app.zip')).toBe(3);
     const results = await drain<StagingResult>(stack.config, stack.config.queues.results, 1_500);
     expect(results.filter((r) => r.request_id === 'down')).toHaveLength(0);
+  });
+
+  it('leaves no task workspace behind, whatever the outcome', async () => {
+    // Every request above has been answered; cleanup runs right after each answer.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(existsSync(work) ? readdirSync(work) : []).toEqual([]);
   });
 
   it('ends a task that runs past the deadline with the v1 timeout message', async () => {
