@@ -1,48 +1,70 @@
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
 import { DEFAULT_SOCKET_PATH } from '../protocol/constants.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/framing.ts';
 
 export const DEFAULT_HEALTH_PORT = 7790;
 
-const octalMode = z
-  .union([z.string().regex(/^0?[0-7]{3}$/, 'an octal mode such as "0660"'), z.number().int().min(0).max(0o777)])
-  .transform((m) => (typeof m === 'number' ? m : parseInt(m, 8)));
-
 /**
- * wardend's JSON config (`--config FILE`). Keys this schema does not name are kept: they belong
- * to the service (the Linux backend reads its own settings from the same object).
+ * wardend's JSON config (`--config FILE`). Keys not named here are kept: they belong to the
+ * service (the Linux backend reads its own settings from the same object).
  */
-const configSchema = z.looseObject({
-  socket: z.string().min(1).default(DEFAULT_SOCKET_PATH),
-  socketMode: octalMode.default(0o660),
-  socketGroup: z.union([z.string().min(1), z.number().int().min(0)]).optional(),
-  maxFrameBytes: z.number().int().positive().default(DEFAULT_MAX_FRAME_BYTES),
+export interface WardendConfig {
+  socket: string;
+  socketMode: number;
+  /** Group name or gid that owns the socket; absent: the daemon's group. */
+  socketGroup?: string | number;
+  maxFrameBytes: number;
   /** SIGUSR2: how long connections may take to answer what they have read before being dropped. */
-  drainTimeoutMs: z.number().int().min(0).default(10_000),
+  drainTimeoutMs: number;
   /** `GET /healthz` over HTTP on host:port (port 0: any free port); null turns it off. */
-  health: z
-    .object({
-      host: z.string().default('127.0.0.1'),
-      port: z.number().int().min(0).max(65535).default(DEFAULT_HEALTH_PORT),
-    })
-    .nullable()
-    .default({ host: '127.0.0.1', port: DEFAULT_HEALTH_PORT }),
-});
-
-export type WardendConfig = z.output<typeof configSchema>;
+  health: { host: string; port: number } | null;
+  [serviceKey: string]: unknown;
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+// Checked by hand rather than with a schema library: wardend is long-lived and every library
+// it loads stays in its RSS (zod alone is ~14 MB).
+type Check = (value: unknown) => string | undefined;
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+const checks: Record<string, Check> = {
+  socket: (v) => (typeof v === 'string' && v.length > 0 ? undefined : 'a non-empty path'),
+  socketMode: (v) => ((typeof v === 'string' && /^0?[0-7]{3}$/.test(v)) || (isInt(v) && v >= 0 && v <= 0o777) ? undefined : 'an octal mode such as "0660"'),
+  socketGroup: (v) => ((typeof v === 'string' && v.length > 0) || (isInt(v) && v >= 0) ? undefined : 'a group name or gid'),
+  maxFrameBytes: (v) => (isInt(v) && v > 0 ? undefined : 'a positive integer'),
+  drainTimeoutMs: (v) => (isInt(v) && v >= 0 ? undefined : 'an integer ≥ 0'),
+  health: (v) => {
+    if (v === null) return undefined;
+    if (typeof v !== 'object' || Array.isArray(v)) return 'null or {"host", "port"}';
+    const { host, port } = v as { host?: unknown; port?: unknown };
+    if (host !== undefined && typeof host !== 'string') return 'host must be a string';
+    if (port !== undefined && !(isInt(port) && port >= 0 && port <= 65535)) return 'port must be an integer 0-65535';
+    return undefined;
+  },
+};
+
 /** Defaults filled in and checked; throws ConfigError saying which key is wrong. */
 export function parseWardendConfig(raw: unknown, source = 'wardend config'): WardendConfig {
-  const result = configSchema.safeParse(raw ?? {});
-  if (!result.success) {
-    throw new ConfigError(`${source} is invalid: ${z.prettifyError(result.error).replace(/\n/g, '; ')}`);
-  }
-  return result.data;
+  const input = (raw ?? {}) as Record<string, unknown>;
+  if (typeof input !== 'object' || Array.isArray(input)) throw new ConfigError(`${source} is invalid: expected a JSON object`);
+  const problems = Object.entries(checks)
+    .filter(([key]) => input[key] !== undefined)
+    .map(([key, check]) => [key, check(input[key])] as const)
+    .filter(([, why]) => why !== undefined)
+    .map(([key, why]) => `${key}: expected ${why}`);
+  if (problems.length) throw new ConfigError(`${source} is invalid: ${problems.join('; ')}`);
+  const mode = input.socketMode ?? 0o660;
+  const health = input.health as { host?: string; port?: number } | null | undefined;
+  return {
+    ...input,
+    socket: (input.socket as string | undefined) ?? DEFAULT_SOCKET_PATH,
+    socketMode: typeof mode === 'number' ? mode : parseInt(mode as string, 8),
+    maxFrameBytes: (input.maxFrameBytes as number | undefined) ?? DEFAULT_MAX_FRAME_BYTES,
+    drainTimeoutMs: (input.drainTimeoutMs as number | undefined) ?? 10_000,
+    health: health === null ? null : { host: health?.host ?? '127.0.0.1', port: health?.port ?? DEFAULT_HEALTH_PORT },
+  };
 }
 
 export async function loadWardendConfig(file?: string, overrides: Partial<WardendConfig> = {}): Promise<WardendConfig> {
