@@ -116,10 +116,10 @@ describe.skipIf(skipReason)('warden linux backend: jobs, files and limits', () =
     expect(info.memoryStat!.hierarchicalMemoryLimit).toBe(256 * 1024 * 1024);
   });
 
-  it('answers the issue-6 requests with a clear not-supported error', async () => {
-    await expect(h.warden.netIn({ handle, containerPort: 8080 })).rejects.toThrow(/not supported yet/);
-    await expect(h.warden.netOut({ handle, network: '10.0.0.0/8' })).rejects.toThrow(/not supported yet/);
-    await expect(h.warden.limitBandwidth(handle, 1000, 1000)).rejects.toThrow(/not supported yet/);
-    await expect(h.warden.limitDisk(handle, { byteLimit: 1 })).rejects.toThrow(/not supported yet/);
+  it('with network and disk off in its config, answers the issue-6 requests with a clear error', async () => {
+    await expect(h.warden.netIn({ handle, containerPort: 8080 })).rejects.toThrow(/without container networking/);
+    await expect(h.warden.netOut({ handle, network: '10.0.0.0/8' })).rejects.toThrow(/without container networking/);
+    await expect(h.warden.limitBandwidth(handle, 1000, 1000)).rejects.toThrow(/without container networking/);
+    await expect(h.warden.limitDisk(handle, { byteLimit: 1 })).rejects.toThrow(/disk: false/);
   });
 });
