@@ -147,6 +147,7 @@ async function main(): Promise<void> {
     const cd: number[] = [];
     const cdBare: number[] = [];
     const createOnly: number[] = [];
+    const cdCpu0 = cpuMs(daemon.child.pid!);
     for (let i = 0; i < CYCLES; i++) {
       let t = now();
       const { handle } = await client.call('Create', {});
@@ -161,6 +162,7 @@ async function main(): Promise<void> {
     rows.push(['create+destroy p50', ms(pct(cd, 50)), ms(pct(cdBare, 50)), '≤ 50 ms']);
     rows.push(['create+destroy p99', ms(pct(cd, 99)), ms(pct(cdBare, 99)), '']);
     rows.push(['  of which create p50', ms(pct(createOnly, 50)), '', '']);
+    rows.push(['  daemon CPU per cycle', ms((cpuMs(daemon.child.pid!) - cdCpu0) / CYCLES), '', '']);
 
     // run true
     const { handle } = await client.call('Create', {});
@@ -170,6 +172,7 @@ async function main(): Promise<void> {
     const run: number[] = [];
     const runBare: number[] = [];
     for (let i = 0; i < 5; i++) await client.call('Run', { handle, script: 'true' });
+    const runCpu0 = cpuMs(daemon.child.pid!);
     for (let i = 0; i < RUNS; i++) {
       let t = now();
       const r = await client.call('Run', { handle, script: 'true' });
@@ -181,6 +184,7 @@ async function main(): Promise<void> {
     }
     rows.push(['run true p50', ms(pct(run, 50)), ms(pct(runBare, 50)), '≤ 15 ms']);
     rows.push(['run true p99', ms(pct(run, 99)), ms(pct(runBare, 99)), '']);
+    rows.push(['  daemon CPU per run', ms((cpuMs(daemon.child.pid!) - runCpu0) / RUNS), '', '']);
 
     // N alive at once
     const rssBefore = rssMb(daemon.child.pid!);
