@@ -1,0 +1,1 @@
+<html><body>A web app without its deployment descriptor.</body></html>
