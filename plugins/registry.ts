@@ -4,6 +4,7 @@
  * is logged, and the first match wins.
  */
 import type { AppSource, Detection, Plugin } from './api/types.ts';
+import { buildpack } from './buildpack/index.ts';
 import { javaWeb } from './java_web/index.ts';
 import { node } from './node/index.ts';
 import { php } from './php/index.ts';
@@ -12,7 +13,7 @@ import { standalone } from './standalone/index.ts';
 import { staticSite } from './static/index.ts';
 import { wsgi } from './wsgi/index.ts';
 
-export const PLUGINS: readonly Plugin[] = [standalone, javaWeb, node, rack, wsgi, php, staticSite];
+export const PLUGINS: readonly Plugin[] = [standalone, javaWeb, node, rack, wsgi, php, staticSite, buildpack];
 
 /**
  * The detection order; `DROPWARDEN_DETECT_ORDER` (comma-separated names) overrides it.
@@ -21,9 +22,11 @@ export const PLUGINS: readonly Plugin[] = [standalone, javaWeb, node, rack, wsgi
  *   for its front-end build);
  * - then the frameworks with a marker file of their own (package.json, config.ru or a Sinatra
  *   file, wsgi.py/app.py, index.php), most specific first;
- * - static last: many apps carry an index.html beside their real entry point.
+ * - static next: many apps carry an index.html beside their real entry point;
+ * - buildpack after every built-in plugin: the operator's buildpacks (DROPWARDEN_BUILDPACKS)
+ *   take the apps nothing here knows (and any app that names framework "buildpack").
  */
-export const DEFAULT_DETECT_ORDER: readonly string[] = ['standalone', 'java_web', 'node', 'rack', 'wsgi', 'php', 'static'];
+export const DEFAULT_DETECT_ORDER: readonly string[] = ['standalone', 'java_web', 'node', 'rack', 'wsgi', 'php', 'static', 'buildpack'];
 
 export class UnknownFrameworkError extends Error {
   override name = 'UnknownFrameworkError';
