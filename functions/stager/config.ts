@@ -31,6 +31,8 @@ export interface StagerConfig {
   claimLeaseSeconds: number;
   /** Where live task logs are published, in the droplets bucket. */
   liveLogPrefix: string;
+  /** The per-app build cache (phases/cache.ts): not saved when its files add up to more. */
+  cacheMaxBytes: number;
 }
 
 const MiB = 1024 * 1024;
@@ -72,5 +74,6 @@ export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Stage
     claimsPrefix: env.DROPWARDEN_CLAIMS_PREFIX || '.requests/',
     claimLeaseSeconds: num(env, 'DROPWARDEN_CLAIM_LEASE_SECONDS', 30),
     liveLogPrefix: env.DROPWARDEN_LIVE_LOG_PREFIX || '.logs/',
+    cacheMaxBytes: num(env, 'DROPWARDEN_CACHE_MAX_BYTES', 512 * MiB),
   };
 }

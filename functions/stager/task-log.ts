@@ -25,9 +25,22 @@ export class TaskLog {
   }
 
   info(message: string, now = new Date()): void {
+    this.write(message, now, true);
+  }
+
+  /**
+   * A line for the live log and the result's task_log only, never the droplet's staging.log:
+   * for facts about the stager rather than the app (the build cache's state), which would make
+   * two stagings of the same app differ.
+   */
+  transient(message: string, now = new Date()): void {
+    this.write(message, now, false);
+  }
+
+  private write(message: string, now: Date, inDroplet: boolean): void {
     for (const part of message.replace(/\r?\n$/, '').split(/\r?\n/)) {
       const line = `[${stamp(now)}] ${part}`;
-      this.plain.push(part);
+      if (inDroplet) this.plain.push(part);
       this.lines.push(line);
       this.bytes += Buffer.byteLength(line) + 1;
       for (const l of this.listeners) l(line);

@@ -11,6 +11,7 @@ import { FAILURE_PREFIX, type Phase, type StagingRequest, type StagingResult } f
 import { s3Uri } from '../../lib/aws/uri.ts';
 import type { StagerConfig } from './config.ts';
 import { PhaseError, RetryableError, StagingTimeoutError, TerminalError, isTransient } from './errors.ts';
+import { buildCache } from './phases/cache.ts';
 import { download } from './phases/download.ts';
 import { pack } from './phases/pack.ts';
 import { stage } from './phases/stage.ts';
@@ -72,6 +73,7 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
   };
 
   const base = { request_id: requestId, app_id: request.app_id, task_id: taskId };
+  let cacheSaved: Promise<void> | undefined;
   try {
     await mkdir(appDir, { recursive: true });
     const zipPath = join(workDir, 'app.zip');
@@ -92,9 +94,25 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
       return stats;
     });
     log.info(`Unpacked ${unpacked.files} files, ${unpacked.bytes} bytes`);
+    // The app's build cache: restored before staging, saved (beside pack and upload) after it
+    // succeeded; it logs and carries on when it fails. Its lines stay out of the droplet.
+    const cache = buildCache({
+      s3: deps.s3,
+      bucket: config.stack.buckets.cache,
+      appId: request.app_id,
+      dir: join(workDir, 'cache'),
+      maxBytes: config.cacheMaxBytes,
+      purge: request.properties.purge_cache === true,
+      partSizeBytes: config.partSizeBytes,
+      signal,
+      log: (m) => log.transient(m),
+    });
+    await cache.restore();
     const info = await timed('stage', 'Staging application', () =>
-      stage({ dropletDir, properties: request.properties, log: (m) => log.info(m), signal }),
+      stage({ dropletDir, properties: request.properties, log: (m) => log.info(m), signal, cacheDir: cache.dir }),
     );
+    cacheSaved = cache.save();
+    cacheSaved.catch(() => {}); // awaited below; only the deadline's abort rejects it
     const droplet = await timed('pack', 'Creating droplet', async () => {
       await writeFile(join(dropletDir, 'logs', 'staging.log'), log.messages());
       return pack({ dropletDir, dest: join(workDir, 'droplet.tgz'), gzipLevel: config.gzipLevel, signal });
@@ -114,6 +132,7 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
       }),
     );
     log.info(sent.skipped ? 'Droplet already uploaded (same content)' : 'Uploaded droplet');
+    await cacheSaved;
     return {
       ...base,
       task_log: log.toString(),
@@ -129,6 +148,7 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
     throw err;
   } finally {
     clearTimeout(timer);
+    await cacheSaved?.catch(() => {});
     const cleanup = () => rm(workDir, { recursive: true, force: true });
     if (deps.deferCleanup) deps.deferCleanup(cleanup);
     else await cleanup();
