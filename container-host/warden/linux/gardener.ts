@@ -9,7 +9,7 @@ import {
 import type { CgroupDriver, ContainerCgroup } from './cgroups/types.ts';
 import type { LinuxWardenConfig } from './config.ts';
 import type { Containerizer, InitProcess } from './containerizer/containerizer.ts';
-import { Job, type OutputName } from './containerizer/jobs.ts';
+import { Job, SupervisorLauncher, type OutputName } from './containerizer/jobs.ts';
 import { Depot, type ContainerRecord } from './depot.ts';
 import { HostError, HostRequirementError } from './errors.ts';
 import type { RsyncCopier } from './files/copy.ts';
@@ -74,6 +74,7 @@ export class Gardener implements WardenService {
   readonly #p: GardenerParts;
   readonly #live = new Map<string, Live>();
   readonly #uids: UidPool;
+  readonly #launcher = new SupervisorLauncher();
   #poller?: NodeJS.Timeout;
   #polling = false;
 
@@ -133,6 +134,7 @@ export class Gardener implements WardenService {
   async close(): Promise<void> {
     clearInterval(this.#poller);
     for (const live of this.#live.values()) clearTimeout(live.graceTimer);
+    this.#launcher.close();
     await this.#p.depot.flush();
   }
 
@@ -280,7 +282,7 @@ export class Gardener implements WardenService {
         cgroupProcs: live.cgroup.procsFiles,
         uid: live.record.uid,
         user: this.#p.config.user,
-      });
+      }, this.#launcher);
       live.jobs.set(jobId, job);
       live.running.add(job);
       void job.exited.finally(() => live.running.delete(job)).then(() => this.#checkContainer(live)).catch(() => undefined);

@@ -1,20 +1,30 @@
 #!/bin/bash
-# Supervises one job from the host. Started detached by the daemon, it outlives a daemon restart:
-# the job's output goes to files in its depot directory and its exit status to `exit_status`,
-# so whoever asks later (link, stream) finds them there.
+# Supervises one job from the host. Started detached (by spawner.sh) with the job's depot
+# directory as its argument, it outlives a daemon restart: the job's output goes to files in
+# that directory and its exit status to `exit_status`, so whoever asks later (link, stream)
+# finds them there.
 #
-# Environment (set by the job runner):
-#   DW_JOB_DIR       the job's depot directory
-#   DW_CGROUP_PROCS  newline-separated cgroup.procs files to join
-#   DW_INIT_PID      host pid of the container's init (whose namespaces and root the job enters)
-#   DW_PRIVILEGED    1: run as root in the container; else as DW_UID with nothing to gain
-#   DW_UID, DW_USER, DW_HOME
-#   DW_DISCARD       1: output goes to /dev/null
-#   DW_RLIMITS       space-separated prlimit options (--nofile=64 ...), may be empty
-#   DW_SCRIPT        the script, run by the container's /bin/bash
+# The job directory holds (written by the daemon before this starts):
+#   params   shell assignments, sourced:
+#     DW_CGROUP_PROCS  newline-separated cgroup.procs files to join
+#     DW_INIT_PID      host pid of the container's init (whose namespaces and root the job enters)
+#     DW_PRIVILEGED    1: run as root in the container; else as DW_UID with nothing to gain
+#     DW_UID, DW_USER, DW_HOME
+#     DW_DISCARD       1: output goes to /dev/null
+#     DW_RLIMITS       space-separated prlimit options (--nofile=64 ...), may be empty
+#   script   the script, run by the container's /bin/bash
+# and gets from it: `supervisor` (this pid and its start time), `pgid`, stdout, stderr,
+# exit_status.
 set -u
+DW_JOB_DIR=$1
+source "$DW_JOB_DIR/params"
+IFS= read -r -d '' DW_SCRIPT < "$DW_JOB_DIR/script" || true
 
 read -r self _ < /proc/self/stat
+# pid and start time (field 22 of /proc/<pid>/stat): how the daemon tells whether we still run.
+IFS= read -r stat < /proc/self/stat
+read -ra fields <<< "${stat##*) }"
+echo "$self ${fields[19]}" > "$DW_JOB_DIR/supervisor"
 while IFS= read -r procs; do
   [ -n "$procs" ] && echo "$self" > "$procs"
 done <<< "$DW_CGROUP_PROCS"
@@ -40,8 +50,9 @@ fi
 
 # Job control gives the job its own process group: the daemon kills the job by that group
 # (output over the cap) without killing this supervisor.
-# The job's environment is exactly PATH and the identity: the daemon started this script with
-# PATH and DW_* only, and the subshell drops the DW_* (no `env -i` exec: every exec is latency).
+# The job's environment is exactly PATH and the identity: the spawner runs with PATH only, the
+# params are unexported shell variables (dropped here all the same), and no `env -i` exec is
+# needed (every exec is latency).
 set -m
 (
   script=$DW_SCRIPT
