@@ -307,7 +307,7 @@ export class Gardener implements WardenService {
     await this.#checkContainer(live);
     await this.#checkOutput(live, job);
     const cap = this.#p.config.maxOutputBytes;
-    const [stdout, stderr] = await Promise.all([job.read('stdout', 0, cap), job.read('stderr', 0, cap)]);
+    const [stdout, stderr] = await Promise.all([job.read('stdout', job.consumed.stdout, cap), job.read('stderr', job.consumed.stderr, cap)]);
     if (!live.destroying) await job.remove();
     return { exitStatus, stdout, stderr, info: this.#info(live) };
   }
@@ -320,7 +320,7 @@ export class Gardener implements WardenService {
   async *stream(handle: string, jobId: number, signal?: AbortSignal): AsyncIterable<StreamChunk> {
     const { live, job } = this.#consume(handle, jobId);
     const cap = this.#p.config.maxOutputBytes;
-    const offsets: Record<OutputName, number> = { stdout: 0, stderr: 0 };
+    const offsets: Record<OutputName, number> = { ...job.consumed };
     let wake: (() => void) | undefined;
     const onAbort = (): void => wake?.();
     signal?.addEventListener('abort', onAbort);
@@ -335,6 +335,8 @@ export class Gardener implements WardenService {
             offsets[name] += data.length;
             got = true;
             yield { name, data };
+            // Sent: a restarted daemon will not send it again.
+            void job.markConsumed(offsets);
           }
         }
         if (finished) {

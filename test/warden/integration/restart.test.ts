@@ -68,6 +68,23 @@ describe.skipIf(skipReason)('wardend restarts (real daemon, SIGKILL and SIGUSR2)
     await c.call('Destroy', { handle: fresh });
   });
 
+  it('a stream cut by SIGKILL: after the restart, link returns the exit status and only the output not yet sent', async () => {
+    const c = await d.client();
+    const handle = (await c.call('Create', { handle: Buffer.from('streamed') })).handle;
+    const { job_id } = await c.call('Spawn', { handle, script: "printf 'first\\377'; sleep 1.5; printf 'second\\000'; exit 6" });
+    const frames = c.stream({ handle, job_id })[Symbol.asyncIterator]();
+    const first = await frames.next();
+    expect(first.value).toMatchObject({ name: 'stdout', data: Buffer.from('first\xff', 'latin1') });
+    await sleepMs(200);
+    await d.stop('SIGKILL');
+    await d.start();
+    const c2 = await d.client();
+    const linked = await c2.call('Link', { handle, job_id });
+    expect(linked.exit_status).toBe(6);
+    expect(linked.stdout).toEqual(Buffer.from('second\x00', 'latin1'));
+    await c2.call('Destroy', { handle });
+  });
+
   it('grace_time keeps counting across a restart', async () => {
     const owner = await d.client();
     await owner.call('Create', { handle: Buffer.from('graceful'), grace_time: 6 });

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { watch } from 'node:fs';
-import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -89,6 +89,12 @@ export class Job {
   readonly discardOutput: boolean;
   exitStatus: number | undefined;
   readonly exited: Promise<number>;
+  /**
+   * Output already sent to a client by a stream that a daemon restart cut short: a later link
+   * or stream returns only what comes after it.
+   */
+  consumed: Record<OutputName, number> = { stdout: 0, stderr: 0 };
+  #consumedWrite: Promise<void> = Promise.resolve();
 
   private constructor(id: number, dir: string, discardOutput: boolean, exited: Promise<number>) {
     this.id = id;
@@ -125,7 +131,22 @@ export class Job {
   /** A job left by an earlier daemon: its supervisor (if alive) still writes `exit_status`. */
   static async adopt(id: number, dir: string): Promise<Job> {
     const spec = JSON.parse(await readFile(join(dir, 'spec.json'), 'utf8').catch(() => '{}')) as { discardOutput?: boolean; startedAt?: number };
-    return new Job(id, dir, spec.discardOutput ?? false, watchExit(dir, spec.startedAt ?? 0));
+    const job = new Job(id, dir, spec.discardOutput ?? false, watchExit(dir, spec.startedAt ?? 0));
+    const consumed = JSON.parse(await readFile(join(dir, 'consumed'), 'utf8').catch(() => '{}')) as Partial<Record<OutputName, number>>;
+    job.consumed = { stdout: consumed.stdout ?? 0, stderr: consumed.stderr ?? 0 };
+    return job;
+  }
+
+  /** Records how far a stream got (kept for a restarted daemon; writes in order, last wins). */
+  markConsumed(offsets: Record<OutputName, number>): Promise<void> {
+    this.consumed = { ...offsets };
+    const text = JSON.stringify(this.consumed);
+    const file = join(this.dir, 'consumed');
+    this.#consumedWrite = this.#consumedWrite.then(async () => {
+      await writeFile(`${file}.tmp`, text);
+      await rename(`${file}.tmp`, file);
+    }).catch(() => undefined);
+    return this.#consumedWrite;
   }
 
   get running(): boolean {
@@ -160,6 +181,7 @@ export class Job {
   }
 
   async remove(): Promise<void> {
+    await this.#consumedWrite;
     await rm(this.dir, { recursive: true, force: true });
   }
 }
