@@ -17,7 +17,7 @@ it('logs every candidate, and why the winner won; staging_info.json records it',
   const { dir, info, log } = await stageApp('php-hello', {}, both);
   expect(log).toEqual(
     expect.arrayContaining([
-      'Detecting the framework, in the order standalone, node, rack, wsgi, php, static',
+      'Detecting the framework, in the order standalone, java_web, node, rack, wsgi, php, static, buildpack',
       'Detect standalone: no match (the request gives no start command (properties.meta.command))',
       'Detect node: no match (no package.json, server.js, app.js, index.js, main.js)',
       'Detect php: matched (index.php found)',
@@ -31,10 +31,10 @@ it('logs every candidate, and why the winner won; staging_info.json records it',
     framework: 'php',
     detected: true,
     start_command_source: 'php',
-    detection: { order: ['standalone', 'node', 'rack', 'wsgi', 'php', 'static'], chosen: 'php' },
+    detection: { order: ['standalone', 'java_web', 'node', 'rack', 'wsgi', 'php', 'static', 'buildpack'], chosen: 'php' },
   });
-  expect(recorded.detection.candidates).toHaveLength(6);
-  expect(recorded.detection.candidates[5]).toEqual({ name: 'static', matched: true, reason: 'index.html found' });
+  expect(recorded.detection.candidates).toHaveLength(8);
+  expect(recorded.detection.candidates[6]).toEqual({ name: 'static', matched: true, reason: 'index.html found' });
 });
 
 it('DROPWARDEN_DETECT_ORDER changes the order', async () => {

@@ -64,7 +64,7 @@ it('rack, php, static and standalone named for an app that is not one', async ()
 
 it('unknown framework lists the known ones', async () => {
   expect(await stagingError('node-hello', { framework: 'cobol' })).toBe(
-    `${failed}unknown framework "cobol": this stager supports node, nodejs, php, python, python3, rack, ruby, sinatra, standalone, static, staticfile, wsgi`,
+    `${failed}unknown framework "cobol": this stager supports buildpack, java_web, node, nodejs, php, python, python3, rack, ruby, sinatra, spring, standalone, static, staticfile, wsgi`,
   );
 });
 
