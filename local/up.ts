@@ -15,6 +15,15 @@ import { removeState, stateDir, writeState } from './state.ts';
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const CLI = here('../bin/dropwarden.js');
 
+/**
+ * The stager streams ~100 MB through short-lived buffers per staging. glibc's defaults keep
+ * freed memory: its mmap threshold grows with the first big free (so later buffers come from
+ * arenas that are never trimmed), and each libuv thread doing inflate/deflate gets an arena.
+ */
+export const LEAN_MALLOC = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' };
+/** Small semi-spaces collect those buffers before they pile up; --expose-gc lets the task collect between phases. */
+export const STAGER_NODE_FLAGS = ['--max-semi-space-size=2', '--expose-gc'];
+
 export interface UpOptions {
   port?: number;
   region?: string;
@@ -36,8 +45,8 @@ export class LocalStack {
     this.opts = opts;
   }
 
-  private spawnPart(part: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...args], {
+  private spawnPart(part: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeFlags: string[] = []): ChildProcess {
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...nodeFlags, ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -67,10 +76,16 @@ export class LocalStack {
     const config = await provisionStack({ region, endpoint, stagingVisibilitySeconds: this.opts.stagingVisibilitySeconds });
     this.config = config;
 
-    const worker = this.spawnPart('stager', [CLI, 'stager-worker'], {
-      ...stackConfigToEnv(config),
-      DROPWARDEN_WORK_DIR: join(dataDir, 'staging'),
-    });
+    const worker = this.spawnPart(
+      'stager',
+      [CLI, 'stager-worker'],
+      {
+        ...stackConfigToEnv(config),
+        DROPWARDEN_WORK_DIR: join(dataDir, 'staging'),
+        ...LEAN_MALLOC,
+      },
+      STAGER_NODE_FLAGS,
+    );
     await new Promise<void>((resolve, reject) => {
       createInterface({ input: worker.stdout! }).on('line', (line) => {
         if (line.includes('"ready"')) resolve();

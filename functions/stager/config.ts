@@ -70,7 +70,7 @@ export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Stage
     unpack: unpackLimitsFromEnv(env),
     gzipLevel: num(env, 'DROPWARDEN_GZIP_LEVEL', 6),
     partSizeBytes: num(env, 'DROPWARDEN_UPLOAD_PART_BYTES', 8 * MiB),
-    uploadConcurrency: num(env, 'DROPWARDEN_UPLOAD_CONCURRENCY', 4),
+    uploadConcurrency: num(env, 'DROPWARDEN_UPLOAD_CONCURRENCY', 2),
     claimsPrefix: env.DROPWARDEN_CLAIMS_PREFIX || '.requests/',
     claimLeaseSeconds: num(env, 'DROPWARDEN_CLAIM_LEASE_SECONDS', 30),
     liveLogPrefix: env.DROPWARDEN_LIVE_LOG_PREFIX || '.logs/',

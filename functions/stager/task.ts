@@ -68,6 +68,9 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
     } finally {
       const ms = Math.round(performance.now() - started);
       timings[phase] = ms;
+      // Each phase leaves tens of MB of dead buffers; where the runtime allows it (the local
+      // worker runs with --expose-gc), collect them before the next phase allocates its own.
+      (globalThis as { gc?: () => void }).gc?.();
       deps.onPhaseTimed?.(phase, ms);
     }
   };

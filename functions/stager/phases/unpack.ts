@@ -4,10 +4,10 @@
  * final place; symlinks are created only after every file is written (so no write can go
  * through one), and each must resolve inside the app root.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, readlink, realpath, symlink } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, readlink, realpath, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, posix, relative, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import type { UnpackLimits } from '../config.ts';
@@ -31,6 +31,8 @@ export interface UnpackStats {
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 const S_IFDIR = 0o040000;
+/** Entries up to this size are inflated into memory and written with one call. */
+const WHOLE_FILE_BYTES = 1024 * 1024;
 /** Files written concurrently: inflate runs on libuv's threads, so this keeps both cores busy. */
 const PARALLEL_WRITES = 8;
 
@@ -98,7 +100,26 @@ class ArchiveReader extends yauzl.RandomAccessReader {
     this.handle = handle;
   }
   override _readStreamForRange(start: number, end: number): Readable {
-    return createReadStream(this.path, { start, end: end - 1 }); // `end` is exclusive here, inclusive there
+    // All entries read the one descriptor with positioned reads (pread): no open per entry, and
+    // destroying one stream mid-read neither closes the descriptor nor disturbs the others.
+    // Most entries are small: chunks sized to the entry, not 64 KiB, keep garbage down.
+    const handle = this.handle;
+    let position = start;
+    return new Readable({
+      highWaterMark: Math.max(1, Math.min(end - start, 64 * 1024)),
+      read(size) {
+        const n = Math.min(size, end - position);
+        if (n <= 0) return void this.push(null);
+        handle.read(Buffer.allocUnsafe(n), 0, n, position).then(
+          ({ bytesRead, buffer }) => {
+            if (bytesRead === 0) return void this.destroy(new Error('unexpected end of the archive'));
+            position += bytesRead;
+            this.push(bytesRead === n ? buffer : buffer.subarray(0, bytesRead));
+          },
+          (err: Error) => this.destroy(err),
+        );
+      },
+    });
   }
   override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void) {
     this.handle.read(buffer, offset, length, position).then(
@@ -218,7 +239,18 @@ async function extract(zip: ZipFile, input: UnpackInput, destDir: string, limits
       const fileMode = mode & 0o111 ? 0o755 : 0o644;
       const write: Promise<void> = (async () => {
         const source = await zip.openReadStreamPromise(entry);
-        await pipeline(source, createWriteStream(join(destDir, rel), { flags: 'wx', mode: fileMode }), { signal });
+        const target = join(destDir, rel);
+        if (entry.uncompressedSize <= WHOLE_FILE_BYTES) {
+          // Most app files are small: one write instead of one per 16 KiB inflate chunk.
+          const chunks: Buffer[] = [];
+          for await (const chunk of source) {
+            signal.throwIfAborted();
+            chunks.push(chunk as Buffer);
+          }
+          await writeFile(target, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), { flag: 'wx', mode: fileMode });
+        } else {
+          await pipeline(source, createWriteStream(target, { flags: 'wx', mode: fileMode }), { signal });
+        }
         stats.files++;
         stats.bytes += entry.uncompressedSize;
         input.onProgress?.(stats.entries, zip.entryCount);
