@@ -3,11 +3,11 @@
  * the same depot keeps its containers, their jobs (exit status and output not yet consumed),
  * their uids and their grace time.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WardenClient } from '../../../container-host/warden/client/client.ts';
-import { skipReason, sleepMs, waitFor } from '../linux/helpers.ts';
+import { cgroupParentDirs, skipReason, sleepMs, waitFor } from '../linux/helpers.ts';
 import { alive, WardendProcess } from './wardend.ts';
 
 const OUTPUT = Buffer.from([0x6f, 0x75, 0x74, 0xff, 0x00, 0x0a]);
@@ -83,6 +83,20 @@ describe.skipIf(skipReason)('wardend restarts (real daemon, SIGKILL and SIGUSR2)
     expect(linked.exit_status).toBe(6);
     expect(linked.stdout).toEqual(Buffer.from('second\x00', 'latin1'));
     await c2.call('Destroy', { handle });
+  });
+
+  it('cleans up, on start, a container whose init died while no daemon ran', async () => {
+    const c = await d.client();
+    await c.call('Create', { handle: Buffer.from('doomed') });
+    const init = initPid(d, 'doomed');
+    await d.stop('SIGKILL');
+    process.kill(init, 'SIGKILL');
+    await waitFor(async () => !alive(init), 3000);
+    await d.start();
+    const c2 = await d.client();
+    expect(await listed(c2)).not.toContain('doomed');
+    expect(existsSync(join(d.backend.depotDir, 'doomed'))).toBe(false);
+    expect(cgroupParentDirs(d.cgroupParent).some((dir) => existsSync(join(dir, 'doomed')))).toBe(false);
   });
 
   it('grace_time keeps counting across a restart', async () => {
