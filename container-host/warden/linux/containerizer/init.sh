@@ -24,35 +24,53 @@ while IFS= read -r procs; do
 done <<< "${DW_CGROUP_PROCS:-}"
 
 R="$DW_DIR/rootfs"
-mount -t overlay overlay -o "lowerdir=$DW_BASE,upperdir=$DW_UPPER,workdir=$DW_WORK" "$R"
 
-# Every exec costs a millisecond or two of create: the default base already has its mount
-# points and a sticky /tmp, so mkdir and chmod run only for a custom rootfs that lacks them.
-while IFS= read -r dir; do
-  [ -n "$dir" ] || continue
-  [ -d "$R$dir" ] || mkdir -p "$R$dir"
-  mount --bind -o ro,nosuid "$dir" "$R$dir"
-done <<< "${DW_HOST_BINDS:-}"
+# The whole tree in one `mount --all` over an fstab of our own: every exec is a millisecond or
+# two of create, and this replaces six to ten of them. Entries mount in order; X-mount.mkdir
+# makes a missing mount point (a custom rootfs); bind,ro is bind + read-only remount (libmount).
+fstab="$DW_DIR/fstab"
+# fstab fields are separated by blanks: escape them (and the escape character) as octal.
+esc() { REPLY=${1//\\/\\134}; REPLY=${REPLY// /\\040}; REPLY=${REPLY//$'\t'/\\011}; }
+entry() { # source target type options
+  local src tgt opts
+  esc "$1"; src=$REPLY
+  esc "$2"; tgt=$REPLY
+  esc "$4"; opts=$REPLY
+  printf '%s %s %s %s 0 0\n' "$src" "$tgt" "$3" "$opts"
+}
+file_binds=()
+{
+  entry overlay "$R" overlay "lowerdir=$DW_BASE,upperdir=$DW_UPPER,workdir=$DW_WORK"
+  while IFS= read -r dir; do
+    [ -n "$dir" ] && entry "$dir" "$R$dir" none bind,ro,nosuid,X-mount.mkdir
+  done <<< "${DW_HOST_BINDS:-}"
+  entry "$DW_DEV" "$R/dev" none bind,ro,nosuid,X-mount.mkdir
+  entry devpts "$R/dev/pts" devpts newinstance,ptmxmode=0666,mode=0620,nosuid,noexec
+  entry shm "$R/dev/shm" tmpfs nosuid,nodev,mode=1777,size=65536k
+  entry proc "$R/proc" proc nosuid,nodev,noexec,X-mount.mkdir
+  entry sysfs "$R/sys" sysfs ro,nosuid,nodev,noexec,X-mount.mkdir
+  while IFS=$'\t' read -r mode src dst; do
+    [ -n "$src" ] || continue
+    # A file is bound onto a file: made below, after the overlay is there.
+    if [ ! -d "$src" ]; then file_binds+=("$mode" "$src" "$dst"); continue; fi
+    if [ "$mode" = ro ]; then entry "$src" "$R$dst" none bind,ro,nosuid,X-mount.mkdir
+    else entry "$src" "$R$dst" none bind,nosuid,X-mount.mkdir; fi
+  done <<< "${DW_BINDS:-}"
+} > "$fstab"
+mount --all --fstab "$fstab"
 
-for dir in dev proc sys tmp; do
-  [ -d "$R/$dir" ] || mkdir -p "$R/$dir"
+set -- "${file_binds[@]}"
+while [ $# -ge 3 ]; do
+  mode=$1 src=$2 dst=$3
+  shift 3
+  mkdir -p "$(dirname "$R$dst")"
+  touch "$R$dst"
+  if [ "$mode" = ro ]; then mount --bind -o ro,nosuid "$src" "$R$dst"; else mount --bind -o nosuid "$src" "$R$dst"; fi
 done
-mount --bind -o ro,nosuid "$DW_DEV" "$R/dev"
-mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,nosuid,noexec devpts "$R/dev/pts"
-mount -t tmpfs -o nosuid,nodev,mode=1777,size=65536k shm "$R/dev/shm"
-mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
-mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
-[ -k "$R/tmp" ] || chmod 1777 "$R/tmp"
 
-while IFS=$'\t' read -r mode src dst; do
-  [ -n "$src" ] || continue
-  if [ -d "$src" ]; then mkdir -p "$R$dst"; else mkdir -p "$(dirname "$R$dst")"; touch "$R$dst"; fi
-  if [ "$mode" = ro ]; then
-    mount --bind -o ro,nosuid "$src" "$R$dst"
-  else
-    mount --bind -o nosuid "$src" "$R$dst"
-  fi
-done <<< "${DW_BINDS:-}"
+# The default base already has a sticky /tmp: chmod only for a custom rootfs that lacks one.
+[ -d "$R/tmp" ] || mkdir -p "$R/tmp"
+[ -k "$R/tmp" ] || chmod 1777 "$R/tmp"
 
 # The unprivileged user, written into this container's upper layer only; its home in one exec.
 printf '%s:x:%s:%s:%s:%s:/bin/bash\n' "$DW_USER" "$DW_UID" "$DW_GID" "$DW_USER" "$DW_HOME" >> "$R/etc/passwd"
