@@ -92,10 +92,14 @@ describe('bin/release YAML', () => {
     expect(parseRelease('---\nconfig_vars: {}\n')).toEqual({ default_process_types: {}, config_vars: {} });
   });
 
-  it('refuses what it cannot read, with the line', () => {
-    expect(() => parseRelease('default_process_types:\n  web: |\n    x\n')).toThrow(/line 2: block scalars/);
-    expect(() => parseRelease('config_vars:\n  A:\n    B: c\n')).toThrow(/line 2: nested maps/);
-    expect(() => parseRelease('  web: x\n')).toThrow(/line 1: indented line outside a map/);
+  it('reads any YAML a buildpack prints, block scalars included', () => {
+    expect(parseRelease('default_process_types:\n  web: |\n    ./bin/server\n').default_process_types.web).toBe('./bin/server\n');
+  });
+
+  it('refuses what does not fit the release format, saying what and where', () => {
+    expect(() => parseRelease('config_vars:\n  A:\n    B: c\n')).toThrow(/config_vars\.A must be a string, not a nested value/);
     expect(() => parseRelease('default_process_types: web\n')).toThrow(/default_process_types must be a map/);
+    expect(() => parseRelease('web: [unclosed\n')).toThrow(/printed invalid YAML \(line \d+\)/);
+    expect(() => parseRelease('- a\n- b\n')).toThrow(/must print a YAML map/);
   });
 });
