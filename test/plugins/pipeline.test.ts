@@ -58,6 +58,10 @@ it.each([
   // npm ci needs the npm that ships with the stager (the `npm` package among its dependencies).
   ...(bundledNpmCli() ? [{ fixture: 'node-lockfile', body: 'Hello, node, from a locked dependency\n', properties: {} }] : []),
   { fixture: 'monorepo', body: 'Hello from services/api\n', properties: { app_root: 'services/api' } },
+  { fixture: 'python-procfile', body: 'Hello from a plain Python script\n', properties: {} },
+  { fixture: 'ruby-rack', body: 'Hello from rack (production)\n', properties: {} },
+  { fixture: 'ruby-sinatra', body: 'Hello from sinatra\n', properties: {} },
+  { fixture: 'php-hello', body: 'Hello from php 8\n', properties: {} },
 ])('$fixture: staged twice to the same droplet, which runs from its unpacked tgz', async ({ fixture, body, properties }) => {
   const first = await stageThroughTask(fixture, properties);
   expect(first.error).toBeUndefined();
