@@ -1,0 +1,94 @@
+/**
+ * Staging time per plugin: each plugin's fixture app (test/apps/) through the whole staging
+ * task on the embedded S3 (download → unpack → stage → pack → upload), as the stager runs it.
+ *
+ *   node test/bench/plugin-staging.ts [--runs 5]
+ *
+ * Prints, per fixture, the median wall time of the task and of its stage phase over `--runs`
+ * stagings (after one warm-up), and the droplet's size. The java_web bundles are built first
+ * when missing (resources/tomcat/build-bundle.sh).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { StagingProperties } from '../../contracts/staging.ts';
+import { stagerConfigFromEnv } from '../../functions/stager/config.ts';
+import { runStagingTask } from '../../functions/stager/task.ts';
+import { TaskLog } from '../../functions/stager/task-log.ts';
+import { s3Client } from '../../lib/aws/clients.ts';
+import { stackConfigToEnv } from '../../lib/stack-config.ts';
+import { runtimesDir } from '../../plugins/java_web/bundle.ts';
+import { putApp, startTestStack } from '../support/aws-stack.ts';
+import { type Tree, zipTree } from '../support/zip.ts';
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } }, strict: false });
+const runs = Number(values.runs);
+const apps = new URL('../apps/', import.meta.url).pathname;
+const samples = new URL('../../samples/', import.meta.url).pathname;
+
+const fixtures: Array<{ plugin: string; dir: string; properties?: StagingProperties }> = [
+  { plugin: 'standalone', dir: join(samples, 'hello-python'), properties: { meta: { command: 'python3 app.py' } } },
+  { plugin: 'java_web', dir: join(apps, 'java-web') },
+  { plugin: 'node', dir: join(apps, 'node-hello') },
+  { plugin: 'node (npm ci)', dir: join(apps, 'node-lockfile') },
+  { plugin: 'rack', dir: join(apps, 'ruby-rack') },
+  { plugin: 'rack (vendored gem)', dir: join(apps, 'ruby-vendored') },
+  { plugin: 'wsgi', dir: join(apps, 'python-wsgi') },
+  { plugin: 'php', dir: join(apps, 'php-hello') },
+  { plugin: 'static', dir: join(apps, 'static-site') },
+  { plugin: 'buildpack', dir: join(apps, 'buildpack-greeting'), properties: { framework: 'buildpack' } },
+];
+
+function treeOf(dir: string): Tree {
+  const tree: Tree = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else tree[relative(dir, p)] = readFileSync(p);
+    }
+  };
+  walk(dir);
+  return tree;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+if (!existsSync(join(runtimesDir(), 'tomcat10'))) {
+  execFileSync(new URL('../../resources/tomcat/build-bundle.sh', import.meta.url).pathname, { stdio: 'inherit' });
+}
+process.env.DROPWARDEN_BUILDPACKS = join(apps, 'buildpacks', 'greeting');
+const stack = await startTestStack();
+const work = mkdtempSync(join(tmpdir(), 'dw-bench-plugins-'));
+try {
+  const config = stagerConfigFromEnv({ ...process.env, ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work });
+  const s3 = s3Client(stack.config);
+  console.log(`| plugin | fixture | task p50 | stage phase p50 | droplet |`);
+  console.log(`|---|---|---|---|---|`);
+  for (const f of fixtures) {
+    const uri = await putApp(stack.config, await zipTree(treeOf(f.dir)));
+    const totals: number[] = [];
+    const stages: number[] = [];
+    let size = 0;
+    for (let i = 0; i <= runs; i++) {
+      const started = performance.now();
+      const result = await runStagingTask(
+        { app_id: `bench-${i}`, download_uri: uri, properties: f.properties ?? {} },
+        `bench-${f.plugin}-${i}`,
+        { config, s3, log: new TaskLog() },
+      );
+      if (result.error) throw new Error(`${f.plugin}: ${result.error}`);
+      if (i === 0) continue; // warm-up
+      totals.push(performance.now() - started);
+      stages.push(result.timings_ms.stage ?? 0);
+      size = result.droplet!.size;
+    }
+    const name = relative(join(apps, '..', '..'), f.dir);
+    console.log(`| ${f.plugin} | ${name} | ${median(totals).toFixed(0)} ms | ${median(stages).toFixed(0)} ms | ${(size / 1024).toFixed(0)} KiB |`);
+  }
+} finally {
+  await stack.stop();
+  rmSync(work, { recursive: true, force: true });
+}
