@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WardenClient } from '../../../container-host/warden/client/client.ts';
 import { cgroupParentDirs, skipReason, sleepMs, waitFor } from '../linux/helpers.ts';
 import { alive, WardendProcess } from './wardend.ts';
+import { iptablesLines, removeWardenNetwork } from '../linux/net-helpers.ts';
 
 const OUTPUT = Buffer.from([0x6f, 0x75, 0x74, 0xff, 0x00, 0x0a]);
 
@@ -140,3 +141,53 @@ describe.skipIf(skipReason)('wardend restarts (real daemon, SIGKILL and SIGUSR2)
     await c2.call('Destroy', { handle });
   });
 });
+
+describe.skipIf(skipReason)('wardend restarts with networking on', () => {
+  const prefix = `rn${process.pid % 10000}`;
+  const pool = '100.97.0.0/28';
+  let d: WardendProcess;
+  beforeAll(async () => {
+    d = new WardendProcess('restartnet', { network: { pool, prefix, portPool: { first: 62101, size: 4 }, mtu: 1500 } });
+    await d.start();
+  });
+  afterAll(async () => {
+    try {
+      await d?.cleanup();
+    } finally {
+      await removeWardenNetwork(prefix, pool);
+    }
+    expect(iptablesLines(prefix)).toEqual([]);
+  });
+
+  it('after SIGKILL, a net_in mapping still answers and its port and /30 are not handed out again', async () => {
+    let c = await d.client();
+    const handle = (await c.call('Create', { handle: Buffer.from('served') })).handle;
+    await c.call('Run', { handle, script: 'mkdir -p /tmp/www && echo served-across-restarts > /tmp/www/index.html' });
+    await c.call('Spawn', { handle, script: 'cd /tmp/www && exec python3 -m http.server 8080' });
+    const { host_port } = await c.call('NetIn', { handle, container_port: 8080 });
+    const { container_ip } = await c.call('Info', { handle });
+    await waitFor(async () => (await get(`http://127.0.0.1:${host_port}/`)) === 'served-across-restarts\n', 10_000);
+
+    expect(await d.stop('SIGKILL')).toBe('SIGKILL');
+    expect(await get(`http://127.0.0.1:${host_port}/`)).toBe('served-across-restarts\n'); // the kernel keeps forwarding
+    await d.start();
+    c = await d.client();
+    expect(await listed(c)).toEqual(['served']);
+    expect(await get(`http://127.0.0.1:${host_port}/`)).toBe('served-across-restarts\n');
+
+    const other = (await c.call('Create', {})).handle;
+    expect((await c.call('Info', { handle: other })).container_ip).not.toBe(container_ip);
+    expect((await c.call('NetIn', { handle: other, container_port: 8080 })).host_port).not.toBe(host_port);
+    await c.call('Destroy', { handle: other });
+    await c.call('Destroy', { handle });
+  });
+});
+
+async function get(url: string): Promise<string | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return await res.text();
+  } catch {
+    return undefined;
+  }
+}
