@@ -557,4 +557,14 @@ describe('unpack: cancellation', () => {
     expect(written).toBeGreaterThanOrEqual(5);
     expect(written).toBeLessThan(total);
   });
+
+  it('lets a timer (the staging deadline) fire while it unpacks many small entries', async () => {
+    const total = 20_000;
+    const entries = Array.from({ length: total }, (_, i) => file(`g/${i}.txt`, `${i}\n`));
+    await writeFile(zipPath, zipOf(entries));
+    const ac = new AbortController();
+    const reason = new Error('deadline passed');
+    setTimeout(() => ac.abort(reason), 30);
+    await expect(unpack({ zipPath, destDir: dest, limits: DEFAULTS, signal: ac.signal })).rejects.toBe(reason);
+  });
 });
