@@ -26,8 +26,11 @@ export interface GzipOptions {
 }
 
 const DICT_BYTES = 32 * 1024;
-/** pigz uses 128 KiB; 256 KiB keeps the per-block cost small and the memory in flight low. */
-export const DEFAULT_BLOCK_SIZE = 256 * 1024;
+/**
+ * pigz uses 128 KiB. Each block costs a zlib stream and a 32 KiB dictionary pass on the main
+ * thread; 1 MiB blocks make those rare (pack of a 100 MB app: 1.5 s -> 1.36 s) for 4 MiB in flight.
+ */
+export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 
 /** RFC 1952 header: no name, no mtime (reproducible), XFL as zlib writes it, OS = Unix. */
 function header(level: number): Buffer {
