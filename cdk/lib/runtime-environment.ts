@@ -13,6 +13,7 @@ export const ENV = {
   eventsQueueUrl: 'DROPWARDEN_EVENTS_QUEUE_URL',
   stagingDeadlineSeconds: 'DROPWARDEN_STAGING_DEADLINE_SECONDS',
   runtimesDir: 'DROPWARDEN_RUNTIMES_DIR',
+  npmCli: 'DROPWARDEN_NPM_CLI',
   cluster: 'DROPWARDEN_CLUSTER',
   depotDir: 'DROPWARDEN_DEPOT',
 } as const;

@@ -56,7 +56,11 @@ export class StagerFunction extends Construct {
       [POWERTOOLS.metricsNamespace]: METRICS_NAMESPACE,
       [POWERTOOLS.logLevel]: 'INFO',
     };
-    if (this.runtimeLayer) environment[ENV.runtimesDir] = '/opt';
+    if (this.runtimeLayer) {
+      // The layer is resources/build-runtimes.sh's output, unpacked at /opt.
+      environment[ENV.runtimesDir] = '/opt';
+      environment[ENV.npmCli] = '/opt/npm/bin/npm-cli.js';
+    }
 
     this.function = new NodejsFunction(this, 'Function', {
       entry: props.entry,

@@ -26,6 +26,7 @@ describe('with dropwarden:runtimeLayerDir and replyToQueueArns', () => {
     const fn = s.json.Resources[logicalId(s.stack.stager.function)].Properties;
     expect(fn.Layers).toEqual([{ Ref: logicalId(layer) }]);
     expect(fn.Environment.Variables.DROPWARDEN_RUNTIMES_DIR).toBe('/opt');
+    expect(fn.Environment.Variables.DROPWARDEN_NPM_CLI).toBe('/opt/npm/bin/npm-cli.js');
   });
 
   it('lets the function answer on the extra reply_to queues, and only send there', () => {
