@@ -4,6 +4,7 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, StorageClass } from 'aws-cdk-lib/aws-s3';
 import type { LifecycleRule } from 'aws-cdk-lib/aws-s3';
+import { DEFAULT_CLAIMS_PREFIX, DEFAULT_LIVE_LOG_PREFIX } from '../../functions/stager/config.ts';
 import { Construct } from 'constructs';
 import type { RetentionSettings } from './config.ts';
 
@@ -48,6 +49,10 @@ export class Storage extends Construct {
         transitions: [{ storageClass: StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(30) }],
         expiration: Duration.days(retention.dropletsDays),
       },
+      // Request claims must outlive any redelivery of their message (SQS keeps one 14 days at
+      // most), or a late duplicate would be staged and answered again.
+      { id: 'expire-request-claims', prefix: DEFAULT_CLAIMS_PREFIX, expiration: Duration.days(15) },
+      { id: 'expire-live-logs', prefix: DEFAULT_LIVE_LOG_PREFIX, expiration: Duration.days(7) },
     ]);
     this.cache = this.bucket('Cache', 'cache/', [
       { id: 'expire-cache-entries', expiration: Duration.days(retention.cacheDays) },

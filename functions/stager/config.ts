@@ -35,6 +35,10 @@ export interface StagerConfig {
   cacheMaxBytes: number;
 }
 
+/** Droplets-bucket prefixes the stager writes besides droplets (the CDK stack expires them). */
+export const DEFAULT_CLAIMS_PREFIX = '.requests/';
+export const DEFAULT_LIVE_LOG_PREFIX = '.logs/';
+
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
@@ -71,9 +75,9 @@ export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Stage
     gzipLevel: num(env, 'DROPWARDEN_GZIP_LEVEL', 6),
     partSizeBytes: num(env, 'DROPWARDEN_UPLOAD_PART_BYTES', 8 * MiB),
     uploadConcurrency: num(env, 'DROPWARDEN_UPLOAD_CONCURRENCY', 2),
-    claimsPrefix: env.DROPWARDEN_CLAIMS_PREFIX || '.requests/',
+    claimsPrefix: env.DROPWARDEN_CLAIMS_PREFIX || DEFAULT_CLAIMS_PREFIX,
     claimLeaseSeconds: num(env, 'DROPWARDEN_CLAIM_LEASE_SECONDS', 30),
-    liveLogPrefix: env.DROPWARDEN_LIVE_LOG_PREFIX || '.logs/',
+    liveLogPrefix: env.DROPWARDEN_LIVE_LOG_PREFIX || DEFAULT_LIVE_LOG_PREFIX,
     cacheMaxBytes: num(env, 'DROPWARDEN_CACHE_MAX_BYTES', 512 * MiB),
   };
 }
