@@ -9,7 +9,7 @@
  * when missing (resources/tomcat/build-bundle.sh).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,7 +21,7 @@ import { s3Client } from '../../lib/aws/clients.ts';
 import { stackConfigToEnv } from '../../lib/stack-config.ts';
 import { runtimesDir } from '../../plugins/java_web/bundle.ts';
 import { putApp, startTestStack } from '../support/aws-stack.ts';
-import { type Tree, zipTree } from '../support/zip.ts';
+import { treeOf, zipTree } from '../support/zip.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } }, strict: false });
 const runs = Number(values.runs);
@@ -40,19 +40,6 @@ const fixtures: Array<{ plugin: string; dir: string; properties?: StagingPropert
   { plugin: 'static', dir: join(apps, 'static-site') },
   { plugin: 'buildpack', dir: join(apps, 'buildpack-greeting'), properties: { framework: 'buildpack' } },
 ];
-
-function treeOf(dir: string): Tree {
-  const tree: Tree = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else tree[relative(dir, p)] = readFileSync(p);
-    }
-  };
-  walk(dir);
-  return tree;
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

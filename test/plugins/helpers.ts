@@ -4,10 +4,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StagingInfo, StagingProperties } from '../../contracts/staging.ts';
+import { freePort, until } from '../support/processes.ts';
 import { stage } from '../../functions/stager/phases/stage.ts';
 
 export const appPath = (name: string) => new URL(`../apps/${name}`, import.meta.url).pathname;
@@ -55,23 +55,6 @@ export async function stagingError(fixture: string, properties: StagingPropertie
   throw new Error(`staging ${fixture} succeeded`);
 }
 
-export const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-
-export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Live (non-zombie) processes whose session is `sid` (startup puts the app in its own session). */
 export function sessionMembers(sid: number): number[] {

@@ -4,9 +4,9 @@
  * bucket, unpacked into a temp dir, started with ./startup -p PORT, answered, and stopped.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { runtimesDir } from '../../plugins/java_web/bundle.ts';
@@ -16,7 +16,7 @@ import { stagerConfigFromEnv } from '../../functions/stager/config.ts';
 import { runStagingTask } from '../../functions/stager/task.ts';
 import { TaskLog } from '../../functions/stager/task-log.ts';
 import { type TestStack, putApp, startTestStack } from '../support/aws-stack.ts';
-import { type Tree, zipTree } from '../support/zip.ts';
+import { treeOf, zipTree } from '../support/zip.ts';
 import { bundledNpmCli } from '../../plugins/node/index.ts';
 import { appPath, cleanup, startDroplet, stopDroplet } from './helpers.ts';
 
@@ -36,19 +36,6 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 afterEach(cleanup);
-
-function treeOf(dir: string): Tree {
-  const tree: Tree = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else tree[relative(dir, p)] = readFileSync(p);
-    }
-  };
-  walk(dir);
-  return tree;
-}
 
 async function stageThroughTask(fixture: string, properties: Record<string, unknown>) {
   const config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work });

@@ -1,4 +1,6 @@
 /** Zips a directory tree given as {path: content} with yazl (a well-formed archive). */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import yazl from 'yazl';
 
 export type Tree = Record<string, string | Buffer | { content: string | Buffer; mode?: number } | { symlink: string }>;
@@ -14,4 +16,18 @@ export async function zipTree(tree: Tree): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of zip.outputStream) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** A directory's regular files as a Tree (for zipping a fixture app). */
+export function treeOf(dir: string): Tree {
+  const tree: Tree = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else tree[relative(dir, p)] = readFileSync(p);
+    }
+  };
+  walk(dir);
+  return tree;
 }
