@@ -19,6 +19,7 @@ import type { StagingRequest, StagingResult } from '../contracts/staging.ts';
 import { s3Client, sqsClient } from '../lib/aws/clients.ts';
 import { parseObjectUri, s3Uri } from '../lib/aws/uri.ts';
 import type { StackConfig } from '../lib/stack-config.ts';
+import { DEFAULT_LIVE_LOG_PREFIX } from '../functions/stager/config.ts';
 import { liveLogKey } from '../functions/stager/live-log.ts';
 import type { AppArchive } from './app-archive.ts';
 
@@ -32,8 +33,6 @@ export interface StageOptions {
   timeoutSeconds?: number;
   liveLogPrefix?: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function uploadApp(stack: StackConfig, appId: string, archive: AppArchive, onProgress?: StageOptions['onUploadProgress']) {
   const key = `${appId}/${randomUUID()}.${archive.kind}`;
@@ -64,17 +63,22 @@ export async function stageApp(stack: StackConfig, opts: StageOptions): Promise<
     };
     await sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.staging, MessageBody: JSON.stringify(request) }));
 
-    const logKey = liveLogKey(opts.liveLogPrefix ?? '.logs/', requestId);
-    let shown = 0;
+    const logKey = liveLogKey(opts.liveLogPrefix ?? DEFAULT_LIVE_LOG_PREFIX, requestId);
+    let lastLine: string | undefined;
+    /** What `text` holds after the last line shown (the log may have dropped its head since). */
+    const newPart = (text: string) => {
+      const lines = text.split('\n').filter((l) => l && !l.startsWith('[… '));
+      const at = lastLine === undefined ? -1 : lines.lastIndexOf(lastLine);
+      const fresh = lines.slice(at + 1);
+      if (fresh.length) lastLine = fresh.at(-1);
+      return fresh.map((l) => `${l}\n`).join('');
+    };
     const tail = async () => {
       if (!opts.onLog) return;
       try {
         const out = await s3.send(new GetObjectCommand({ Bucket: stack.buckets.droplets, Key: logKey }));
-        const text = await out.Body!.transformToString();
-        if (text.length > shown) {
-          opts.onLog(text.slice(shown));
-          shown = text.length;
-        }
+        const fresh = newPart(await out.Body!.transformToString());
+        if (fresh) opts.onLog(fresh);
       } catch {
         // not published yet
       }
@@ -89,7 +93,8 @@ export async function stageApp(stack: StackConfig, opts: StageOptions): Promise<
         await sqs.send(new DeleteMessageCommand({ QueueUrl: replyTo, ReceiptHandle: m.ReceiptHandle }));
         const result = JSON.parse(m.Body ?? '{}') as StagingResult;
         if (result.request_id !== requestId) continue;
-        if (opts.onLog && result.task_log.length > shown) opts.onLog(result.task_log.slice(shown));
+        const rest = opts.onLog ? newPart(result.task_log) : '';
+        if (rest) opts.onLog!(rest);
         return result;
       }
     }
@@ -107,5 +112,4 @@ export async function downloadDroplet(stack: StackConfig, uri: string, file: str
   const body = out.Body as Readable;
   body.on('data', (c: Buffer) => onProgress?.((done += c.length), out.ContentLength));
   await pipeline(body, createWriteStream(file));
-  await sleep(0);
 }

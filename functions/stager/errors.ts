@@ -18,11 +18,6 @@ export class TerminalError extends Error {
   override name = 'TerminalError';
 }
 
-/** The request itself is unusable (bad JSON, schema violation). */
-export class InvalidRequestError extends TerminalError {
-  override name = 'InvalidRequestError';
-}
-
 /** A phase failed for a reason that another try would not change. */
 export class PhaseError extends TerminalError {
   override name = 'PhaseError';

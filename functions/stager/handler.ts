@@ -12,17 +12,22 @@ import { type RecordDeps, processRecord } from './record.ts';
 import { logger } from './telemetry.ts';
 
 export function createHandler(make: () => RecordDeps) {
-  let deps: RecordDeps | undefined;
-  const processor = new BatchProcessor(EventType.SQS);
+  let ready: Promise<RecordDeps> | undefined;
+  const init = async () => {
+    const deps = make();
+    // A sandbox that timed out mid-task never ran that task's cleanup: start with an empty /tmp.
+    await rm(deps.config.workRoot, { recursive: true, force: true });
+    return deps;
+  };
   return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
-    if (!deps) {
-      deps = make();
-      // A sandbox that timed out mid-task never ran that task's cleanup: start with an empty /tmp.
-      await rm(deps.config.workRoot, { recursive: true, force: true });
-    }
+    // Concurrent first calls (the local worker runs batches side by side) share one set-up.
+    ready ??= init();
+    const deps = await ready;
     if (context) logger.addContext(context);
+    // A processor holds its batch's records and failures: one per invocation, never shared.
+    const processor = new BatchProcessor(EventType.SQS);
     // Metrics are single-metric EMF lines, flushed as they are recorded: nothing is stored.
-    return processPartialResponse(event, (record: SQSRecord) => processRecord(record, deps!), processor, {
+    return processPartialResponse(event, (record: SQSRecord) => processRecord(record, deps), processor, {
       context,
       throwOnFullBatchFailure: false,
     });

@@ -14,7 +14,7 @@ import {
 } from '../../contracts/staging.ts';
 import { ClaimLease, type ClaimStore, claim, markSent, recordResult, release } from './claims.ts';
 import type { StagerConfig } from './config.ts';
-import { RetryableError, isTransient } from './errors.ts';
+import { PHASE_FAILURE, RetryableError, isTransient } from './errors.ts';
 import { LiveLog, liveLogKey } from './live-log.ts';
 import { sendResult } from './reply.ts';
 import { type TaskProgress, runStagingTask } from './task.ts';
@@ -105,7 +105,7 @@ async function stageAndAnswer(record: SQSRecord, deps: RecordDeps, deferCleanup:
       app_id: parsed.appId,
       task_id: record.messageId,
       task_log: '',
-      error: `${FAILURE_PREFIX}Invalid staging request: ${parsed.reason}`,
+      error: `${FAILURE_PREFIX}${PHASE_FAILURE.request}: ${parsed.reason}`,
       timings_ms: {},
     };
   } else {

@@ -144,16 +144,18 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
       timings_ms: timings,
     };
   } catch (err) {
-    if (err instanceof TerminalError) {
-      log.info(err.message);
-      return { ...base, task_log: log.toString(), error: FAILURE_PREFIX + err.message, timings_ms: timings };
-    }
-    throw err;
+    if (err instanceof RetryableError) throw err;
+    if (!(err instanceof TerminalError) && isTransient(err)) throw new RetryableError((err as Error).message);
+    // Anything else (a workspace that cannot be made, say) will not get better by retrying:
+    // answer it, so the request still gets its one result.
+    const message = err instanceof TerminalError ? err.message : `Internal stager error: ${(err as Error).message ?? String(err)}`;
+    log.info(message);
+    return { ...base, task_log: log.toString(), error: FAILURE_PREFIX + message, timings_ms: timings };
   } finally {
     clearTimeout(timer);
     await cacheSaved?.catch(() => {});
     const cleanup = () => rm(workDir, { recursive: true, force: true });
     if (deps.deferCleanup) deps.deferCleanup(cleanup);
-    else await cleanup();
+    else await cleanup().catch(() => {}); // a workspace that cannot be removed must not lose the result
   }
 }

@@ -100,8 +100,8 @@ export function buildCache(opts: CacheOptions): BuildCache {
 
     async restore() {
       if (!enabled) return;
-      await mkdir(opts.dir, { recursive: true });
       await guard('restoring', async () => {
+        await mkdir(opts.dir, { recursive: true });
         if (opts.purge) {
           await opts.s3.send(new DeleteObjectCommand({ Bucket: opts.bucket, Key: key }));
           opts.log('Build cache purged (properties.purge_cache): staging without it');
@@ -185,9 +185,15 @@ export function buildCache(opts: CacheOptions): BuildCache {
           { cwd: opts.dir, gzip: { level: 6 }, portable: true, mtime: DROPLET_MTIME, noDirRecurse: true, strict: true },
           paths,
         );
-        await pipeline(tar as unknown as Readable, hashing, createWriteStream(tgz), { signal: opts.signal });
+        try {
+          await pipeline(tar as unknown as Readable, hashing, createWriteStream(tgz), { signal: opts.signal });
+        } catch (err) {
+          await rm(tgz, { force: true });
+          throw err;
+        }
         const sha256 = hash.digest('hex');
         if (sha256 === restoredSha) {
+          await rm(tgz, { force: true });
           opts.log('Build cache unchanged: not uploaded again');
           return;
         }

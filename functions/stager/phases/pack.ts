@@ -72,11 +72,6 @@ function walkSorted(root: string): TreeEntry[] {
   return out;
 }
 
-/** The droplet's entries in archive order (sorted, depth first), modes normalised. */
-export async function listSorted(root: string): Promise<string[]> {
-  return walkSorted(root).map((e) => e.path);
-}
-
 /** Entries up to this size are archived synchronously, in batches; larger ones stream. */
 const SMALL_ENTRY_BYTES = 1024 * 1024;
 const BATCH_BYTES = 1024 * 1024;

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import type { UnpackLimits } from '../config.ts';
-import { PhaseError } from '../errors.ts';
+import { PhaseError, RetryableError } from '../errors.ts';
 
 export interface UnpackInput {
   zipPath: string;
@@ -139,11 +139,9 @@ async function readSmall(zip: ZipFile, entry: Entry, max: number): Promise<Buffe
  * one fails or the deadline aborts them.
  */
 class ArchiveReader extends yauzl.RandomAccessReader {
-  readonly path: string;
   readonly handle: FileHandle;
-  constructor(path: string, handle: FileHandle) {
+  constructor(handle: FileHandle) {
     super();
-    this.path = path;
     this.handle = handle;
   }
   override _readStreamForRange(start: number, end: number): Readable {
@@ -192,7 +190,7 @@ export async function unpack(input: UnpackInput): Promise<UnpackStats> {
   try {
     handle = await open(input.zipPath, 'r');
     size = (await handle.stat()).size;
-    zip = await yauzl.fromRandomAccessReaderPromise(new ArchiveReader(input.zipPath, handle), size, {
+    zip = await yauzl.fromRandomAccessReaderPromise(new ArchiveReader(handle), size, {
       lazyEntries: true,
       decodeStrings: false,
       validateEntrySizes: true,
@@ -419,6 +417,11 @@ function toUnpackError(err: unknown, signal: AbortSignal, destDir: string): Erro
     return fail(`entries conflict (a file and a directory of the same name?): ${describeFsError(e, destDir)}`);
   }
   if (e.code === 'ENOSPC') return fail('no space left in the staging workspace: the app is too large for this stager');
+  // Out of descriptors, an I/O error: the stager's trouble, worth another try; never blame the archive.
+  if (e.code === 'EMFILE' || e.code === 'ENFILE' || e.code === 'EIO' || e.code === 'EAGAIN') {
+    return new RetryableError(`unpacking: ${describeFsError(e, destDir)}`);
+  }
+  if (e.code) return fail(`could not write the app: ${describeFsError(e, destDir)}`);
   return fail(`corrupt zip archive: ${e.message}`);
 }
 

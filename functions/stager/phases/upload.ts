@@ -32,13 +32,14 @@ export async function upload(input: UploadInput): Promise<{ skipped: boolean }> 
   }
   try {
     if (location.kind === 'http') {
+      const body = createReadStream(input.droplet.path);
       const res = await fetch(location.url, {
         method: 'PUT',
-        body: createReadStream(input.droplet.path) as unknown as ReadableStream,
+        body: body as unknown as ReadableStream,
         headers: { 'content-length': String(input.droplet.size), 'content-type': 'application/gzip' },
         duplex: 'half',
         signal: input.signal,
-      } as RequestInit);
+      } as RequestInit).finally(() => body.destroy());
       await res.body?.cancel();
       if (!res.ok) {
         const reason = `PUT ${shown} answered HTTP ${res.status}`;
