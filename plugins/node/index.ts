@@ -166,7 +166,7 @@ export const node: Plugin = {
         );
       }
     }
-    // npm's own scratch data would make two stagings of one app differ.
+    // Build tools' caches (babel, webpack, eslint) under node_modules/.cache would make two stagings differ.
     await rm(join(modules, '.cache'), { recursive: true, force: true });
     if (own) ctx.log(`Start command: ${own}`);
     return {

@@ -8,6 +8,14 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 const byName = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
 
+/** Names reach `export NAME=…` unquoted: anything but a plain name would run as shell. */
+function checkName(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    throw new Error(`"${name}" is not a valid environment variable name (letters, digits and _, not starting with a digit)`);
+  }
+  return name;
+}
+
 export interface StartupOptions {
   startCommand: string;
   environment: Record<string, string>;
@@ -21,9 +29,10 @@ export interface StartupOptions {
 export function renderStartup(opts: StartupOptions): string {
   const lines = Object.entries(opts.environment)
     .sort(byName)
-    .map(([k, v]) => `export ${k}=${quote(v)}`);
+    .map(([k, v]) => `export ${checkName(k)}=${quote(v)}`);
   for (const [name, dirs] of Object.entries(opts.searchPaths ?? {}).sort(byName)) {
     if (dirs.length === 0) continue;
+    checkName(name);
     const joined = dirs.map((d) => `$DROPLET_DIR/${d.replace(/["\\$`]/g, '\\$&')}`).join(':');
     lines.push(`export ${name}="${joined}\${${name}:+:$${name}}"`);
   }
@@ -44,7 +53,10 @@ export PORT VCAP_APP_PORT="$PORT" HOME="$DROPLET_DIR" TMPDIR="$DROPLET_DIR/tmp"
 ${exports}
 mkdir -p logs tmp
 if [ -d app/.profile.d ]; then
+  # Profile scripts are not written for set -e: one failing test in them must not stop the app.
+  set +e
   for f in app/.profile.d/*.sh; do [ -r "$f" ] && . "$f"; done
+  set -e
 fi
 ${opts.prestart?.length ? `${opts.prestart.join('\n')}\n` : ''}START_COMMAND=${quote(opts.startCommand)}
 setsid bash -c 'cd app && eval "$0"' "$START_COMMAND" >>logs/stdout.log 2>>logs/stderr.log </dev/null &

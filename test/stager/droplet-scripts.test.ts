@@ -3,12 +3,13 @@
  * `./startup -p PORT` serves, writes run.pid and logs; `./stop PID` leaves no process behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { alive, freePort, until } from '../support/processes.ts';
 import { stage } from '../../functions/stager/phases/stage.ts';
+import { renderStartup } from '../../resources/templates/startup.ts';
 
 const APP = new URL('../../samples/hello-python', import.meta.url).pathname;
 const cleanup: Array<() => void> = [];
@@ -68,4 +69,19 @@ it("exits with the app's own exit status", async () => {
   const dir = await stagedDroplet('exit 7');
   const child = start(dir, ['-p', '1']);
   expect(await new Promise((r) => child.once('exit', r))).toBe(7);
+});
+
+it('starts the app even when a .profile.d script ends in a failing command', async () => {
+  const dir = await stagedDroplet('echo "profile says $FROM_PROFILE"');
+  mkdirSync(join(dir, 'app', '.profile.d'));
+  writeFileSync(join(dir, 'app', '.profile.d', 'a.sh'), 'export FROM_PROFILE=yes\n[ -n "$NOT_SET" ]\n');
+  const child = start(dir, ['-p', '1']);
+  expect(await new Promise((r) => child.once('exit', r))).toBe(0);
+  expect(readFileSync(join(dir, 'logs', 'stdout.log'), 'utf8')).toBe('profile says yes\n');
+});
+
+it('refuses an environment variable name that would run as shell in startup', () => {
+  expect(() => renderStartup({ startCommand: 'true', environment: { 'A=1; touch /tmp/pwned; B': 'x' }, generator: 't' })).toThrow(
+    /is not a valid environment variable name/,
+  );
 });

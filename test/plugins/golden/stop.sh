@@ -12,7 +12,9 @@ tree() {
 pids=$(tree "$pid")
 kill -TERM -- "-$pid" 2>/dev/null
 kill -TERM $pids 2>/dev/null
-for _ in $(seq $(( ${STOP_GRACE_SECONDS:-10} * 10 ))); do
+grace="${STOP_GRACE_SECONDS:-10}"
+case "$grace" in ''|*[!0-9]*) grace=10 ;; esac
+for _ in $(seq $(( grace * 10 ))); do
   alive=
   for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1 && break; done
   [ -z "$alive" ] && exit 0
