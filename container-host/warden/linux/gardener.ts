@@ -164,13 +164,20 @@ export class Gardener implements WardenService {
     }
     const dir = await this.#p.depot.reserve(handle);
     let net;
+    let uid: number;
     try {
-      net = this.#p.networker.acquire(spec.network);
+      uid = this.#uids.acquire();
     } catch (e) {
       await this.#p.depot.remove(handle);
       throw e;
     }
-    const uid = this.#uids.acquire();
+    try {
+      net = this.#p.networker.acquire(spec.network);
+    } catch (e) {
+      this.#uids.release(uid);
+      await this.#p.depot.remove(handle);
+      throw e;
+    }
     const record: ContainerRecord = {
       handle, uid, graceTimeS: spec.graceTimeS ?? this.#p.config.defaultGraceTimeS, bindMounts: spec.bindMounts,
       network: spec.network, rootfs: spec.rootfs, state: 'born', events: [], nextJobId: 1, createdAt: Date.now(),

@@ -4,6 +4,8 @@ import { parseCidr, parseIp, formatCidr } from './ipv4.ts';
 
 /** The instance metadata service: never reachable from a container, whatever net_out allows. */
 export const METADATA_ADDRESS = '169.254.169.254';
+/** The ECS agent's task-credentials endpoint (DNATed to the host's loopback on ECS hosts). */
+export const ECS_CREDENTIALS_ADDRESS = '169.254.170.2';
 
 /**
  * Names of everything the networker puts on the host, derived from a short prefix so that two
@@ -137,6 +139,7 @@ export class Iptables {
       `:${out} - [0:0]`,
       `-A ${out} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
       `-A ${out} -d ${METADATA_ADDRESS}/32 -j REJECT --reject-with icmp-host-prohibited`,
+      `-A ${out} -d ${ECS_CREDENTIALS_ADDRESS}/32 -j REJECT --reject-with icmp-host-prohibited`,
       `-A ${out} -p tcp -j REJECT --reject-with tcp-reset`,
       `-A ${out} -j REJECT --reject-with icmp-port-unreachable`,
       `-I ${n.forward} 1 -i ${iface} -g ${out}`,

@@ -123,7 +123,7 @@ export class VethNetworker implements Networker {
     if (!net) return;
     await this.iptables.removeContainer(net.index);
     await deleteLink(this.names.hostIface(net.index));
-    if (net.bandwidth) await deleteLink(this.names.ifb(net.index));
+    await deleteLink(this.names.ifb(net.index)); // may exist even when setting the limit failed
     for (const p of net.ports) this.ports.release(p.hostPort);
     this.subnets.release(net.index);
   }
