@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,25 @@ describe('parallel gzip', () => {
     const single = gzipSync(data, { level: 6 }).length;
     const parallel = (await gz(data)).length;
     expect(parallel).toBeLessThan(single * 1.01);
+  });
+
+  it('stores already-compressed stretches instead of deflating them, and still round-trips', async () => {
+    // AES-CTR keystream: what encrypted or well-compressed bytes look like.
+    const random = (bytes: number, seed: number) =>
+      createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(bytes));
+    const text = Buffer.from('the quick brown fox jumps over the lazy dog; '.repeat(2000));
+    // Stored and deflated runs alternating at odd offsets, across block boundaries, ending stored.
+    const data = Buffer.concat([text.subarray(0, 40_000), random(150_001, 9), text.subarray(0, 70_000), random(33_333, 4)]);
+    for (const blockSize of [B, 256 * 1024]) {
+      const out = await gz(data, { blockSize });
+      expect(gunzipSync(out).equals(data), `block ${blockSize}`).toBe(true);
+      systemGzipTest(out, `mixed-${blockSize}`);
+    }
+    const noise = random(1024 * 1024 - 1000, 5); // not a whole number of blocks: no empty final block
+    const stored = await gz(noise, { blockSize: B });
+    expect(gunzipSync(stored).equals(noise)).toBe(true);
+    // Stored: 5 bytes per 32 KiB block, plus gzip's header and trailer; nothing spent trying.
+    expect(stored.length).toBe(noise.length + 5 * 32 + 18);
   });
 
   it('refuses block sizes under the 32 KiB dictionary', () => {
