@@ -191,6 +191,7 @@ export class ContainerHosts extends Construct {
       resource: 'container-instance',
       resourceName: `${this.cluster.clusterName}/*`,
     });
+    const tasks = stack.formatArn({ service: 'ecs', resource: 'task', resourceName: `${this.cluster.clusterName}/*` });
     const statements = [
       new PolicyStatement({ actions: ['s3:GetObject'], resources: [storage.droplets.arnForObjects('*')] }),
       new PolicyStatement({ actions: ['s3:ListBucket'], resources: [storage.droplets.bucketArn] }),
@@ -206,6 +207,8 @@ export class ContainerHosts extends Construct {
         conditions: { ArnEquals: { 'ecs:cluster': this.cluster.clusterArn } },
       }),
       new PolicyStatement({ actions: ['ecs:ListContainerInstances'], resources: [this.cluster.clusterArn] }),
+      // Which container instance is its own: the task metadata names the task, DescribeTasks its host.
+      new PolicyStatement({ actions: ['ecs:DescribeTasks'], resources: [tasks] }),
     ];
     for (const statement of statements) this.taskRole.addToPolicy(statement);
     const policy = this.taskRole.node.findChild('DefaultPolicy');
@@ -214,6 +217,9 @@ export class ContainerHosts extends Construct {
     acknowledge(policy,
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:container-instance/${ref(this.cluster)}/*]`,
       'Container instance ids are assigned at registration; the grant is limited to this cluster.');
+    acknowledge(policy,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/${ref(this.cluster)}/*]`,
+      'Task ids are assigned at launch; the agent describes its own task, in this cluster only.');
   }
 
   private task(props: ContainerHostsProps): Ec2TaskDefinition {

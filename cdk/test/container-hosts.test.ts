@@ -127,7 +127,7 @@ describe('daemon service', () => {
     for (const left of ['node_modules', '.git', 'cdk.out', 'test']) expect(existsSync(join(context, left))).toBe(false);
   });
 
-  it('task role: the start and events queues, droplet reads and its own cluster\'s attributes only', () => {
+  it('task role: the start and events queues, droplet reads, its own cluster\'s attributes and tasks only', () => {
     const { droplets } = s.stack.storage;
     const { start, events } = s.stack.queues;
     const cluster = s.stack.hosts.cluster;
@@ -135,6 +135,12 @@ describe('daemon service', () => {
       'Fn::Join': ['', [
         'arn:', { Ref: 'AWS::Partition' }, ':ecs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' },
         ':container-instance/', { Ref: logicalId(cluster) }, '/*',
+      ]],
+    };
+    const tasks = {
+      'Fn::Join': ['', [
+        'arn:', { Ref: 'AWS::Partition' }, ':ecs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' },
+        ':task/', { Ref: logicalId(cluster) }, '/*',
       ]],
     };
     expect(permissionsOf(s.json, s.stack.hosts.taskRole)).toEqual([
@@ -145,6 +151,7 @@ describe('daemon service', () => {
       ...allow(['ecs:DeleteAttributes', 'ecs:DescribeContainerInstances', 'ecs:PutAttributes'], [containerInstances],
         { ArnEquals: { 'ecs:cluster': arn(cluster) } }),
       ...allow(['ecs:ListContainerInstances'], [arn(cluster)]),
+      ...allow(['ecs:DescribeTasks'], [tasks]),
     ].sort());
   });
 

@@ -43,6 +43,7 @@ describe('cdk-nag (AWS Solutions)', () => {
       'Hosts/Task/ExecutionRole AwsSolutions-IAM5[Resource::*]',
       'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',
       'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::arn:<ref>:ecs:<ref>:<ref>:container-instance/<ref>/*]',
+      'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::arn:<ref>:ecs:<ref>:<ref>:task/<ref>/*]',
       'Stager/Function AwsSolutions-L1',
       'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',
       'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',

@@ -1,0 +1,54 @@
+/**
+ * The agent's CloudWatch metrics as EMF lines on stdout (Powertools), which the awslogs driver
+ * ships and CloudWatch turns into metrics. Names and dimensions are what the dashboard in
+ * cdk/lib/operations.ts searches for: namespace `dropwarden`, dimension `service` = `agent`,
+ * `FreeMemory` (and `FreeDisk`) per `Host`, `InstanceStates` per `State`.
+ *
+ * Calls only record; flush() writes. The agent flushes about once a minute and when it stops:
+ * free capacity is the latest value (written at every flush, so the series has no gaps), state
+ * changes are counted between flushes.
+ */
+import { hostname } from 'node:os';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { InstanceStateName } from '../../contracts/instances.ts';
+
+export interface AgentMetrics {
+  freeCapacity(memoryMb: number, diskMb: number): void;
+  instanceState(state: 'STARTING' | 'RUNNING' | 'CRASHED' | 'STOPPED'): void;
+  flush(): void;
+}
+
+/** cdk/lib/runtime-environment.ts METRICS_NAMESPACE and HOST_SERVICE (the image does not ship cdk/). */
+const NAMESPACE = 'dropwarden';
+const SERVICE = 'agent';
+
+export function createAgentMetrics(): AgentMetrics {
+  const metrics = new Metrics({ namespace: NAMESPACE, serviceName: SERVICE });
+  // With host networking this is the EC2 host's name: one series per host.
+  const host = hostname();
+  let free: { memoryMb: number; diskMb: number } | undefined;
+  const transitions = new Map<InstanceStateName, number>();
+
+  return {
+    freeCapacity(memoryMb, diskMb) {
+      if (Number.isFinite(memoryMb) && Number.isFinite(diskMb)) free = { memoryMb, diskMb };
+    },
+    instanceState(state) {
+      transitions.set(state, (transitions.get(state) ?? 0) + 1);
+    },
+    flush() {
+      if (free) {
+        metrics.addDimension('Host', host);
+        metrics.addMetric('FreeMemory', MetricUnit.Megabytes, free.memoryMb);
+        metrics.addMetric('FreeDisk', MetricUnit.Megabytes, free.diskMb);
+        metrics.publishStoredMetrics();
+      }
+      for (const [state, count] of transitions) {
+        metrics.addDimension('State', state);
+        metrics.addMetric('InstanceStates', MetricUnit.Count, count);
+        metrics.publishStoredMetrics();
+      }
+      transitions.clear();
+    },
+  };
+}
