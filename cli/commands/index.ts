@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { configCommand } from './config.ts';
+import { hostsCommand } from './hosts.ts';
 import { stageCommand } from './stage.ts';
 import { stagerWorkerCommand } from './stager-worker.ts';
 import { upCommand } from './up.ts';
@@ -7,4 +8,4 @@ import { wardenCommand } from './warden.ts';
 import { wardendCommand } from './wardend.ts';
 
 /** Every subcommand; each module exports a factory that builds its commander Command. */
-export const commands: Array<() => Command> = [upCommand, stageCommand, configCommand, stagerWorkerCommand, wardenCommand, wardendCommand];
+export const commands: Array<() => Command> = [upCommand, stageCommand, configCommand, stagerWorkerCommand, wardenCommand, wardendCommand, hostsCommand];
