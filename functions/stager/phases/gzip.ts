@@ -146,24 +146,30 @@ function encodeBlock(block: Buffer, previousTail: Buffer | undefined, level: num
   return pieces.length === 1 ? pieces[0]! : Promise.all(pieces).then((parts) => Buffer.concat(parts));
 }
 
-class ParallelGzip extends Transform {
+/**
+ * The compressor: bytes in, gzip out through `out` in order. Callers either `write()` buffers
+ * or fill the current block in place (`space()`, then `commit(n)`), so file contents can be
+ * read straight into the block that will be deflated, without a copy.
+ */
+export class GzipWriter {
   private readonly level: number;
   private readonly blockSize: number;
   private readonly concurrency: number;
+  private readonly out: (buf: Buffer) => void;
   private block: Buffer;
   private filled = 0;
   private previousTail: Buffer | undefined;
   private crc = 0;
   private size = 0;
-  /** Blocks being deflated, in input order; the head is pushed first. */
+  /** Blocks being deflated, in input order; the head is written out first. */
   private readonly inFlight: Array<{ job: Promise<Buffer>; buffer: Buffer }> = [];
   /** Input buffers whose blocks are done, reused so that steady state allocates no input memory. */
   private readonly spare: Buffer[] = [];
   private started = false;
 
-  constructor(level: number, opts: GzipOptions) {
-    super({ readableHighWaterMark: 1024 * 1024 });
+  constructor(level: number, out: (buf: Buffer) => void, opts: GzipOptions = {}) {
     this.level = level;
+    this.out = out;
     this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
     if (!(this.blockSize >= DICT_BYTES)) throw new RangeError(`gzip block size must be at least ${DICT_BYTES} bytes`);
     // Two blocks per core keep every core busy while the main thread fills the next block
@@ -172,32 +178,36 @@ class ParallelGzip extends Transform {
     this.block = Buffer.allocUnsafe(this.blockSize);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.consume(chunk).then(() => done(), done);
+  /** The free part of the current block (never empty): write into it, then `commit`. */
+  space(): Buffer {
+    return this.block.subarray(this.filled);
   }
 
-  override _flush(done: TransformCallback): void {
-    this.finish().then(() => done(), done);
+  /** Takes `n` bytes written into `space()`; resolves once the block, if now full, is dispatched. */
+  commit(n: number): Promise<void> | undefined {
+    this.filled += n;
+    return this.filled === this.blockSize ? this.dispatch(false) : undefined;
   }
 
-  private async consume(chunk: Buffer): Promise<void> {
+  async write(chunk: Buffer): Promise<void> {
     let at = 0;
     while (at < chunk.length) {
       const n = Math.min(chunk.length - at, this.blockSize - this.filled);
       chunk.copy(this.block, this.filled, at, at + n);
-      this.filled += n;
       at += n;
-      if (this.filled === this.blockSize) await this.dispatch(false);
+      const full = this.commit(n);
+      if (full) await full;
     }
   }
 
-  private async finish(): Promise<void> {
+  /** Deflates what is left, writes the trailer; nothing may be written after. */
+  async end(): Promise<void> {
     await this.dispatch(true);
     while (this.inFlight.length > 0) await this.retireHead();
     const trailer = Buffer.allocUnsafe(8);
     trailer.writeUInt32LE(this.crc >>> 0, 0);
     trailer.writeUInt32LE(this.size % 0x100000000, 4);
-    this.pushOut(trailer);
+    this.emit(trailer);
   }
 
   /** Sends the current block to be deflated, after making room among the blocks in flight. */
@@ -221,15 +231,32 @@ class ParallelGzip extends Transform {
     const out = await head.job;
     this.inFlight.shift();
     this.spare.push(head.buffer);
-    this.pushOut(out);
+    this.emit(out);
   }
 
-  private pushOut(buf: Buffer): void {
+  private emit(buf: Buffer): void {
     if (!this.started) {
       this.started = true;
-      this.push(header(this.level));
+      this.out(header(this.level));
     }
-    if (buf.length > 0) this.push(buf);
+    if (buf.length > 0) this.out(buf);
+  }
+}
+
+class ParallelGzip extends Transform {
+  private readonly writer: GzipWriter;
+
+  constructor(level: number, opts: GzipOptions) {
+    super({ readableHighWaterMark: 1024 * 1024 });
+    this.writer = new GzipWriter(level, (buf) => this.push(buf), opts);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.writer.write(chunk).then(() => done(), done);
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.writer.end().then(() => done(), done);
   }
 }
 
