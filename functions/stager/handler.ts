@@ -3,20 +3,19 @@
  * Records are processed in parallel; a record that fails retryably stays on the queue (and
  * reaches the DLQ after maxReceiveCount); every other record gets exactly one result.
  */
-import { rm } from 'node:fs/promises';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
 import { type StagerConfig, stagerConfigFromEnv } from './config.ts';
 import { type RecordDeps, processRecord } from './record.ts';
 import { logger } from './telemetry.ts';
+import { prepareWorkRoot } from './work-root.ts';
 
 export function createHandler(make: () => RecordDeps) {
   let ready: Promise<RecordDeps> | undefined;
   const init = async () => {
     const deps = make();
-    // A sandbox that timed out mid-task never ran that task's cleanup: start with an empty /tmp.
-    await rm(deps.config.workRoot, { recursive: true, force: true });
+    await prepareWorkRoot(deps.config.workRoot);
     return deps;
   };
   return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
