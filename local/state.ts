@@ -12,6 +12,12 @@ export interface LocalStackState {
   started_at: string;
   data_dir: string;
   config: StackConfig;
+  /** wardend's socket (`dropwarden warden` talks to it by default). */
+  warden_socket?: string;
+  /** host:port of the agent's HTTP API (`apps`, `logs`, `stop`, `push` read it). */
+  agent_api?: string;
+  /** The agent's droplet cache and records. */
+  agent_dir?: string;
 }
 
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
