@@ -1,0 +1,91 @@
+import { Command, Option } from 'commander';
+import type { HealthCheck, InstanceState } from '../../contracts/instances.ts';
+import { AgentApi } from '../agent-api.ts';
+import { AppCrashedError, startApp } from '../app-client.ts';
+import { UsageError } from '../errors.ts';
+import { resolveStack } from '../stack.ts';
+import { addStageFlags, runStage, type StageFlags } from './stage.ts';
+
+interface PushFlags extends StageFlags {
+  instances: string;
+  disk?: string;
+  healthCheck: string;
+  healthCheckTimeout?: string;
+}
+
+const wholeNumber = (flag: string, value: string, min: number, max: number) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag} ${value}: give a whole number from ${min} to ${max}`);
+  return n;
+};
+
+export function parseHealthCheck(value: string): HealthCheck {
+  if (value === 'port' || value === 'none') return { type: value };
+  const http = /^http:(\/.*)$/.exec(value);
+  if (http) return { type: 'http', path: http[1] };
+  throw new UsageError(`--health-check ${value}: give port, none or http:/path`);
+}
+
+const describe = (s: InstanceState) => `  [${s.index}] ${s.state}${s.url && s.state === 'RUNNING' ? ` ${s.url}` : ''}${s.reason ? ` (${s.reason})` : ''}\n`;
+
+/** `push PATH`: stage, start, wait until every instance is healthy, print the URL(s) (DESIGN §6). */
+export function pushCommand(): Command {
+  const cmd = addStageFlags(new Command('push').description('Stage an app, run it on the running stack, and print its URL(s) once healthy'))
+    .option('--instances <n>', 'how many instances', '1')
+    .option('--disk <mb>', 'disk for each instance in MB')
+    .option('--health-check <check>', 'port (TCP connect), http:/path (2xx/3xx) or none', 'port')
+    .option('--health-check-timeout <s>', 'seconds the health check may take (default: the agent\'s)');
+  const json = cmd.options.find((o) => o.long === '--json')!;
+  json.description = 'print {app_id, droplet, instances:[{instance_id, state, url}]} as the last line of stdout';
+  cmd.addOption(new Option('--timeout <s>', 'seconds to wait for every instance to run').default('300').hideHelp());
+  return cmd.action(async (path: string, flags: PushFlags & { timeout: string }) => {
+    const instances = wholeNumber('--instances', flags.instances, 1, 100);
+    const disk = flags.disk === undefined ? undefined : wholeNumber('--disk', flags.disk, 16, 1024 * 1024);
+    const memory = flags.memory === undefined ? undefined : wholeNumber('--memory', flags.memory, 16, 1024 * 1024);
+    const healthCheck = parseHealthCheck(flags.healthCheck);
+    const healthCheckTimeout = flags.healthCheckTimeout === undefined ? undefined : wholeNumber('--health-check-timeout', flags.healthCheckTimeout, 1, 3600);
+    const stack = resolveStack();
+
+    const staged = await runStage(path, { ...flags, json: false });
+    if (staged.error) {
+      if (flags.json) process.stdout.write(`${JSON.stringify({ app_id: staged.app_id, error: staged.error })}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    const appId = String(staged.app_id);
+    process.stderr.write(`Starting ${instances} instance${instances === 1 ? '' : 's'} of ${appId}…\n`);
+    let states: InstanceState[];
+    try {
+      states = await startApp(stack, {
+        appId,
+        dropletUri: staged.droplet!.uri,
+        instances,
+        memory,
+        disk,
+        environment: flags.env,
+        healthCheck,
+        healthCheckTimeout,
+        timeoutSeconds: Number(flags.timeout),
+        api: new AgentApi(),
+        cleanUpOnSigint: true,
+        onState: (s) => process.stderr.write(describe(s)),
+      });
+    } catch (err) {
+      if (!(err instanceof AppCrashedError)) throw err;
+      const tail = err.state.logs_tail?.trimEnd();
+      process.stderr.write(`\n${err.message}${tail ? `\nLast lines of its logs:\n${tail}` : ''}\n`);
+      if (flags.json) {
+        const { instance_id, state, url, reason } = err.state;
+        process.stdout.write(`${JSON.stringify({ app_id: appId, droplet: staged.droplet, instances: [{ instance_id, state, url, reason }] })}\n`);
+      }
+      process.exitCode = 1;
+      return;
+    }
+    if (flags.json) {
+      const out = { app_id: appId, droplet: staged.droplet, instances: states.map(({ instance_id, state, url }) => ({ instance_id, state, url })) };
+      process.stdout.write(`${JSON.stringify(out)}\n`);
+    } else {
+      for (const s of states) process.stdout.write(`${s.url}\n`);
+    }
+  });
+}
