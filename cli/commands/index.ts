@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { agentCommand } from './agent.ts';
 import { appsCommand } from './apps.ts';
 import { configCommand } from './config.ts';
 import { hostsCommand } from './hosts.ts';
@@ -12,4 +13,4 @@ import { wardenCommand } from './warden.ts';
 import { wardendCommand } from './wardend.ts';
 
 /** Every subcommand; each module exports a factory that builds its commander Command. */
-export const commands: Array<() => Command> = [upCommand, stageCommand, pushCommand, appsCommand, stopCommand, logsCommand, configCommand, stagerWorkerCommand, wardenCommand, wardendCommand, hostsCommand];
+export const commands: Array<() => Command> = [upCommand, stageCommand, pushCommand, appsCommand, stopCommand, logsCommand, configCommand, stagerWorkerCommand, wardenCommand, wardendCommand, hostsCommand, agentCommand];

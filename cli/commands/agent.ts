@@ -1,0 +1,29 @@
+import { Command } from 'commander';
+import { Agent } from '../../container-host/agent/agent.ts';
+import { agentConfigFromEnv } from '../../container-host/agent/config.ts';
+import { stackConfigToEnv } from '../../lib/stack-config.ts';
+import { resolveStack } from '../stack.ts';
+
+/**
+ * `dropwarden agent` (DESIGN §6): runs the host agent in the foreground until SIGINT/SIGTERM,
+ * which stop polling and exit; the instances keep running for the next agent to adopt.
+ */
+export function agentCommand(): Command {
+  return new Command('agent')
+    .description('Run the host agent: start/stop requests from the start queue become health-checked instances in wardend containers')
+    .action(async () => {
+      // On a host the environment names the queues; locally, the running `up` stack does.
+      if (!process.env.DROPWARDEN_START_QUEUE_URL) Object.assign(process.env, { ...stackConfigToEnv(resolveStack()), ...process.env });
+      const agent = new Agent(agentConfigFromEnv());
+      await agent.start();
+      process.stdout.write(
+        `${JSON.stringify({ ready: true, api: agent.apiAddress ?? null, advertise_host: agent.config.advertiseHost, warden_socket: agent.config.wardenSocket })}\n`,
+      );
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', () => resolve());
+        process.once('SIGINT', () => resolve());
+      });
+      await agent.stop();
+      process.exit(process.exitCode ?? 0);
+    });
+}

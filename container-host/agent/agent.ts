@@ -1,0 +1,251 @@
+/**
+ * The agent: composes wardend's client, the droplet cache, capacity, the event publisher, the
+ * start-queue poller and the API. `start` adopts what wardend still holds, then polls; `stop`
+ * stops polling and lets go of the instances, which keep running for the next agent.
+ *
+ * Requests are declarative per app and index (README "Semantics"), and every decision about
+ * them is taken synchronously, so two copies of one request, however close together, cannot
+ * both start an index.
+ */
+import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { InstanceState, StartRequest, StopRequest } from '../../contracts/instances.ts';
+import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
+import { WardenPool } from '../warden/client/index.ts';
+import { type ApiApp, type RunningApi, startApi } from './api.ts';
+import { Capacity } from './capacity.ts';
+import type { AgentConfig } from './config.ts';
+import { InstanceContainer } from './container.ts';
+import { DropletCache } from './droplets.ts';
+import { EventPublisher } from './events.ts';
+import { type CapacityReporter, createCapacityReporter } from './fleet.ts';
+import { Instance, type InstanceDeps } from './instance.ts';
+import { type AgentLogger, createAgentLogger } from './log.ts';
+import { type AgentMetrics, createAgentMetrics } from './metrics.ts';
+import { StartQueuePoller } from './poller.ts';
+
+export interface AgentParts {
+  log?: AgentLogger;
+  metrics?: AgentMetrics;
+  reporter?: CapacityReporter;
+  /** For `createCapacityReporter` (DROPWARDEN_CLUSTER, …); default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+interface App extends ApiApp {
+  instances: Instance[];
+}
+
+/** wardend is not there or not answering: the agent cannot run. */
+export class WardenUnavailableError extends Error {
+  override name = 'WardenUnavailableError';
+}
+
+export class Agent {
+  readonly config: AgentConfig;
+  readonly capacity: Capacity;
+  readonly #log: AgentLogger;
+  readonly #metrics: AgentMetrics;
+  readonly #reporter: CapacityReporter;
+  readonly #warden: WardenPool;
+  readonly #sqs: SQSClient;
+  readonly #droplets: DropletCache;
+  readonly #events: EventPublisher;
+  readonly #poller: StartQueuePoller;
+  readonly #apps = new Map<string, App>();
+  readonly #deps: InstanceDeps;
+  #api?: RunningApi;
+  #reportTimer?: NodeJS.Timeout;
+  #stopped = false;
+
+  constructor(config: AgentConfig, parts: AgentParts = {}) {
+    this.config = config;
+    this.#log = parts.log ?? createAgentLogger();
+    this.#metrics = parts.metrics ?? createAgentMetrics();
+    this.#reporter = parts.reporter ?? createCapacityReporter({ env: parts.env ?? process.env, region: config.region, endpoint: config.endpoint });
+    this.capacity = new Capacity({ memoryMb: config.memoryMb, diskMb: config.diskMb });
+    this.#warden = new WardenPool({ socketPath: config.wardenSocket, size: 8 });
+    const where = { region: config.region, endpoint: config.endpoint };
+    this.#sqs = sqsClient(where);
+    const s3: S3Client = s3Client(where);
+    this.#droplets = new DropletCache({ dir: join(config.agentDir, 'droplets'), s3 });
+    this.#events = new EventPublisher({ sqs: this.#sqs, eventsQueueUrl: config.eventsQueueUrl, log: this.#log });
+    this.#deps = {
+      config, warden: this.#warden, droplets: this.#droplets, events: this.#events, log: this.#log,
+      onState: (instance, state) => this.#onState(instance, state),
+      onFinished: (instance) => this.#onFinished(instance),
+    };
+    this.#poller = new StartQueuePoller({
+      sqs: this.#sqs, queueUrl: config.startQueueUrl, capacity: this.capacity, log: this.#log,
+      waitSeconds: config.tuning.pollWaitSeconds,
+      handlers: { start: (r) => this.acceptStart(r), stop: (r) => this.acceptStop(r) },
+    });
+    this.capacity.onChange(() => this.#reportCapacity());
+  }
+
+  /** host:port of the HTTP API, once started (undefined when it is off). */
+  get apiAddress(): string | undefined {
+    return this.#api?.address;
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.#warden.call('Ping', {});
+    } catch (err) {
+      throw new WardenUnavailableError(`the agent needs wardend at ${this.config.wardenSocket}: ${(err as Error).message}`);
+    }
+    await this.#adopt();
+    if (this.config.api) this.#api = await startApi(this, { ...this.config.api, log: this.#log });
+    await this.#poller.start();
+    this.#reportCapacity();
+    this.#reportTimer = setInterval(() => {
+      this.#reportCapacity();
+      this.#metrics.flush();
+    }, this.config.tuning.reportIntervalMs);
+    this.#reportTimer.unref();
+    this.#log.info('Agent started', {
+      api: this.apiAddress ?? 'off', advertise_host: this.config.advertiseHost, warden_socket: this.config.wardenSocket,
+      memory_mb: this.config.memoryMb, disk_mb: this.config.diskMb, instances: this.capacity.free().instances,
+    });
+  }
+
+  /** Stops polling and serving; the instances keep running in their containers. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#reportTimer);
+    await this.#poller.stop();
+    await this.#api?.close();
+    await Promise.all(this.#instances().map((i) => i.detach()));
+    await this.#events.flush();
+    this.#metrics.flush();
+    await this.#reporter.close();
+    this.#warden.close();
+    this.#log.info('Agent stopped; its instances keep running for the next agent');
+  }
+
+  // ---- the API's view ----
+
+  apps(): ApiApp[] {
+    return [...this.#apps.values()];
+  }
+
+  app(appId: string): ApiApp | undefined {
+    return this.#apps.get(appId);
+  }
+
+  // ---- requests ----
+
+  /**
+   * Instances 0..N-1 of the app run the request's droplet: indices already running (or
+   * starting) it are left alone, others get a new instance (an old one of another droplet is
+   * stopped once the new one runs), indices ≥ N stop. Resolves once every STARTING is sent.
+   */
+  acceptStart(req: StartRequest): Promise<void> | 'no-room' {
+    const app = this.#apps.get(req.app_id);
+    const live = (app?.instances ?? []).filter((i) => i.live);
+    const indices: number[] = [];
+    for (let index = 0; index < req.instances; index++) {
+      if (!live.some((i) => i.index === index && i.request.droplet_uri === req.droplet_uri)) indices.push(index);
+    }
+    const each = { memoryMb: req.memory, diskMb: req.disk };
+    if (indices.length > 0 && !this.capacity.fits(each, indices.length)) return 'no-room';
+    const entry = app ?? this.#newApp(req);
+    Object.assign(entry, { name: req.name ?? req.app_id, droplet_uri: req.droplet_uri, memory: req.memory, disk: req.disk });
+    // Instances of these indices that gave up are replaced, not kept beside the new ones.
+    entry.instances = entry.instances.filter((i) => i.live || !indices.includes(i.index) || i.index >= req.instances);
+    const started = indices.map((index) => {
+      const instance = new Instance(req, index, this.#deps);
+      this.capacity.hold(instance.instanceId, each);
+      entry.instances.push(instance);
+      return instance;
+    });
+    if (started.length) this.#log.info('Starting instances', { app_id: req.app_id, indices, droplet_uri: req.droplet_uri });
+    for (const extra of live.filter((i) => i.index >= req.instances)) void extra.stop('scaled down');
+    return Promise.all(started.map((i) => i.begin())).then(() => undefined);
+  }
+
+  /** Stops the app's instances here (or the one named); undefined when none is here. */
+  acceptStop(req: StopRequest): Promise<void> | undefined {
+    const app = this.#apps.get(req.app_id);
+    const targets = app?.instances.filter((i) => req.instance_id === undefined || i.instanceId === req.instance_id) ?? [];
+    if (targets.length === 0) return undefined;
+    this.#log.info('Stopping instances', { app_id: req.app_id, instance_ids: targets.map((i) => i.instanceId) });
+    return Promise.all(targets.map((i) => i.stop('stopped'))).then(() => undefined);
+  }
+
+  // ---- adoption ----
+
+  /** Containers wardend holds from an earlier agent become instances again; strays are destroyed. */
+  async #adopt(): Promise<void> {
+    const handles = await InstanceContainer.list(this.#warden);
+    const found = await Promise.all(
+      handles.map(async (handle) => {
+        const container = new InstanceContainer(this.#warden, handle);
+        try {
+          return { container, ...(await container.probe()) };
+        } catch (err) {
+          this.#log.warn('Could not inspect a container to adopt it', { handle, error: (err as Error).message });
+          return { container, props: undefined, state: undefined };
+        }
+      }),
+    );
+    for (const { container, props, state } of found) {
+      if (!props || !state) {
+        // Made by an agent that stopped before the container was set up: nothing runs in it.
+        this.#log.warn('Destroying a container with no instance properties', { handle: container.handle });
+        await container.destroy().catch(() => undefined);
+        continue;
+      }
+      const entry = this.#apps.get(props.app_id) ?? this.#newApp(props.request);
+      const instance = new Instance(props.request, props.index, this.#deps, props);
+      this.capacity.hold(instance.instanceId, { memoryMb: props.request.memory, diskMb: props.request.disk });
+      entry.instances.push(instance);
+      instance.adopt({ container, props, state });
+      this.#log.info('Adopted an instance', { app_id: props.app_id, instance_id: props.instance_id, index: props.index, handle: container.handle, state: state.kind });
+    }
+  }
+
+  // ---- bookkeeping ----
+
+  #newApp(req: StartRequest): App {
+    const app: App = { app_id: req.app_id, name: req.name ?? req.app_id, droplet_uri: req.droplet_uri, memory: req.memory, disk: req.disk, instances: [] };
+    this.#apps.set(req.app_id, app);
+    return app;
+  }
+
+  #instances(): Instance[] {
+    return [...this.#apps.values()].flatMap((a) => a.instances);
+  }
+
+  #onState(instance: Instance, state: InstanceState): void {
+    this.#metrics.instanceState(state.state);
+    const app = this.#apps.get(instance.appId);
+    if (state.state === 'RUNNING' && app) {
+      // The newest instance of an index running: older ones there (another droplet, or a
+      // duplicate found on adoption) are no longer wanted.
+      for (const other of app.instances) {
+        if (other !== instance && other.index === instance.index && other.live && other.acceptedAt < instance.acceptedAt) {
+          void other.stop('replaced');
+        }
+      }
+    }
+    if (state.state === 'STOPPED' && app) {
+      app.instances = app.instances.filter((i) => i !== instance);
+      if (app.instances.length === 0) this.#apps.delete(app.app_id);
+    }
+  }
+
+  #onFinished(instance: Instance): void {
+    this.capacity.release(instance.instanceId);
+    const inUse = this.#instances().filter((i) => i.live).map((i) => i.request.droplet_uri);
+    this.#droplets.prune(inUse).catch((err: Error) => this.#log.warn('Could not prune the droplet cache', { error: err.message }));
+  }
+
+  #reportCapacity(): void {
+    const free = this.capacity.free();
+    this.#metrics.freeCapacity(free.memoryMb, free.diskMb);
+    void this.#reporter.report(free);
+  }
+}

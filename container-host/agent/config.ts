@@ -1,0 +1,152 @@
+/**
+ * The agent's settings (README "Environment"): the stack's queues and region, wardend's socket,
+ * the host's capacity and the instance policy. Everything not named by a variable is a tuning
+ * knob with a default, overridable by tests.
+ */
+import { mkdirSync, readFileSync, statfsSync } from 'node:fs';
+import { hostname, networkInterfaces, totalmem } from 'node:os';
+import { DEFAULT_SOCKET_PATH } from '../warden/protocol/constants.ts';
+
+const MIB = 1024 * 1024;
+
+export interface AgentTuning {
+  /** First restart after a crash waits this long, doubling up to `restartBackoffMaxMs`. */
+  restartBackoffFirstMs: number;
+  restartBackoffMaxMs: number;
+  /**
+   * wardend destroys a container no connection has referenced for this long. While the agent
+   * runs it always holds a connection naming each of its containers, so this only counts while
+   * no agent runs: it must outlast any agent restart or upgrade (instances keep serving and are
+   * adopted), yet end eventually on a host whose agent never comes back. Also below 2^31 ms,
+   * the longest timer Node (wardend) can arm.
+   */
+  graceTimeS: number;
+  /** SQS long-poll wait. */
+  pollWaitSeconds: number;
+  /** How often free capacity is reported even when it did not change. */
+  reportIntervalMs: number;
+  /** A StopRequest for an app no instance of which runs here is left for other hosts this long. */
+  stopForOthersMs: number;
+  /** Lines of the logs sent with a CRASHED state. */
+  logsTailLines: number;
+}
+
+export interface AgentConfig {
+  region: string;
+  /** The embedded emulator's endpoint; absent on AWS. */
+  endpoint?: string;
+  startQueueUrl: string;
+  eventsQueueUrl: string;
+  wardenSocket: string;
+  /** Droplet cache and the agent's own files. */
+  agentDir: string;
+  /** Where the HTTP API listens; null: no API. Port 0 picks a free one. */
+  api: { host: string; port: number } | null;
+  /** The host in instance URLs and the one health checks connect to. */
+  advertiseHost: string;
+  memoryMb: number;
+  diskMb: number;
+  healthCheckTimeoutS: number;
+  maxRestarts: number;
+  /** Set on ECS: the cluster whose container instance carries this host's capacity. */
+  cluster?: string;
+  /** Names this agent in InstanceStates. */
+  agentId: string;
+  tuning: AgentTuning;
+}
+
+export const DEFAULT_TUNING: AgentTuning = {
+  restartBackoffFirstMs: 1000,
+  restartBackoffMaxMs: 30_000,
+  graceTimeS: 7 * 24 * 3600,
+  pollWaitSeconds: 20,
+  reportIntervalMs: 60_000,
+  stopForOthersMs: 60_000,
+  logsTailLines: 20,
+};
+
+export const DEFAULT_AGENT_DIR = '/var/lib/dropwarden/agent';
+export const DEFAULT_API = '127.0.0.1:7791';
+
+/** A setting that cannot be used; the message names the variable and what it expects. */
+export class AgentConfigError extends Error {
+  override name = 'AgentConfigError';
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: () => number, min = 1): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback();
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) < min) {
+    throw new AgentConfigError(`${name}=${JSON.stringify(raw)} is not a whole number ≥ ${min}`);
+  }
+  return Number(raw);
+}
+
+export function parseApiAddress(raw: string): { host: string; port: number } | null {
+  if (raw === 'off') return null;
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(raw.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new AgentConfigError(`DROPWARDEN_AGENT_API=${JSON.stringify(raw)} is not HOST:PORT (e.g. ${DEFAULT_API}) or "off"`);
+  }
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+/** The IPv4 of the interface holding the default route (/proc/net/route), else the first external one. */
+export function detectAdvertiseHost(): string {
+  const interfaces = networkInterfaces();
+  const ipv4Of = (name: string) => interfaces[name]?.find((a) => a.family === 'IPv4' && !a.internal)?.address;
+  try {
+    for (const line of readFileSync('/proc/net/route', 'utf8').split('\n').slice(1)) {
+      const [iface, destination] = line.split('\t');
+      if (destination === '00000000') {
+        const address = ipv4Of(iface);
+        if (address) return address;
+      }
+    }
+  } catch {
+    // not Linux: fall through
+  }
+  for (const name of Object.keys(interfaces)) {
+    const address = ipv4Of(name);
+    if (address) return address;
+  }
+  return '127.0.0.1';
+}
+
+/** Free space of the filesystem holding `dir`, in MB. */
+function freeDiskMb(dir: string): number {
+  mkdirSync(dir, { recursive: true });
+  const s = statfsSync(dir);
+  return Math.floor((s.bavail * s.bsize) / MIB);
+}
+
+function requireUrl(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) throw new AgentConfigError(`${name} is not set: the agent needs the stack's queue URL (see \`dropwarden config\`)`);
+  if (!/^https?:\/\//.test(value)) throw new AgentConfigError(`${name}=${JSON.stringify(value)} is not an SQS queue URL`);
+  return value;
+}
+
+export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env, tuning: Partial<AgentTuning> = {}): AgentConfig {
+  const agentDir = env.DROPWARDEN_AGENT_DIR || DEFAULT_AGENT_DIR;
+  const memoryMb = positiveInt(env, 'DROPWARDEN_AGENT_MEMORY_MB', () => Math.max(0, Math.floor(totalmem() / MIB) - 512), 0);
+  const diskMb = positiveInt(env, 'DROPWARDEN_AGENT_DISK_MB', () => Math.max(0, freeDiskMb(agentDir) - 1024), 0);
+  return {
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    endpoint: env.AWS_ENDPOINT_URL || undefined,
+    startQueueUrl: requireUrl(env, 'DROPWARDEN_START_QUEUE_URL'),
+    eventsQueueUrl: requireUrl(env, 'DROPWARDEN_EVENTS_QUEUE_URL'),
+    wardenSocket: env.DROPWARDEN_WARDEN_SOCKET || DEFAULT_SOCKET_PATH,
+    agentDir,
+    api: parseApiAddress(env.DROPWARDEN_AGENT_API || DEFAULT_API),
+    advertiseHost: env.DROPWARDEN_AGENT_ADVERTISE_HOST || detectAdvertiseHost(),
+    memoryMb,
+    diskMb,
+    healthCheckTimeoutS: positiveInt(env, 'DROPWARDEN_HEALTH_CHECK_TIMEOUT_SECONDS', () => 60),
+    maxRestarts: positiveInt(env, 'DROPWARDEN_MAX_RESTARTS', () => 5, 0),
+    cluster: env.DROPWARDEN_CLUSTER || undefined,
+    agentId: hostname(),
+    tuning: { ...DEFAULT_TUNING, ...tuning },
+  };
+}

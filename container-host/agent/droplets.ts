@@ -1,0 +1,108 @@
+/**
+ * The droplet cache: each droplet URI is fetched once (streamed to a temp file, renamed into
+ * place), concurrent requests for the same URI share one download, and later instances and
+ * restarts of the app reuse the file.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { parseObjectUri, redactUri } from '../../lib/aws/uri.ts';
+import { raceAbort } from './abort.ts';
+
+/** A droplet could not be fetched. `permanent`: retrying will not help (missing, forbidden, bad URI). */
+export class DropletFetchError extends Error {
+  override name = 'DropletFetchError';
+  readonly uri: string;
+  readonly permanent: boolean;
+  constructor(uri: string, reason: string, permanent: boolean) {
+    super(`cannot fetch droplet ${redactUri(uri)}: ${reason}`);
+    this.uri = uri;
+    this.permanent = permanent;
+  }
+}
+
+const PERMANENT_HTTP = new Set([400, 401, 403, 404, 410]);
+
+export class DropletCache {
+  readonly dir: string;
+  readonly #s3: S3Client;
+  readonly #inFlight = new Map<string, Promise<string>>();
+
+  constructor(opts: { dir: string; s3: S3Client }) {
+    this.dir = opts.dir;
+    this.#s3 = opts.s3;
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  pathFor(uri: string): string {
+    return join(this.dir, `${createHash('sha256').update(uri).digest('hex')}.tgz`);
+  }
+
+  /** The droplet's local path, fetched first if it is not cached. */
+  fetch(uri: string, signal?: AbortSignal): Promise<string> {
+    const path = this.pathFor(uri);
+    if (existsSync(path)) return Promise.resolve(path);
+    let pending = this.#inFlight.get(uri);
+    if (!pending) {
+      // One download serves every waiter, so one waiter's abort must not cut it.
+      pending = this.#download(uri, path).finally(() => this.#inFlight.delete(uri));
+      this.#inFlight.set(uri, pending);
+    }
+    return signal ? raceAbort(pending, signal) : pending;
+  }
+
+  /** Removes cached droplets whose URI is not in `keep` (those of instances still here). */
+  async prune(keep: Iterable<string>): Promise<void> {
+    const wanted = new Set([...keep].map((uri) => this.pathFor(uri)));
+    for (const name of await readdir(this.dir)) {
+      const path = join(this.dir, name);
+      if (name.endsWith('.tgz') && !wanted.has(path)) await rm(path, { force: true });
+    }
+  }
+
+  async #download(uri: string, path: string): Promise<string> {
+    const body = await this.#open(uri);
+    const part = `${path}.${randomBytes(4).toString('hex')}.part`;
+    try {
+      await pipeline(body, createWriteStream(part, { flags: 'wx' }));
+      await rename(part, path);
+    } catch (err) {
+      await rm(part, { force: true });
+      throw new DropletFetchError(uri, `the download broke off: ${(err as Error).message}`, false);
+    }
+    return path;
+  }
+
+  async #open(uri: string): Promise<Readable> {
+    let location;
+    try {
+      location = parseObjectUri(uri);
+    } catch (err) {
+      throw new DropletFetchError(uri, (err as Error).message, true);
+    }
+    if (location.kind === 'http') {
+      const res = await fetch(location.url).catch((err: Error) => {
+        throw new DropletFetchError(uri, err.message, false);
+      });
+      if (!res.ok || !res.body) {
+        await res.body?.cancel();
+        throw new DropletFetchError(uri, `HTTP ${res.status}`, PERMANENT_HTTP.has(res.status));
+      }
+      return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+    }
+    try {
+      const out = await this.#s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
+      return out.Body as Readable;
+    } catch (err) {
+      const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+      const status = e.$metadata?.httpStatusCode;
+      const missing = e.name === 'NoSuchKey' || e.name === 'NoSuchBucket' || status === 404;
+      const reason = missing ? 'no such object' : `${e.name ?? 'S3 error'}: ${e.message ?? 'no message'}`;
+      throw new DropletFetchError(uri, reason, missing || (status !== undefined && PERMANENT_HTTP.has(status)));
+    }
+  }
+}
