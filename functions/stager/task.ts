@@ -12,10 +12,10 @@ import { s3Uri } from '../../lib/aws/uri.ts';
 import type { StagerConfig } from './config.ts';
 import { PhaseError, RetryableError, StagingTimeoutError, TerminalError, isTransient } from './errors.ts';
 import { buildCache } from './phases/cache.ts';
-import { download } from './phases/download.ts';
+import { type ArchiveDownload, startDownload } from './phases/download.ts';
 import { pack } from './phases/pack.ts';
 import { stage } from './phases/stage.ts';
-import { unpack } from './phases/unpack.ts';
+import { type UnpackStats, unpack } from './phases/unpack.ts';
 import { upload } from './phases/upload.ts';
 import { TaskLog } from './task-log.ts';
 
@@ -80,22 +80,38 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
   try {
     await mkdir(appDir, { recursive: true });
     const zipPath = join(workDir, 'app.zip');
-    const got = await timed('download', 'Downloading application', () =>
-      download({
-        uri: request.download_uri,
-        dest: zipPath,
-        s3: deps.s3,
-        maxBytes: config.unpack.maxTotalBytes,
-        signal,
-        onProgress: (n, total) => deps.progress?.bytes?.('download', n, total),
-      }),
-    );
-    log.info(`Downloaded ${got.bytes} bytes`);
-    const unpacked = await timed('unpack', 'Unpacking application', async () => {
-      const stats = await unpack({ zipPath, destDir: appDir, limits: config.unpack, signal });
-      await rm(zipPath, { force: true });
-      return stats;
-    });
+    // Download and unpack overlap: entries are unpacked as their bytes arrive (their timings
+    // overlap too). Either failing stops the other.
+    const fetching = new AbortController();
+    const fetchSignal = AbortSignal.any([signal, fetching.signal]);
+    let arriving: ArchiveDownload | undefined;
+    let unpacking: Promise<UnpackStats> | undefined;
+    try {
+      const got = await timed('download', 'Downloading application', async () => {
+        arriving = await startDownload({
+          uri: request.download_uri,
+          dest: zipPath,
+          s3: deps.s3,
+          maxBytes: config.unpack.maxTotalBytes,
+          signal: fetchSignal,
+          onProgress: (n, total) => deps.progress?.bytes?.('download', n, total),
+        });
+        const archive = arriving.archive;
+        unpacking = timed('unpack', 'Unpacking application', () => unpack({ archive, destDir: appDir, limits: config.unpack, signal }));
+        unpacking.catch(() => fetching.abort());
+        return arriving.done;
+      });
+      log.info(`Downloaded ${got.bytes} bytes`);
+    } catch (err) {
+      // The unpack's own failure says more than the download it cut short.
+      if (unpacking && fetching.signal.aborted && !signal.aborted) await unpacking;
+      throw err;
+    } finally {
+      await unpacking?.catch(() => {});
+      await arriving?.close();
+    }
+    const unpacked = await unpacking!;
+    await rm(zipPath, { force: true });
     log.info(`Unpacked ${unpacked.files} files, ${unpacked.bytes} bytes`);
     // The app's build cache: restored before staging, saved (beside pack and upload) after it
     // succeeded; it logs and carries on when it fails. Its lines stay out of the droplet.

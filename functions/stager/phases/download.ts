@@ -1,10 +1,12 @@
-/** Phase 1: fetch the app archive (S3 object or HTTPS URL) into the workspace, streamed. */
-import { createWriteStream } from 'node:fs';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+/** Phase 1: fetch the app archive (S3 object or HTTPS URL) into the workspace, streamed, readable as it arrives. */
+import { type FileHandle, open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parseObjectUri, redactUri } from '../../../lib/aws/uri.ts';
 import { PhaseError, RetryableError, isTransient } from '../errors.ts';
+import { ArrivingArchive } from './archive-file.ts';
+
+type ObjectLocation = ReturnType<typeof parseObjectUri>;
 
 export interface DownloadInput {
   uri: string;
@@ -16,61 +18,163 @@ export interface DownloadInput {
   onProgress?: (bytes: number, total?: number) => void;
 }
 
-function counter(onProgress: DownloadInput['onProgress'], total: number | undefined, maxBytes: number) {
-  let bytes = 0;
-  const stream = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      bytes += chunk.length;
-      if (bytes > maxBytes) return done(new PhaseError('download', `the app archive is larger than the ${maxBytes}-byte limit`));
-      onProgress?.(bytes, total);
-      done(null, chunk);
-    },
-  });
-  return { stream, bytes: () => bytes };
+/**
+ * The zip's central directory sits at its end. Fetching the last MiB first (it holds the
+ * directory of any app up to ~15 000 files) and the rest from the start lets unpack begin on
+ * the first entries while later ones are still arriving.
+ */
+const TAIL_BYTES = 1024 * 1024;
+
+interface Response {
+  body: Readable;
+  /** The object's size, when the server said. */
+  total?: number;
+  /** Where the body's bytes start in the object (a range response), else 0. */
+  start: number;
+  etag?: string;
 }
 
-export async function download(input: DownloadInput): Promise<{ bytes: number }> {
-  let location;
+export interface ArchiveDownload {
+  archive: ArrivingArchive;
+  /** Resolves when every byte is on disk; the archive's waiters reject if it fails. */
+  done: Promise<{ bytes: number }>;
+  close(): Promise<void>;
+}
+
+const rangeRefused = (err: unknown) => {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416;
+};
+
+async function get(location: ObjectLocation, input: DownloadInput, shown: string, range?: string, ifMatch?: string): Promise<Response> {
+  if (location.kind === 's3') {
+    const out = await input.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key, Range: range, IfMatch: ifMatch }), {
+      abortSignal: input.signal,
+    });
+    const parsed = parseContentRange(out.ContentRange);
+    return { body: out.Body as Readable, total: parsed?.total ?? out.ContentLength, start: parsed?.start ?? 0, etag: out.ETag };
+  }
+  const headers: Record<string, string> = {};
+  if (range) headers.range = range;
+  if (ifMatch) headers['if-match'] = ifMatch;
+  const res = await fetch(location.url, { signal: input.signal, headers });
+  if (res.status === 416) {
+    await res.body?.cancel();
+    throw Object.assign(new Error('range not satisfiable'), { name: 'InvalidRange' });
+  }
+  if (!res.ok || !res.body) {
+    await res.body?.cancel();
+    const reason = `GET ${shown} answered HTTP ${res.status}`;
+    if (res.status >= 500 || res.status === 429 || res.status === 412) throw new RetryableError(reason);
+    throw new PhaseError('download', `${reason}: check that the URL exists and has not expired`);
+  }
+  const parsed = res.status === 206 ? parseContentRange(res.headers.get('content-range') ?? undefined) : undefined;
+  const length = Number(res.headers.get('content-length')) || undefined;
+  return {
+    body: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
+    total: parsed?.total ?? (res.status === 200 ? length : undefined),
+    start: parsed?.start ?? 0,
+    etag: res.headers.get('etag') ?? undefined,
+  };
+}
+
+function parseContentRange(header: string | undefined): { start: number; total: number } | undefined {
+  const m = header ? /^bytes (\d+)-\d+\/(\d+)$/.exec(header) : null;
+  return m ? { start: Number(m[1]), total: Number(m[2]) } : undefined;
+}
+
+/**
+ * Starts fetching the archive into `dest`: returns once the tail is on disk (so the central
+ * directory can be read) with the rest still arriving. A server that ignores ranges gets one
+ * plain GET, and unpack waits for what it needs.
+ */
+export async function startDownload(input: DownloadInput): Promise<ArchiveDownload> {
+  let location: ObjectLocation;
   try {
     location = parseObjectUri(input.uri);
   } catch (err) {
     throw new PhaseError('download', (err as Error).message);
   }
   const shown = redactUri(input.uri);
-  let body: Readable;
-  let total: number | undefined;
+  let first: Response;
   try {
-    if (location.kind === 's3') {
-      const out = await input.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }), {
-        abortSignal: input.signal,
-      });
-      body = out.Body as Readable;
-      total = out.ContentLength;
-    } else {
-      const res = await fetch(location.url, { signal: input.signal });
-      if (!res.ok || !res.body) {
-        await res.body?.cancel();
-        const reason = `GET ${shown} answered HTTP ${res.status}`;
-        if (res.status >= 500 || res.status === 429) throw new RetryableError(reason);
-        throw new PhaseError('download', `${reason}: check that the URL exists and has not expired`);
-      }
-      total = Number(res.headers.get('content-length')) || undefined;
-      body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
-    }
+    first = await get(location, input, shown, `bytes=-${TAIL_BYTES}`).catch((err) => {
+      if (rangeRefused(err)) return get(location, input, shown); // an empty object has no last MiB
+      throw err;
+    });
   } catch (err) {
     throw classify(err, shown, input.signal);
   }
-  if (total !== undefined && total > input.maxBytes) {
-    body.destroy();
+  const total = first.total;
+  if (total === undefined) {
+    first.body.destroy();
+    throw new PhaseError('download', `${shown} did not say how large it is (no Content-Length or Content-Range)`);
+  }
+  if (total > input.maxBytes) {
+    first.body.destroy();
     throw new PhaseError('download', `the app archive is ${total} bytes, over the ${input.maxBytes}-byte limit`);
   }
-  const count = counter(input.onProgress, total, input.maxBytes);
+  let handle: FileHandle;
   try {
-    await pipeline(body, count.stream, createWriteStream(input.dest, { flags: 'wx' }), { signal: input.signal });
+    handle = await open(input.dest, 'wx+'); // read too: unpack reads what has arrived
+    await handle.truncate(total);
   } catch (err) {
-    throw classify(err, shown, input.signal);
+    first.body.destroy();
+    throw err;
   }
-  return { bytes: count.bytes() };
+  const archive = new ArrivingArchive(handle.fd, total);
+  let bytes = 0;
+  /** Writes a body at its place in the file; returns where it ended. */
+  const write = async (body: Readable, at: number, arrived?: (front: number) => void): Promise<number> => {
+    let pos = at;
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        if (pos + chunk.length > total) throw new PhaseError('download', `${shown} sent more bytes than the ${total} it announced`);
+        await handle.write(chunk, 0, chunk.length, pos);
+        pos += chunk.length;
+        bytes += chunk.length;
+        arrived?.(pos);
+        input.onProgress?.(bytes, total);
+      }
+    } finally {
+      body.destroy();
+    }
+    return pos;
+  };
+  const complete = (end: number, expected: number) => {
+    if (end !== expected) throw new RetryableError(`downloading ${shown}: the connection ended after ${end} of ${expected} bytes`);
+  };
+  let rest: Promise<void>;
+  if (first.start > 0) {
+    try {
+      complete(await write(first.body, first.start), total);
+    } catch (err) {
+      await handle.close();
+      throw classify(err, shown, input.signal);
+    }
+    archive.tailArrived(first.start);
+    const tailStart = first.start;
+    rest = (async () => {
+      const front = await get(location, input, shown, `bytes=0-${tailStart - 1}`, first.etag);
+      if (front.start !== 0) throw new RetryableError(`downloading ${shown}: the server answered another range than asked`);
+      complete(await write(front.body, 0, (p) => archive.frontArrived(p)), tailStart);
+    })();
+  } else {
+    rest = write(first.body, 0, (p) => archive.frontArrived(p)).then((end) => complete(end, total));
+  }
+  const done = rest.then(
+    () => {
+      archive.frontArrived(total);
+      return { bytes };
+    },
+    (err: unknown) => {
+      const e = classify(err, shown, input.signal);
+      archive.fail(e);
+      throw e;
+    },
+  );
+  done.catch(() => {}); // the task awaits it; unpack sees the failure through the archive
+  return { archive, done, close: () => handle.close() };
 }
 
 function classify(err: unknown, shown: string, signal: AbortSignal): Error {
@@ -82,6 +186,9 @@ function classify(err: unknown, shown: string, signal: AbortSignal): Error {
     return new PhaseError('download', `${shown} does not exist: upload the app archive there first`);
   }
   if (e.name === 'NoSuchBucket') return new PhaseError('download', `the bucket of ${shown} does not exist`);
+  if (e.name === 'PreconditionFailed' || status === 412) {
+    return new RetryableError(`${shown} changed while it was being downloaded: staging it again`);
+  }
   if (e.name === 'AccessDenied' || status === 403) {
     return new PhaseError('download', `access to ${shown} was denied: grant the stager s3:GetObject on it`);
   }

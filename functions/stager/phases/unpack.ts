@@ -4,18 +4,22 @@
  * final place; symlinks are created only after every file is written (so no write can go
  * through one), and each must resolve inside the app root.
  */
-import { createWriteStream, readSync, writeFileSync } from 'node:fs';
+import { createWriteStream, read as readAt, readSync, writeFileSync } from 'node:fs';
 import { crc32, inflateRawSync } from 'node:zlib';
-import { type FileHandle, lstat, mkdir, open, readlink, realpath, symlink } from 'node:fs/promises';
+import { lstat, mkdir, readlink, realpath, symlink } from 'node:fs/promises';
 import { dirname, join, posix, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import type { UnpackLimits } from '../config.ts';
 import { PhaseError, RetryableError } from '../errors.ts';
+import { type ArchiveFile, openCompleteArchive } from './archive-file.ts';
 
 export interface UnpackInput {
-  zipPath: string;
+  /** The archive, complete on disk … */
+  zipPath?: string;
+  /** … or still arriving (download.ts): entries are read as their bytes land. */
+  archive?: ArchiveFile;
   /** Must exist and be empty. */
   destDir: string;
   limits: UnpackLimits;
@@ -38,18 +42,13 @@ const YIELD_EVERY_MS = 20;
 const WHOLE_FILE_BYTES = 1024 * 1024;
 const LOCAL_HEADER_SIGNATURE = 0x04034b50;
 
-interface OpenArchive {
-  fd: number;
-  size: number;
-}
-
 /**
  * Small entries, the bulk of any app, are read, inflated and written synchronously: each is a
  * few microseconds of work, and a trip through the thread pool for every step (read, inflate,
  * open, write, close) cost several times the work itself. Sizes and CRC-32 are checked here,
  * and inflating stops at the declared size, so a lying entry cannot write more than it says.
  */
-function writeSmallEntry(archive: OpenArchive, entry: Entry, rel: string, target: string, mode: number): void {
+function writeSmallEntry(archive: ArchiveFile, entry: Entry, rel: string, target: string, mode: number): void {
   const header = Buffer.allocUnsafe(30);
   const at = entry.relativeOffsetOfLocalHeader;
   if (readSync(archive.fd, header, 0, 30, at) !== 30 || header.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) {
@@ -139,58 +138,64 @@ async function readSmall(zip: ZipFile, entry: Entry, max: number): Promise<Buffe
  * one fails or the deadline aborts them.
  */
 class ArchiveReader extends yauzl.RandomAccessReader {
-  readonly handle: FileHandle;
-  constructor(handle: FileHandle) {
+  readonly archive: ArchiveFile;
+  constructor(archive: ArchiveFile) {
     super();
-    this.handle = handle;
+    this.archive = archive;
   }
   override _readStreamForRange(start: number, end: number): Readable {
     // All entries read the one descriptor with positioned reads (pread): no open per entry, and
     // destroying one stream mid-read neither closes the descriptor nor disturbs the others.
     // Most entries are small: chunks sized to the entry, not 64 KiB, keep garbage down.
-    const handle = this.handle;
+    const archive = this.archive;
     let position = start;
     return new Readable({
       highWaterMark: Math.max(1, Math.min(end - start, 64 * 1024)),
       read(size) {
         const n = Math.min(size, end - position);
         if (n <= 0) return void this.push(null);
-        handle.read(Buffer.allocUnsafe(n), 0, n, position).then(
-          ({ bytesRead, buffer }) => {
+        const go = () =>
+          readAt(archive.fd, Buffer.allocUnsafe(n), 0, n, position, (err, bytesRead, buffer) => {
+            if (err) return void this.destroy(err);
             if (bytesRead === 0) return void this.destroy(new Error('unexpected end of the archive'));
             position += bytesRead;
             this.push(bytesRead === n ? buffer : buffer.subarray(0, bytesRead));
-          },
-          (err: Error) => this.destroy(err),
-        );
+          });
+        const arriving = archive.ready(position, position + n);
+        if (arriving) arriving.then(go, (err: Error) => this.destroy(err));
+        else go();
       },
     });
   }
   override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void) {
     // yauzl reads the central directory a record at a time, two small reads per entry: done
     // synchronously (from the page cache, microseconds) instead of 20 000 thread-pool trips.
-    let err: Error | null = null;
-    try {
-      if (readSync(this.handle.fd, buffer, offset, length, position) < length) err = new Error('unexpected EOF');
-    } catch (e) {
-      err = e as Error;
-    }
-    process.nextTick(callback, err);
+    const go = () => {
+      let err: Error | null = null;
+      try {
+        if (readSync(this.archive.fd, buffer, offset, length, position) < length) err = new Error('unexpected EOF');
+      } catch (e) {
+        err = e as Error;
+      }
+      return err;
+    };
+    const arriving = this.archive.ready(position, position + length);
+    if (arriving) arriving.then(() => callback(go()), callback);
+    else process.nextTick(callback, go());
   }
   override close(callback: (err: Error | null) => void) {
-    this.handle.close().then(() => callback(null), callback);
+    callback(null); // the descriptor belongs to whoever opened the archive
   }
 }
 
 export async function unpack(input: UnpackInput): Promise<UnpackStats> {
   const { limits, destDir, signal } = input;
   let zip: ZipFile;
-  let handle: FileHandle | undefined;
-  let size: number;
+  let owned: ReturnType<typeof openCompleteArchive> | undefined;
+  let archive: ArchiveFile;
   try {
-    handle = await open(input.zipPath, 'r');
-    size = (await handle.stat()).size;
-    zip = await yauzl.fromRandomAccessReaderPromise(new ArchiveReader(handle), size, {
+    archive = input.archive ?? (owned = openCompleteArchive(input.zipPath!));
+    zip = await yauzl.fromRandomAccessReaderPromise(new ArchiveReader(archive), archive.size, {
       lazyEntries: true,
       decodeStrings: false,
       validateEntrySizes: true,
@@ -198,22 +203,24 @@ export async function unpack(input: UnpackInput): Promise<UnpackStats> {
       autoClose: false,
     });
   } catch (err) {
-    await handle?.close();
+    owned?.close();
+    if (err instanceof PhaseError || err instanceof RetryableError) throw err; // the download's own failure
     throw fail(describeOpenError(err as Error));
   }
   try {
     if (zip.entryCount > limits.maxEntries) {
       throw fail(`the archive has ${zip.entryCount} entries, over the limit of ${limits.maxEntries}`);
     }
-    return await extract(zip, { fd: handle.fd, size }, input, destDir, limits, signal);
+    return await extract(zip, archive, input, destDir, limits, signal);
   } finally {
     zip.close();
+    owned?.close();
   }
 }
 
 async function extract(
   zip: ZipFile,
-  archive: OpenArchive,
+  archive: ArchiveFile,
   input: UnpackInput,
   destDir: string,
   limits: UnpackLimits,
@@ -304,6 +311,10 @@ async function extract(
       const fileMode = mode & 0o111 ? 0o755 : 0o644;
       const target = join(destDir, rel);
       if (entry.uncompressedSize <= WHOLE_FILE_BYTES) {
+        // The local header's name and extra field may differ in length from the central ones.
+        const at = entry.relativeOffsetOfLocalHeader;
+        const arriving = archive.ready(at, Math.min(archive.size, at + 30 + 0xffff * 2 + entry.compressedSize));
+        if (arriving) await arriving;
         writeSmallEntry(archive, entry, rel, target, fileMode);
         stats.files++;
         stats.bytes += entry.uncompressedSize;
@@ -411,7 +422,7 @@ function describeFsError(err: unknown, destDir: string): string {
 
 function toUnpackError(err: unknown, signal: AbortSignal, destDir: string): Error {
   if (signal.aborted) return signal.reason instanceof Error ? signal.reason : (err as Error);
-  if (err instanceof PhaseError) return err;
+  if (err instanceof PhaseError || err instanceof RetryableError) return err;
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EEXIST' || e.code === 'ENOTDIR' || e.code === 'EISDIR') {
     return fail(`entries conflict (a file and a directory of the same name?): ${describeFsError(e, destDir)}`);
