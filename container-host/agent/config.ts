@@ -21,12 +21,13 @@ export interface AgentTuning {
    * the longest timer Node (wardend) can arm.
    */
   graceTimeS: number;
-  /** SQS long-poll wait. */
+  /**
+   * SQS long-poll wait. Stopping the agent waits for a receive under way (see poller.ts), so
+   * this bounds how long a stop takes; a message that arrives ends the wait at once anyway.
+   */
   pollWaitSeconds: number;
   /** How often free capacity is reported even when it did not change. */
   reportIntervalMs: number;
-  /** A StopRequest for an app no instance of which runs here is left for other hosts this long. */
-  stopForOthersMs: number;
   /** Lines of the logs sent with a CRASHED state. */
   logsTailLines: number;
 }
@@ -59,9 +60,8 @@ export const DEFAULT_TUNING: AgentTuning = {
   restartBackoffFirstMs: 1000,
   restartBackoffMaxMs: 30_000,
   graceTimeS: 7 * 24 * 3600,
-  pollWaitSeconds: 20,
+  pollWaitSeconds: 5,
   reportIntervalMs: 60_000,
-  stopForOthersMs: 60_000,
   logsTailLines: 20,
 };
 

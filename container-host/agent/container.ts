@@ -221,14 +221,15 @@ exit "$(cat ${EXIT_STATUS_PATH})"`;
       return { props: parseProperties(text.get(PROPERTIES_PATH)), state: { kind: 'stopped', reason } };
     }
     const out = await this.#run(
-      `cat ${PROPERTIES_PATH} 2>/dev/null; echo
-cd ${DROPLET_DIR}
+      `cd ${DROPLET_DIR}
 if [ -s ${EXIT_STATUS_PATH} ]; then echo "exited $(cat ${EXIT_STATUS_PATH})"
 elif [ -s run.pid ] && kill -0 "$(cat run.pid)" 2>/dev/null; then echo running
-else echo not-started; fi`,
+else echo not-started; fi
+cat ${PROPERTIES_PATH} 2>/dev/null || true`,
       { privileged: true, what: 'reading the instance properties' },
     );
-    const [json, status = ''] = out.split('\n');
+    const nl = out.indexOf('\n');
+    const [status, json] = [out.slice(0, nl), out.slice(nl + 1).trim()];
     const exited = /^exited (\d+)$/.exec(status);
     const state: ProbeState = exited ? { kind: 'exited', status: Number(exited[1]) } : status === 'running' ? { kind: 'running' } : { kind: 'not-started' };
     return { props: parseProperties(json), state };

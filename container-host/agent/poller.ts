@@ -15,7 +15,6 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
 import { StartQueueMessage, type StartRequest, type StopRequest } from '../../contracts/instances.ts';
 import { sleep } from './abort.ts';
 import type { Capacity } from './capacity.ts';
@@ -60,7 +59,7 @@ export function explainMalformed(body: string): { error: string } | { message: S
   if (kind !== 'start' && kind !== 'stop') return { error: `"kind" must be "start" or "stop", not ${JSON.stringify(kind) ?? 'absent'}` };
   const parsed = StartQueueMessage.safeParse(json);
   if (parsed.success) return { message: parsed.data };
-  return { error: z.prettifyError(parsed.error).replace(/\n\s*/g, '; ') };
+  return { error: parsed.error.issues.map((i) => `${i.path.join('.') || 'the body'}: ${i.message}`).join('; ') };
 }
 
 export class StartQueuePoller {
@@ -81,7 +80,12 @@ export class StartQueuePoller {
     this.#loop = this.#poll();
   }
 
-  /** Stops receiving; messages being handled are finished first. */
+  /**
+   * Stops receiving. A receive under way is not cut off: SQS may already have handed it
+   * messages, which would then stay hidden for a whole visibility timeout; it is waited for
+   * (at most the long-poll wait) and what it got is made visible again. Messages being handled
+   * are finished first.
+   */
   async stop(): Promise<void> {
     this.#abort.abort();
     await this.#loop;
@@ -114,7 +118,6 @@ export class StartQueuePoller {
             WaitTimeSeconds: this.#o.capacity.hasRoom() ? this.#o.waitSeconds : 0,
             MessageSystemAttributeNames: ['ApproximateReceiveCount'],
           }),
-          { abortSignal: signal },
         );
         messages = out.Messages ?? [];
       } catch (err) {
@@ -122,6 +125,10 @@ export class StartQueuePoller {
         this.#o.log.warn('Receiving from the start queue failed; retrying', { error: (err as Error).message });
         await sleep(1000, signal).catch(() => undefined);
         continue;
+      }
+      if (signal.aborted) {
+        await Promise.all(messages.map((m) => this.#hide(m, 0)));
+        return;
       }
       await Promise.all(messages.map((m) => this.#handle(m)));
     }

@@ -1,0 +1,117 @@
+/**
+ * `dropwarden agent` as a process: it prints its ready line, leaves its instances running when
+ * stopped, and the next agent adopts them: no orphan, no duplicate, RUNNING again after a
+ * health check, watched again (a crash is restarted), stray containers destroyed.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../support/processes.ts';
+import { AgentHarness, HELLO_APP, skipReason } from './harness.ts';
+
+const BIN = new URL('../../bin/dropwarden.js', import.meta.url).pathname;
+const h = new AgentHarness('adopt', { prefix: `aa${process.pid % 10000}`, pool: '100.100.1.0/24', firstPort: 62701 });
+const children: ChildProcess[] = [];
+
+interface RunningAgent {
+  child: ChildProcess;
+  api: string;
+  /** Every line it wrote (its JSON logs). */
+  output: string[];
+}
+
+/** `dropwarden agent` with the harness's environment; resolves on its ready line. */
+async function startAgentProcess(): Promise<RunningAgent> {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', BIN, 'agent'], {
+    env: { ...process.env, ...h.env({ DROPWARDEN_MAX_RESTARTS: '2' }), POWERTOOLS_LOG_LEVEL: 'INFO' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  const output: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (l) => output.push(l));
+  const ready = await new Promise<{ ready: boolean; api: string }>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      output.push(line);
+      if (line.includes('"ready"')) resolve(JSON.parse(line));
+    });
+    child.once('exit', (code) => reject(new Error(`dropwarden agent exited (${code}) before ready: ${output.join('\n')}`)));
+  });
+  expect(ready.ready).toBe(true);
+  return { child, api: ready.api, output };
+}
+
+async function stopAgentProcess(agent: RunningAgent): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => agent.child.once('exit', (code) => resolve(code)));
+  agent.child.kill('SIGTERM');
+  return exited;
+}
+
+describe.skipIf(skipReason)('an agent restart', () => {
+  beforeAll(async () => {
+    await h.start();
+  });
+
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await h.close();
+  });
+
+  it('leaves instances running, and the next agent adopts them without starting any again', async () => {
+    const droplet = await h.droplet('hello', HELLO_APP);
+    const first = await startAgentProcess();
+    expect(first.api).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(await (await fetch(`http://${first.api}/v1/healthz`)).json()).toEqual({ ok: true });
+
+    const id = 'adoptee';
+    await h.send({ kind: 'start', app_id: id, droplet_uri: droplet, memory: 64, instances: 3 });
+    const running = await Promise.all([0, 1, 2].map((index) => h.events.waitFor(id, (e) => e.state === 'RUNNING' && e.index === index)));
+    const handles = await h.handles();
+    expect(handles.sort()).toEqual(running.map((r) => `dwa-${r.instance_id}-0`).sort());
+
+    expect(await stopAgentProcess(first)).toBe(0);
+    // No agent: the apps keep serving.
+    for (const r of running) expect((await fetch(r.url!)).status).toBe(200);
+    // While no agent watches, instance 2's app dies; and a container no agent set up appears.
+    expect((await h.runIn(`dwa-${running[2].instance_id}-0`, 'kill -9 "$(cat /home/vcap/run.pid)"')).exit).toBe(0);
+    const client = await h.wardend.client();
+    await client.call('Create', { handle: Buffer.from('dwa-stray-0'), grace_time: 600 });
+    client.close();
+
+    const seen = h.events.of(id).length;
+    const second = await startAgentProcess();
+    // 0 and 1: RUNNING again (health-checked), same instances, nothing STARTING.
+    for (const r of running.slice(0, 2)) {
+      const again = await h.events.waitFor(id, (e) => e.state === 'RUNNING' && e.instance_id === r.instance_id, { after: seen });
+      expect(again).toMatchObject({ index: r.index, port: r.port, url: r.url, restarts: 0 });
+    }
+    // 2: its exit is reported, then it is restarted in a fresh container.
+    const crashed = await h.events.waitFor(id, (e) => e.state === 'CRASHED', { after: seen });
+    expect(crashed).toMatchObject({ instance_id: running[2].instance_id, reason: 'exited with status 137' });
+    const restarted = await h.events.waitFor(id, (e) => e.state === 'RUNNING' && e.instance_id === running[2].instance_id, { after: seen });
+    expect(restarted.restarts).toBe(1);
+    expect(h.events.of(id).slice(seen).filter((e) => e.state === 'STARTING').map((e) => e.instance_id)).toEqual([running[2].instance_id]);
+
+    const now = await h.handles();
+    expect(now).not.toContain('dwa-stray-0');
+    expect(now.sort()).toEqual([`dwa-${running[0].instance_id}-0`, `dwa-${running[1].instance_id}-0`, `dwa-${running[2].instance_id}-1`].sort());
+    const app = (await (await fetch(`http://${second.api}/v1/apps/${id}`)).json()) as { instances: Array<{ state: string }> };
+    expect(app.instances.map((i) => i.state)).toEqual(['RUNNING', 'RUNNING', 'RUNNING']);
+
+    // An adopted instance is watched: its crash is noticed and restarted.
+    const afterAdopt = h.events.of(id).length;
+    expect((await h.runIn(`dwa-${running[0].instance_id}-0`, 'kill -9 "$(cat /home/vcap/run.pid)"')).exit).toBe(0);
+    expect(await h.events.waitFor(id, (e) => e.state === 'CRASHED', { after: afterAdopt })).toMatchObject({
+      instance_id: running[0].instance_id, reason: 'exited with status 137',
+    });
+    await h.events.waitFor(id, (e) => e.state === 'RUNNING' && e.instance_id === running[0].instance_id, { after: afterAdopt });
+
+    await h.send({ kind: 'stop', app_id: id });
+    await until('all three STOPPED', () => (h.events.of(id).filter((e) => e.state === 'STOPPED').length === 3 ? true : undefined), 30_000);
+    expect(await h.handles()).toEqual([]);
+    expect(await stopAgentProcess(second)).toBe(0);
+    const logged = second.output.join('\n');
+    expect(logged).toContain('"message":"Adopted an instance"');
+    expect(logged).toContain('"message":"Destroying a container with no instance properties"');
+    expect(logged).not.toContain('"level":"ERROR"');
+  });
+});
