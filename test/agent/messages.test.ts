@@ -1,0 +1,31 @@
+/** What the agent says about start-queue messages it cannot use. */
+import { describe, expect, it } from 'vitest';
+import { explainMalformed } from '../../container-host/agent/poller.ts';
+
+const error = (body: string) => {
+  const r = explainMalformed(body);
+  return 'error' in r ? r.error : undefined;
+};
+
+describe('start queue messages', () => {
+  it('parses start and stop requests with their defaults', () => {
+    expect(explainMalformed(JSON.stringify({ kind: 'start', app_id: 7, droplet_uri: 's3://d/k.tgz', extra: true }))).toEqual({
+      message: {
+        kind: 'start', app_id: '7', droplet_uri: 's3://d/k.tgz', instances: 1, memory: 256, disk: 1024, environment: [], services: [],
+        health_check: { type: 'port' }, extra: true,
+      },
+    });
+    expect(explainMalformed('{"kind":"stop","app_id":"a"}')).toEqual({ message: { kind: 'stop', app_id: 'a' } });
+  });
+
+  it('says precisely what is wrong', () => {
+    expect(error('')).toMatch(/^the body is not JSON: /);
+    expect(error('[1]')).toBe('the body is not a JSON object');
+    expect(error('{"app_id":"a"}')).toBe('"kind" must be "start" or "stop", not absent');
+    expect(error('{"kind":"restart","app_id":"a"}')).toBe('"kind" must be "start" or "stop", not "restart"');
+    expect(error('{"kind":"start","app_id":"a","droplet_uri":"ftp://x"}')).toBe('droplet_uri: droplet_uri must be an s3://bucket/key or an https:// URL');
+    expect(error('{"kind":"start","droplet_uri":"s3://d/k","memory":8,"environment":["1=2"]}')).toBe(
+      'app_id: Invalid input; memory: Too small: expected number to be >=16; environment.0: environment entries must be "NAME=value"',
+    );
+  });
+});
