@@ -95,9 +95,15 @@ export class Agent {
     } catch (err) {
       throw new WardenUnavailableError(`the agent needs wardend at ${this.config.wardenSocket}: ${(err as Error).message}`);
     }
-    await this.#adopt();
-    if (this.config.api) this.#api = await startApi(this, { ...this.config.api, log: this.#log });
-    await this.#poller.start();
+    try {
+      // The API first: a port in use fails the start before anything is adopted.
+      if (this.config.api) this.#api = await startApi(this, { ...this.config.api, log: this.#log });
+      await this.#adopt();
+      await this.#poller.start();
+    } catch (err) {
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
     this.#reportCapacity();
     this.#reportTimer = setInterval(() => {
       this.#reportCapacity();

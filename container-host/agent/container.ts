@@ -19,7 +19,8 @@ export const DROPLET_DIR = '/home/vcap';
 /** Handles of the agent's containers start with this; other containers on the warden are not ours. */
 export const HANDLE_PREFIX = 'dwa-';
 export const PROPERTIES_PATH = '/etc/dropwarden/instance.json';
-/** Written by the spawned wrapper when `./startup` returns, so an adopting agent learns the exit status. */
+/** Written by the spawned wrapper when it begins, and when `./startup` returns: what an adopting agent reads. */
+const STARTED_PATH = '/tmp/.dropwarden-started';
 const EXIT_STATUS_PATH = '/tmp/.dropwarden-exit-status';
 const OUT_OF_MEMORY = 'out of memory';
 const MIB = 1024 * 1024;
@@ -55,8 +56,10 @@ export interface JobExit {
 
 /** What the process inside was doing when an agent found the container. */
 export type ProbeState =
+  /** Startup was spawned and has not returned. */
   | { kind: 'running' }
   | { kind: 'exited'; status: number }
+  /** Set up only in part: nothing was spawned. */
   | { kind: 'not-started' }
   /** Warden stopped the container (an OOM kill stops it): `reason` says why. */
   | { kind: 'stopped'; reason: string };
@@ -150,6 +153,7 @@ export class InstanceContainer {
    */
   async spawnStartup(env: Record<string, string>, port: number): Promise<number> {
     const script = [
+      `echo $$ > ${STARTED_PATH}`,
       `cd ${DROPLET_DIR} || exit 1`,
       exportLines(env),
       'mkdir -p logs',
@@ -223,7 +227,7 @@ exit "$(cat ${EXIT_STATUS_PATH})"`;
     const out = await this.#run(
       `cd ${DROPLET_DIR}
 if [ -s ${EXIT_STATUS_PATH} ]; then echo "exited $(cat ${EXIT_STATUS_PATH})"
-elif [ -s run.pid ] && kill -0 "$(cat run.pid)" 2>/dev/null; then echo running
+elif [ -e ${STARTED_PATH} ]; then echo running
 else echo not-started; fi
 cat ${PROPERTIES_PATH} 2>/dev/null || true`,
       { privileged: true, what: 'reading the instance properties' },

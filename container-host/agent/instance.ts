@@ -165,6 +165,13 @@ export class Instance {
     const signal = this.#abort.signal;
     try {
       let exit: Promise<JobExit>;
+      if (adopted?.state.kind === 'not-started') {
+        // An earlier agent stopped before it spawned the app: start over in a fresh container.
+        this.#deps.log.info('Launching again an instance whose start an earlier agent did not finish', this.#ids());
+        this.#container = undefined;
+        await adopted.container.destroy();
+        adopted = undefined;
+      }
       if (adopted) {
         if (adopted.state.kind === 'stopped') return { reason: adopted.state.reason };
         if (adopted.state.kind === 'exited') return { reason: `exited with status ${adopted.state.status}` };
@@ -192,7 +199,11 @@ export class Instance {
     }
   }
 
-  /** Droplet, container, limits, port, droplet unpacked, properties, startup spawned; resolves with the job's exit. */
+  /**
+   * Droplet, container, port, properties, limits, droplet unpacked, startup spawned; resolves
+   * with the job's exit. The properties come right after create, so that an agent stopped
+   * half-way leaves a container the next one knows to launch again.
+   */
   async #launch(signal: AbortSignal): Promise<{ exit: Promise<JobExit> }> {
     const { config, warden, droplets } = this.#deps;
     const tgz = await droplets.fetch(this.request.droplet_uri, signal);
@@ -200,18 +211,18 @@ export class Instance {
       handle: InstanceContainer.handleFor(this.instanceId, this.restarts), graceTimeS: config.tuning.graceTimeS,
     });
     this.#container = container;
-    signal.throwIfAborted();
-    await container.limit(this.request.memory, this.request.disk);
     const { hostPort, containerPort } = await container.netIn();
     this.#hostPort = hostPort;
-    signal.throwIfAborted();
-    await container.installDroplet(tgz);
     const startedAt = new Date();
     this.startedAt = startedAt.toISOString();
     await container.writeProperties({
       app_id: this.appId, instance_id: this.instanceId, index: this.index, request: this.request, restarts: this.restarts,
       host_port: hostPort, container_port: containerPort, started_at: this.startedAt, accepted_at: this.acceptedAt,
     });
+    signal.throwIfAborted();
+    const { disk } = await container.limit(this.request.memory, this.request.disk);
+    if (!disk) this.#deps.log.debug('wardend has no disk limits: the instance\'s disk is not limited', this.#ids());
+    await container.installDroplet(tgz);
     signal.throwIfAborted();
     const env = runEnvironment(this.request, {
       instanceId: this.instanceId, index: this.index, home: DROPLET_DIR, port: containerPort,
@@ -249,7 +260,6 @@ export class Instance {
         this.#deps.log.warn('Could not destroy a crashed instance\'s container', { ...this.#ids(), handle: container.handle, error: err.message }),
       );
     }
-    this.#deps.log.info('Instance crashed', { ...this.#ids(), reason: crash.reason, restarts: this.restarts });
     await this.#report('CRASHED', { reason: crash.reason, logs_tail: logsTail });
     this.#hostPort = null;
   }
@@ -286,6 +296,8 @@ export class Instance {
 
   #report(state: InstanceStateName, extra: { reason?: string; logs_tail?: string } = {}): Promise<void> {
     this.latest = this.#state(state, extra);
+    const { reason, port, restarts } = this.latest;
+    this.#deps.log.info(`Instance ${state}`, { ...this.#ids(), reason, port, restarts });
     this.#deps.onState(this, this.latest);
     return this.#deps.events.publish(this.latest, this.request.reply_to);
   }

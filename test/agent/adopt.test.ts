@@ -73,9 +73,16 @@ describe.skipIf(skipReason)('an agent restart', () => {
     for (const r of running) expect((await fetch(r.url!)).status).toBe(200);
     // While no agent watches, instance 2's app dies; and a container no agent set up appears.
     expect((await h.runIn(`dwa-${running[2].instance_id}-0`, 'kill -9 "$(cat /home/vcap/run.pid)"')).exit).toBe(0);
+    // … and one an agent stopped half-way through launching: properties written, nothing spawned.
     const client = await h.wardend.client();
     await client.call('Create', { handle: Buffer.from('dwa-stray-0'), grace_time: 600 });
+    await client.call('Create', { handle: Buffer.from('dwa-half-0'), grace_time: 600 });
     client.close();
+    const half = {
+      app_id: 'half', instance_id: 'half', index: 0, restarts: 0, host_port: 1, container_port: 1, started_at: new Date().toISOString(),
+      accepted_at: new Date().toISOString(), request: { kind: 'start', app_id: 'half', droplet_uri: droplet, instances: 1, memory: 64, disk: 256, environment: [], services: [], health_check: { type: 'port' } },
+    };
+    expect((await h.runIn('dwa-half-0', `mkdir -p /etc/dropwarden && echo '${JSON.stringify(half)}' > /etc/dropwarden/instance.json`)).exit).toBe(0);
 
     const seen = h.events.of(id).length;
     const second = await startAgentProcess();
@@ -90,6 +97,13 @@ describe.skipIf(skipReason)('an agent restart', () => {
     const restarted = await h.events.waitFor(id, (e) => e.state === 'RUNNING' && e.instance_id === running[2].instance_id, { after: seen });
     expect(restarted.restarts).toBe(1);
     expect(h.events.of(id).slice(seen).filter((e) => e.state === 'STARTING').map((e) => e.instance_id)).toEqual([running[2].instance_id]);
+
+    // The half-launched one is launched again, in a fresh container of the same name.
+    const relaunched = await h.events.waitFor('half', (e) => e.state === 'RUNNING');
+    expect(relaunched).toMatchObject({ instance_id: 'half', restarts: 0 });
+    expect((await fetch(relaunched.url!)).status).toBe(200);
+    await h.send({ kind: 'stop', app_id: 'half' });
+    await h.events.waitFor('half', (e) => e.state === 'STOPPED');
 
     const now = await h.handles();
     expect(now).not.toContain('dwa-stray-0');
@@ -112,6 +126,7 @@ describe.skipIf(skipReason)('an agent restart', () => {
     const logged = second.output.join('\n');
     expect(logged).toContain('"message":"Adopted an instance"');
     expect(logged).toContain('"message":"Destroying a container with no instance properties"');
+    expect(logged).toContain('"message":"Launching again an instance whose start an earlier agent did not finish"');
     expect(logged).not.toContain('"level":"ERROR"');
   });
 });
