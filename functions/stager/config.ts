@@ -22,7 +22,10 @@ export interface StagerConfig {
   deadlineSeconds: number;
   unpack: UnpackLimits;
   gzipLevel: number;
-  /** lib-storage part size; the emulator refuses bodies over 11 MiB. */
+  /**
+   * lib-storage part size. lib-storage holds each part in memory (the parts in flight and the
+   * one being filled): the upload is the stager's peak, so parts stay small (S3's minimum is 5 MiB).
+   */
   partSizeBytes: number;
   uploadConcurrency: number;
   /** Where request claims (idempotency markers) are kept, in the droplets bucket. */
@@ -73,7 +76,7 @@ export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Stage
     deadlineSeconds: num(env, 'DROPWARDEN_STAGING_DEADLINE_SECONDS', 840),
     unpack: unpackLimitsFromEnv(env),
     gzipLevel: num(env, 'DROPWARDEN_GZIP_LEVEL', 6),
-    partSizeBytes: num(env, 'DROPWARDEN_UPLOAD_PART_BYTES', 8 * MiB),
+    partSizeBytes: num(env, 'DROPWARDEN_UPLOAD_PART_BYTES', 6 * MiB),
     uploadConcurrency: num(env, 'DROPWARDEN_UPLOAD_CONCURRENCY', 2),
     claimsPrefix: env.DROPWARDEN_CLAIMS_PREFIX || DEFAULT_CLAIMS_PREFIX,
     claimLeaseSeconds: num(env, 'DROPWARDEN_CLAIM_LEASE_SECONDS', 30),
