@@ -1,16 +1,29 @@
 /**
- * The embedded stack in the foreground (`dropwarden up`): the S3+SQS emulator and the stager
- * worker, each its own process; later issues add wardend and the agent. Prints `ready` once
- * every part answers; SIGINT/SIGTERM stops them all.
+ * The embedded stack in the foreground (`dropwarden up`): the S3+SQS emulator, the stager
+ * worker, wardend and the agent, each its own process. `start` resolves once every part
+ * answers; `stop` stops them all and leaves no container, iptables rule or cgroup behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { WardenClient } from '../container-host/warden/client/client.ts';
 import { type StackConfig, stackConfigToEnv } from '../lib/stack-config.ts';
 import { provisionStack } from './provision.ts';
+import { claimSlot, type LocalSlot } from './slots.ts';
 import { removeState, stateDir, writeState } from './state.ts';
+import {
+  depotHandles,
+  destroyAllContainers,
+  destroyFromDepot,
+  previousSlot,
+  removeHostSetup,
+  wardendLayout,
+  type WardendLayout,
+  writeWardendConfig,
+} from './wardend-part.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const CLI = here('../bin/dropwarden.js');
@@ -27,20 +40,51 @@ export const LEAN_MALLOC = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131
  */
 export const STAGER_NODE_FLAGS = ['--max-semi-space-size=1', '--expose-gc'];
 
+const PART_READY_MS = 60_000;
+
 export interface UpOptions {
   port?: number;
   region?: string;
   dataDir?: string;
   stagingVisibilitySeconds?: number;
+  /** Also run wardend and the agent (default: true; the stager benchmarks leave them out). */
+  containers?: boolean;
+  /** Extra environment for the agent (e.g. DROPWARDEN_MAX_RESTARTS). */
+  agentEnv?: Record<string, string>;
   /** Where the parts' own output goes (default: this process's stderr, prefixed). */
   out?: (part: string, line: string) => void;
 }
 
+/** What the running stack's container side is reached by. */
+export interface ContainerParts {
+  wardenSocket: string;
+  /** host:port of the agent's HTTP API. */
+  agentApi: string;
+  agentDir: string;
+  slot: Omit<LocalSlot, 'release'>;
+}
+
+export class PartError extends Error {
+  override name = 'PartError';
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+
 export class LocalStack {
   config?: StackConfig;
+  containers?: ContainerParts;
   private readonly children = new Map<string, ChildProcess>();
   private stopping = false;
   private readonly opts: UpOptions;
+  private slot?: LocalSlot;
+  private layout?: WardendLayout;
+  private wardendConfig?: Record<string, unknown>;
   /** Called when a part exits on its own (the stack is no longer whole). */
   onPartExit?: (part: string, code: number | null) => void;
 
@@ -48,14 +92,20 @@ export class LocalStack {
     this.opts = opts;
   }
 
+  private out(part: string, line: string): void {
+    (this.opts.out ?? ((p, l) => process.stderr.write(`[${p}] ${l}\n`)))(part, line);
+  }
+
   private spawnPart(part: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeFlags: string[] = []): ChildProcess {
     const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...nodeFlags, ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: a Ctrl-C at the terminal reaches `up` only, which then stops
+      // the parts in order (apps, agent, containers, wardend, worker, emulator).
+      detached: true,
     });
     this.children.set(part, child);
-    const out = this.opts.out ?? ((p, line) => process.stderr.write(`[${p}] ${line}\n`));
-    createInterface({ input: child.stderr! }).on('line', (line) => out(part, line));
+    createInterface({ input: child.stderr! }).on('line', (line) => this.out(part, line));
     child.once('exit', (code) => {
       this.children.delete(part);
       if (!this.stopping) this.onPartExit?.(part, code);
@@ -63,56 +113,141 @@ export class LocalStack {
     return child;
   }
 
+  /** Resolves with the first stdout line `isReady` accepts; other lines go to `out`. */
+  private readyLine(part: string, child: ChildProcess, isReady: (line: string) => boolean): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      let ready = false;
+      const timer = setTimeout(() => reject(new PartError(`the ${part} did not say it was ready within ${PART_READY_MS / 1000} s`)), PART_READY_MS);
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        if (!ready && isReady(line)) {
+          ready = true;
+          clearTimeout(timer);
+          resolve(line);
+        } else {
+          this.out(part, line);
+        }
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (!ready) reject(new PartError(`the ${part} exited (${code ?? signal}) before it was ready; its output is above`));
+      });
+    });
+  }
+
   async start(): Promise<StackConfig> {
     const region = this.opts.region ?? 'us-east-1';
-    const dataDir = this.opts.dataDir ?? join(stateDir(), 'data');
+    const state = stateDir();
+    const dataDir = this.opts.dataDir ?? join(state, 'data');
     mkdirSync(dataDir, { recursive: true });
+    const containers = this.opts.containers ?? true;
+
+    // wardend needs nothing of the emulator: it starts alongside.
+    const wardendReady = containers ? this.startWardend(dataDir, state) : undefined;
+    wardendReady?.catch(() => {}); // awaited below; a failure here must not go unhandled meanwhile
 
     const emulator = this.spawnPart('emulator', [
       here('./run-emulator.ts'), '--port', String(this.opts.port ?? 4566), '--s3-dir', join(dataDir, 's3'), '--region', region,
     ]);
-    const endpoint = await new Promise<string>((resolve, reject) => {
-      const lines = createInterface({ input: emulator.stdout! });
-      lines.once('line', (line) => resolve((JSON.parse(line) as { endpoint: string }).endpoint));
-      emulator.once('exit', (code) => reject(new Error(`the S3+SQS emulator exited (status ${code}) before it was ready`)));
-    });
+    const endpoint = (JSON.parse(await this.readyLine('S3+SQS emulator', emulator, (l) => l.includes('"endpoint"'))) as { endpoint: string }).endpoint;
     const config = await provisionStack({ region, endpoint, stagingVisibilitySeconds: this.opts.stagingVisibilitySeconds });
     this.config = config;
 
     const worker = this.spawnPart(
       'stager',
       [CLI, 'stager-worker'],
-      {
-        ...stackConfigToEnv(config),
-        DROPWARDEN_WORK_DIR: join(dataDir, 'staging'),
-        ...LEAN_MALLOC,
-      },
+      { ...stackConfigToEnv(config), DROPWARDEN_WORK_DIR: join(dataDir, 'staging'), ...LEAN_MALLOC },
       STAGER_NODE_FLAGS,
     );
-    await new Promise<void>((resolve, reject) => {
-      createInterface({ input: worker.stdout! }).on('line', (line) => {
-        if (line.includes('"ready"')) resolve();
-        else (this.opts.out ?? ((p, l) => process.stderr.write(`[${p}] ${l}\n`)))('stager', line);
-      });
-      worker.once('exit', (code) => reject(new Error(`the stager worker exited (status ${code}) before it was ready`)));
+    const workerReady = this.readyLine('stager worker', worker, (l) => l.includes('"ready"'));
+    if (containers) {
+      await wardendReady;
+      await Promise.all([workerReady, this.startAgent(config, dataDir)]);
+    } else {
+      await workerReady;
+    }
+    writeState({
+      pid: process.pid,
+      started_at: new Date().toISOString(),
+      data_dir: dataDir,
+      config,
+      warden_socket: this.containers?.wardenSocket,
+      agent_api: this.containers?.agentApi,
+      agent_dir: this.containers?.agentDir,
     });
-    writeState({ pid: process.pid, started_at: new Date().toISOString(), data_dir: dataDir, config });
     return config;
   }
 
-  /** Stops every part (worker first, so no staging is cut off by a vanished emulator). */
+  private async startWardend(dataDir: string, state: string): Promise<void> {
+    const layout = wardendLayout(dataDir, state);
+    this.layout = layout;
+    this.slot = claimSlot(previousSlot(layout));
+    this.wardendConfig = writeWardendConfig(layout, this.slot);
+    const wardend = this.spawnPart('wardend', [CLI, 'wardend', '--config', layout.configFile]);
+    await this.readyLine('wardend', wardend, (l) => l.includes('wardend ready'));
+    const client = await WardenClient.connect(layout.socket);
+    try {
+      await client.call('Ping', {});
+    } finally {
+      client.close();
+    }
+  }
+
+  private async startAgent(config: StackConfig, dataDir: string): Promise<void> {
+    const agentApi = `127.0.0.1:${await freePort()}`;
+    const agentDir = join(dataDir, 'agent');
+    const agent = this.spawnPart('agent', [CLI, 'agent'], {
+      ...stackConfigToEnv(config),
+      DROPWARDEN_WARDEN_SOCKET: this.layout!.socket,
+      DROPWARDEN_AGENT_DIR: agentDir,
+      DROPWARDEN_AGENT_API: agentApi,
+      DROPWARDEN_AGENT_ADVERTISE_HOST: '127.0.0.1',
+      ...this.opts.agentEnv,
+    });
+    await this.readyLine('agent', agent, (l) => l.includes('"ready"'));
+    const health = await fetch(`http://${agentApi}/v1/healthz`).catch((err: Error) => err);
+    if (health instanceof Error || !health.ok) {
+      throw new PartError(`the agent said it was ready but its API at ${agentApi} does not answer (${health instanceof Error ? health.message : health.status})`);
+    }
+    const { release: _release, ...slot } = this.slot!;
+    this.containers = { wardenSocket: this.layout!.socket, agentApi, agentDir, slot };
+  }
+
+  private async stopPart(part: string): Promise<void> {
+    const child = this.children.get(part);
+    if (!child) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /**
+   * Stops every part: the agent first (nothing restarts what is destroyed next), every
+   * container through wardend, wardend, then the worker (no staging is cut off by a vanished
+   * emulator) and the emulator. Throws, after stopping everything, if anything was left.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     removeState();
-    for (const part of ['stager', 'emulator']) {
-      const child = this.children.get(part);
-      if (!child) continue;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
+    const problems: string[] = [];
+    await this.stopPart('agent');
+    if (this.layout && this.slot) {
+      if (this.children.has('wardend')) {
+        await destroyAllContainers(this.layout.socket).catch((err: Error) => problems.push(err.message));
+      }
+      await this.stopPart('wardend');
+      if (depotHandles(this.layout).length) {
+        await destroyFromDepot(this.wardendConfig!).catch((err: Error) => problems.push(`destroying what wardend left: ${err.message}`));
+      }
+      await removeHostSetup(this.slot).catch((err: Error) => problems.push(`removing iptables chains: ${err.message}`));
+      this.slot.release();
     }
+    await this.stopPart('stager');
+    await this.stopPart('emulator');
+    const left = this.layout ? depotHandles(this.layout) : [];
+    if (left.length) problems.push(`containers left in ${this.layout!.depotDir}: ${left.join(', ')}`);
+    if (problems.length) throw new PartError(`the stack stopped, but: ${problems.join('; ')}`);
   }
 
   /** A part's pid, for tests that kill parts. */
