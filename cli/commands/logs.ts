@@ -24,10 +24,8 @@ export function logsCommand(): Command {
         process.exitCode = 1;
         return;
       }
-      // Ctrl-C while following ends the command, not an error.
-      process.once('SIGINT', () => body.destroy());
-      await pipeline(body, process.stdout, { end: false }).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
-      });
+      // Ctrl-C is how a user ends --follow: not an error.
+      process.once('SIGINT', () => process.exit(0));
+      await pipeline(body, process.stdout, { end: false });
     });
 }
