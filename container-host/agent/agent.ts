@@ -160,7 +160,7 @@ export class Agent {
     const entry = app ?? this.#newApp(req);
     Object.assign(entry, { name: req.name ?? req.app_id, droplet_uri: req.droplet_uri, memory: req.memory, disk: req.disk });
     // Instances of these indices that gave up are replaced, not kept beside the new ones.
-    entry.instances = entry.instances.filter((i) => i.live || !indices.includes(i.index) || i.index >= req.instances);
+    entry.instances = entry.instances.filter((i) => i.live || i.stopping || !indices.includes(i.index));
     const started = indices.map((index) => {
       const instance = new Instance(req, index, this.#deps);
       this.capacity.hold(instance.instanceId, each);
@@ -168,7 +168,8 @@ export class Agent {
       return instance;
     });
     if (started.length) this.#log.info('Starting instances', { app_id: req.app_id, indices, droplet_uri: req.droplet_uri });
-    for (const extra of live.filter((i) => i.index >= req.instances)) void extra.stop('scaled down');
+    // Indices beyond the count go, running or given up.
+    for (const extra of entry.instances.filter((i) => i.index >= req.instances && !i.stopping)) void extra.stop('scaled down');
     return Promise.all(started.map((i) => i.begin())).then(() => undefined);
   }
 

@@ -95,6 +95,11 @@ export class Instance {
     return this.#mode === 'run' && !this.#finished;
   }
 
+  /** Being stopped (by a request, a replacement or a scale-down). */
+  get stopping(): boolean {
+    return this.#mode === 'stop';
+  }
+
   /** Accepted: reports STARTING and begins its life. Resolves once STARTING is sent. */
   begin(): Promise<void> {
     const sent = this.#report('STARTING');

@@ -1,7 +1,8 @@
 /**
  * `dropwarden agent` as a process: it prints its ready line, leaves its instances running when
  * stopped, and the next agent adopts them: no orphan, no duplicate, RUNNING again after a
- * health check, watched again (a crash is restarted), stray containers destroyed.
+ * health check, watched again (a crash is restarted), stray containers destroyed, half-launched
+ * ones launched again. And a host without room: starts left for others, stops still taken.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -46,7 +47,7 @@ async function stopAgentProcess(agent: RunningAgent): Promise<number | null> {
   return exited;
 }
 
-describe.skipIf(skipReason)('an agent restart', () => {
+describe.skipIf(skipReason)('the agent on its host', () => {
   beforeAll(async () => {
     await h.start();
   });
@@ -128,5 +129,24 @@ describe.skipIf(skipReason)('an agent restart', () => {
     expect(logged).toContain('"message":"Destroying a container with no instance properties"');
     expect(logged).toContain('"message":"Launching again an instance whose start an earlier agent did not finish"');
     expect(logged).not.toContain('"level":"ERROR"');
+  });
+
+  it('a full host leaves starts that do not fit for other hosts, yet still takes stops', async () => {
+    const droplet = await h.droplet('hello', HELLO_APP);
+    const { agent, log } = await h.startAgent(h.config({ DROPWARDEN_AGENT_MEMORY_MB: '100' }));
+    await h.send({ kind: 'start', app_id: 'big', droplet_uri: droplet, memory: 128 });
+    await until('the start that does not fit to be left', () => log.entries.find((e) => e.message.startsWith('No room') && e.app_id === 'big'));
+    await h.send({ kind: 'start', app_id: 'small', droplet_uri: droplet, memory: 96 });
+    await h.events.waitFor('small', (e) => e.state === 'RUNNING');
+    expect(agent.capacity.hasRoom()).toBe(false);
+    await h.send({ kind: 'stop', app_id: 'small' });
+    await h.events.waitFor('small', (e) => e.state === 'STOPPED', { ms: 15_000 });
+    expect(agent.capacity.free()).toEqual({ memoryMb: 100, diskMb: 16384, instances: 0 });
+    // A stop for an app no host runs goes round a few times, then is dropped.
+    await h.send({ kind: 'stop', app_id: 'ghost' });
+    await until('the stop for no app to be dropped', () => log.entries.find((e) => e.message.startsWith('Stop request for an app no host took') && e.app_id === 'ghost'), 20_000);
+    expect(h.events.of('big')).toEqual([]);
+    expect(h.events.of('ghost')).toEqual([]);
+    expect(log.entries.filter((e) => e.level === 'error')).toEqual([]);
   });
 });
