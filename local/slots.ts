@@ -7,6 +7,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { alive } from './pids.ts';
 
 export const SLOT_COUNT = 16;
 const PORTS_PER_SLOT = 100;
@@ -50,15 +51,6 @@ function slotsDir(): string {
     }
   }
   throw new NoFreeSlotError('cannot create a directory for local stack slots under /run or the temp dir');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
-  } catch {
-    return false;
-  }
 }
 
 /** Creates the slot's pid file unless a live process holds it; a dead holder's file is taken over. */

@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { StackConfig } from '../lib/stack-config.ts';
+import { alive } from './pids.ts';
 
 export interface LocalStackState {
   pid: number;
@@ -18,6 +19,8 @@ export interface LocalStackState {
   agent_api?: string;
   /** The agent's droplet cache and records. */
   agent_dir?: string;
+  /** pid of each part, so a next `up` can stop what one that was killed left running. */
+  parts?: Record<string, number>;
 }
 
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -46,14 +49,14 @@ function readState(): LocalStackState | undefined {
   }
 }
 
+/** The state an `up` that did not stop cleanly (killed) left behind, or undefined. */
+export function readStaleStack(): LocalStackState | undefined {
+  const state = readState();
+  return state && !readRunningStack() ? state : undefined;
+}
+
 /** The running local stack, or undefined when none is (a stale file is ignored). */
 export function readRunningStack(): LocalStackState | undefined {
   const state = readState();
-  if (!state) return undefined;
-  try {
-    process.kill(state.pid, 0);
-    return state;
-  } catch {
-    return undefined;
-  }
+  return state && alive(state.pid) ? state : undefined;
 }

@@ -4,7 +4,7 @@
  * answers; `stop` stops them all and leaves no container, iptables rule or cgroup behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -13,7 +13,7 @@ import { WardenClient } from '../container-host/warden/client/client.ts';
 import { type StackConfig, stackConfigToEnv } from '../lib/stack-config.ts';
 import { provisionStack } from './provision.ts';
 import { claimSlot, type LocalSlot } from './slots.ts';
-import { removeState, stateDir, writeState } from './state.ts';
+import { type LocalStackState, readRunningStack, readStaleStack, removeState, stateDir, writeState } from './state.ts';
 import {
   depotHandles,
   destroyAllContainers,
@@ -66,6 +66,35 @@ export interface ContainerParts {
 
 export class PartError extends Error {
   override name = 'PartError';
+}
+
+/** Another `up` runs with the same state dir (its data dir, depot and socket): nothing was started. */
+export class AlreadyRunningError extends Error {
+  override name = 'AlreadyRunningError';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function isOurPart(pid: number): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes(CLI) || cmdline.includes(here('./run-emulator.ts'));
+  } catch {
+    return false;
+  }
+}
+
+/** Stops the parts an `up` that was killed left running (SIGTERM, then SIGKILL after 10 s). */
+async function stopLeftParts(state: LocalStackState | undefined, say: (line: string) => void): Promise<void> {
+  const left = Object.entries(state?.parts ?? {}).filter(([, pid]) => isOurPart(pid));
+  for (const [part, pid] of left) {
+    say(`stopping the ${part} (pid ${pid}) that an earlier up, killed, left running`);
+    process.kill(pid, 'SIGTERM');
+  }
+  for (const [, pid] of left) {
+    for (let waited = 0; isOurPart(pid) && waited < 10_000; waited += 100) await sleep(100);
+    if (isOurPart(pid)) process.kill(pid, 'SIGKILL');
+  }
 }
 
 const freePort = () =>
@@ -140,6 +169,14 @@ export class LocalStack {
     const dataDir = this.opts.dataDir ?? join(state, 'data');
     mkdirSync(dataDir, { recursive: true });
     const containers = this.opts.containers ?? true;
+    const running = readRunningStack();
+    if (running) {
+      throw new AlreadyRunningError(
+        `a dropwarden up is already running with the state dir ${state} (pid ${running.pid}): stop it first, or give this one a DROPWARDEN_STATE_DIR of its own`,
+      );
+    }
+    // Its containers stay: the new wardend restores them from the depot and the agent adopts them.
+    await stopLeftParts(readStaleStack(), (line) => this.out('up', line));
 
     // wardend needs nothing of the emulator: it starts alongside.
     const wardendReady = containers ? this.startWardend(dataDir, state) : undefined;
@@ -173,6 +210,7 @@ export class LocalStack {
       warden_socket: this.containers?.wardenSocket,
       agent_api: this.containers?.agentApi,
       agent_dir: this.containers?.agentDir,
+      parts: Object.fromEntries([...this.children].map(([part, child]) => [part, child.pid!])),
     });
     return config;
   }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { ensurePrerequisites, PrerequisiteError } from '../../local/prerequisites.ts';
-import { LocalStack } from '../../local/up.ts';
+import { AlreadyRunningError, LocalStack } from '../../local/up.ts';
 import { ensureTomcatBundle, type SampleApp, selectSamples } from '../../samples/index.ts';
 import { AgentApi } from '../agent-api.ts';
 import { stopApp } from '../app-client.ts';
@@ -95,6 +95,10 @@ export function upCommand(): Command {
         await stack.start();
       } catch (err) {
         say(`dropwarden: ${(err as Error).message}`);
+        if (err instanceof AlreadyRunningError) {
+          process.exitCode = EXIT_USAGE;
+          return;
+        }
         await stop(EXIT_FAILED);
         return;
       }
