@@ -93,7 +93,7 @@ export class Agent {
     try {
       await this.#warden.call('Ping', {});
     } catch (err) {
-      throw new WardenUnavailableError(`the agent needs wardend at ${this.config.wardenSocket}: ${(err as Error).message}`);
+      throw new WardenUnavailableError(`the agent needs wardend at ${this.config.wardenSocket} (DROPWARDEN_WARDEN_SOCKET): ${(err as Error).message}`);
     }
     try {
       // The API first: a port in use fails the start before anything is adopted.

@@ -73,7 +73,7 @@ export class AgentConfigError extends Error {
   override name = 'AgentConfigError';
 }
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: () => number, min = 1): number {
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, fallback: () => number, min = 1): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback();
   if (!/^\d+$/.test(raw.trim()) || Number(raw) < min) {
@@ -92,7 +92,10 @@ export function parseApiAddress(raw: string): { host: string; port: number } | n
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
-/** The IPv4 of the interface holding the default route (/proc/net/route), else the first external one. */
+/**
+ * The IPv4 of the interface holding the default route (/proc/net/route), else the first
+ * external one: wardend's own veths are external interfaces too, and may come first.
+ */
 export function detectAdvertiseHost(): string {
   const interfaces = networkInterfaces();
   const ipv4Of = (name: string) => interfaces[name]?.find((a) => a.family === 'IPv4' && !a.internal)?.address;
@@ -130,8 +133,8 @@ function requireUrl(env: NodeJS.ProcessEnv, name: string): string {
 
 export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env, tuning: Partial<AgentTuning> = {}): AgentConfig {
   const agentDir = env.DROPWARDEN_AGENT_DIR || DEFAULT_AGENT_DIR;
-  const memoryMb = positiveInt(env, 'DROPWARDEN_AGENT_MEMORY_MB', () => Math.max(0, Math.floor(totalmem() / MIB) - 512), 0);
-  const diskMb = positiveInt(env, 'DROPWARDEN_AGENT_DISK_MB', () => Math.max(0, freeDiskMb(agentDir) - 1024), 0);
+  const memoryMb = wholeNumber(env, 'DROPWARDEN_AGENT_MEMORY_MB', () => Math.max(0, Math.floor(totalmem() / MIB) - 512), 0);
+  const diskMb = wholeNumber(env, 'DROPWARDEN_AGENT_DISK_MB', () => Math.max(0, freeDiskMb(agentDir) - 1024), 0);
   return {
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
     endpoint: env.AWS_ENDPOINT_URL || undefined,
@@ -143,8 +146,8 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env, tuning:
     advertiseHost: env.DROPWARDEN_AGENT_ADVERTISE_HOST || detectAdvertiseHost(),
     memoryMb,
     diskMb,
-    healthCheckTimeoutS: positiveInt(env, 'DROPWARDEN_HEALTH_CHECK_TIMEOUT_SECONDS', () => 60),
-    maxRestarts: positiveInt(env, 'DROPWARDEN_MAX_RESTARTS', () => 5, 0),
+    healthCheckTimeoutS: wholeNumber(env, 'DROPWARDEN_HEALTH_CHECK_TIMEOUT_SECONDS', () => 60),
+    maxRestarts: wholeNumber(env, 'DROPWARDEN_MAX_RESTARTS', () => 5, 0),
     cluster: env.DROPWARDEN_CLUSTER || undefined,
     agentId: hostname(),
     tuning: { ...DEFAULT_TUNING, ...tuning },
