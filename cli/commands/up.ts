@@ -91,6 +91,11 @@ export function upCommand(): Command {
       };
       process.on('SIGINT', () => void stop(EXIT_OK));
       process.on('SIGTERM', () => void stop(EXIT_OK));
+      // The terminal went away: clean up all the same, with nowhere left to print to.
+      process.on('SIGHUP', () => {
+        for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+        void stop(EXIT_OK);
+      });
       try {
         await stack.start();
       } catch (err) {
