@@ -257,6 +257,7 @@ async function main() {
       port: 0,
       dataDir: join(root, 'data'),
       stagingVisibilitySeconds: 120,
+      containers: false, // staging only: no wardend or agent (and no root) needed
       out: (part, line) => (args.verbose ? process.stderr.write(`[${part}] ${line}\n`) : undefined),
     });
     const config = await stack.start();
