@@ -21,7 +21,7 @@ export function buildProgram(commands: Array<() => Command>): Command {
 }
 
 export async function main(argv: string[], only?: Array<() => Command>): Promise<void> {
-  const program = buildProgram(only ?? (await import('./commands/index.ts')).commands);
+  const program = buildProgram(only ?? (await (await import('./commands/index.ts')).commandsFor(argv)));
   try {
     await program.parseAsync(argv);
   } catch (err) {

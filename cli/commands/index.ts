@@ -1,16 +1,30 @@
 import type { Command } from 'commander';
-import { agentCommand } from './agent.ts';
-import { appsCommand } from './apps.ts';
-import { configCommand } from './config.ts';
-import { hostsCommand } from './hosts.ts';
-import { logsCommand } from './logs.ts';
-import { pushCommand } from './push.ts';
-import { stageCommand } from './stage.ts';
-import { stagerWorkerCommand } from './stager-worker.ts';
-import { stopCommand } from './stop.ts';
-import { upCommand } from './up.ts';
-import { wardenCommand } from './warden.ts';
-import { wardendCommand } from './wardend.ts';
 
-/** Every subcommand; each module exports a factory that builds its commander Command. */
-export const commands: Array<() => Command> = [upCommand, stageCommand, pushCommand, appsCommand, stopCommand, logsCommand, configCommand, stagerWorkerCommand, wardenCommand, wardendCommand, hostsCommand, agentCommand];
+type Loader = () => Promise<() => Command>;
+
+/**
+ * Every subcommand, by name, loaded on demand: a command imports only its own modules (the
+ * agent's ECS client, the emulator, the warden backend…), so `dropwarden apps` does not pay for
+ * loading `up`. Each module exports a factory that builds its commander Command.
+ */
+export const commandLoaders: Record<string, Loader> = {
+  up: async () => (await import('./up.ts')).upCommand,
+  stage: async () => (await import('./stage.ts')).stageCommand,
+  push: async () => (await import('./push.ts')).pushCommand,
+  apps: async () => (await import('./apps.ts')).appsCommand,
+  stop: async () => (await import('./stop.ts')).stopCommand,
+  logs: async () => (await import('./logs.ts')).logsCommand,
+  config: async () => (await import('./config.ts')).configCommand,
+  hosts: async () => (await import('./hosts.ts')).hostsCommand,
+  warden: async () => (await import('./warden.ts')).wardenCommand,
+  wardend: async () => (await import('./wardend.ts')).wardendCommand,
+  agent: async () => (await import('./agent.ts')).agentCommand,
+  'stager-worker': async () => (await import('./stager-worker.ts')).stagerWorkerCommand,
+};
+
+/** The factories of the commands `argv` can run: just the one it names, or all of them (help, errors). */
+export async function commandsFor(argv: string[]): Promise<Array<() => Command>> {
+  const name = argv[2];
+  const one = name !== undefined ? commandLoaders[name] : undefined;
+  return Promise.all(one ? [one()] : Object.values(commandLoaders).map((load) => load()));
+}
