@@ -1,21 +1,44 @@
 /**
  * InstanceStates out: every state goes to the stack's events queue and, when the request named
- * one, to its `reply_to` queue too. One instance's states are sent in the order they happened;
- * a send that keeps failing is logged, never thrown into the instance's life.
+ * one, to its `reply_to` queue too. One instance's states reach each queue in the order they
+ * happened; a send that keeps failing is logged, never thrown into the instance's life.
+ *
+ * The events queue is the record: `publish` resolves once a state is there, and the next state
+ * of that instance waits for it. A `reply_to` queue belongs to whoever sent the request (the
+ * CLI's private queue, deleted once its push is done), so sends to it run beside the events
+ * queue's and nobody waits for them: a slow or failing `reply_to` neither holds up the events
+ * queue nor the poller. A `reply_to` that does not exist is gone for good: it is logged once and
+ * sent nothing more.
  */
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { QueueDoesNotExist, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { InstanceState } from '../../contracts/instances.ts';
 import { sleep } from './abort.ts';
 import type { AgentLogger } from './log.ts';
 
 const ATTEMPTS = 4;
+/** Deleted `reply_to` queues remembered (the CLI names each one afresh, so old ones can go). */
+const GONE_KEPT = 1000;
+
+/** SQS says the queue does not exist (`QueueDoesNotExist`, `AWS.SimpleQueueService.NonExistentQueue`). */
+export function isQueueDoesNotExist(err: unknown): boolean {
+  if (err instanceof QueueDoesNotExist) return true;
+  const e = err as { name?: unknown; Code?: unknown } | null;
+  const names = [e?.name, e?.Code];
+  return names.includes('QueueDoesNotExist') || names.includes('AWS.SimpleQueueService.NonExistentQueue');
+}
+
+type Chain = Map<string, Promise<void>>;
 
 export class EventPublisher {
   readonly #sqs: SQSClient;
   readonly #eventsQueueUrl: string;
   readonly #log: AgentLogger;
-  /** The last send per instance: the next one waits for it. */
-  readonly #tails = new Map<string, Promise<void>>();
+  /** The last events-queue send per instance: the next one waits for it. */
+  readonly #tails: Chain = new Map();
+  /** The last `reply_to` send per instance: the next one there waits for it, nothing else does. */
+  readonly #replyTails: Chain = new Map();
+  /** `reply_to` queues found not to exist (insertion order: the oldest is forgotten first). */
+  readonly #gone = new Set<string>();
 
   constructor(opts: { sqs: SQSClient; eventsQueueUrl: string; log: AgentLogger }) {
     this.#sqs = opts.sqs;
@@ -23,43 +46,77 @@ export class EventPublisher {
     this.#log = opts.log;
   }
 
-  /** Resolves once sent everywhere (or given up on, logged). */
+  /**
+   * Resolves once sent to the events queue (or given up on, logged). The copy for `replyTo` is
+   * sent in the background.
+   */
   publish(state: InstanceState, replyTo?: string): Promise<void> {
-    const key = state.instance_id;
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    const next = previous.then(() => this.#sendAll(state, replyTo));
-    this.#tails.set(key, next);
+    const body = JSON.stringify(state);
+    if (replyTo && replyTo !== this.#eventsQueueUrl && !this.#gone.has(replyTo)) {
+      void this.#chain(this.#replyTails, state.instance_id, () => this.#sendReply(replyTo, body, state));
+    }
+    return this.#chain(this.#tails, state.instance_id, () => this.#sendEvent(body, state));
+  }
+
+  /** Every send started so far, to the events queue and to `reply_to` queues, has finished. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.#tails.values(), ...this.#replyTails.values()]);
+  }
+
+  #chain(tails: Chain, key: string, send: () => Promise<void>): Promise<void> {
+    const previous = tails.get(key) ?? Promise.resolve();
+    const next = previous.then(send);
+    tails.set(key, next);
     void next.finally(() => {
-      if (this.#tails.get(key) === next) this.#tails.delete(key);
+      if (tails.get(key) === next) tails.delete(key);
     });
     return next;
   }
 
-  /** Every send started so far has finished. */
-  async flush(): Promise<void> {
-    await Promise.all([...this.#tails.values()]);
+  async #sendEvent(body: string, state: InstanceState): Promise<void> {
+    const failure = await this.#send(this.#eventsQueueUrl, body);
+    if (failure) {
+      this.#log.error('Could not send an instance state to the events queue; it is lost', {
+        queue_url: this.#eventsQueueUrl, ...ids(state), error: failure.message,
+      });
+    }
   }
 
-  async #sendAll(state: InstanceState, replyTo?: string): Promise<void> {
-    const body = JSON.stringify(state);
-    const queues = replyTo && replyTo !== this.#eventsQueueUrl ? [this.#eventsQueueUrl, replyTo] : [this.#eventsQueueUrl];
-    await Promise.all(queues.map((queueUrl) => this.#send(queueUrl, body, state)));
+  async #sendReply(queueUrl: string, body: string, state: InstanceState): Promise<void> {
+    const failure = await this.#send(queueUrl, body, () => this.#gone.has(queueUrl));
+    if (!failure) return;
+    if (isQueueDoesNotExist(failure)) {
+      if (this.#gone.has(queueUrl)) return;
+      this.#gone.add(queueUrl);
+      if (this.#gone.size > GONE_KEPT) this.#gone.delete(this.#gone.values().next().value!);
+      this.#log.info('The request\'s reply_to queue does not exist (its sender is done with it); no more states go there', {
+        queue_url: queueUrl, ...ids(state),
+      });
+      return;
+    }
+    this.#log.warn('Could not send an instance state to the request\'s reply_to queue; the events queue has it', {
+      queue_url: queueUrl, ...ids(state), error: failure.message,
+    });
   }
 
-  async #send(queueUrl: string, body: string, state: InstanceState): Promise<void> {
+  /**
+   * Sends, retrying transient failures with a backoff; resolves with the last error when it
+   * gives up, at once when the queue does not exist or `cancelled` says to stop.
+   */
+  async #send(queueUrl: string, body: string, cancelled = () => false): Promise<Error | undefined> {
     for (let attempt = 1; ; attempt++) {
+      if (cancelled()) return undefined;
       try {
         await this.#sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
-        return;
+        return undefined;
       } catch (err) {
-        if (attempt >= ATTEMPTS) {
-          this.#log.error('Could not send an instance state; it is lost', {
-            queue_url: queueUrl, app_id: state.app_id, instance_id: state.instance_id, state: state.state, error: (err as Error).message,
-          });
-          return;
-        }
+        if (attempt >= ATTEMPTS || isQueueDoesNotExist(err)) return err as Error;
         await sleep(200 * 2 ** attempt);
       }
     }
   }
+}
+
+function ids(state: InstanceState) {
+  return { app_id: state.app_id, instance_id: state.instance_id, state: state.state };
 }

@@ -100,7 +100,7 @@ export class Instance {
     return this.#mode === 'stop';
   }
 
-  /** Accepted: reports STARTING and begins its life. Resolves once STARTING is sent. */
+  /** Accepted: reports STARTING and begins its life. Resolves once STARTING is on the events queue. */
   begin(): Promise<void> {
     const sent = this.#report('STARTING');
     this.#life = this.#run();
