@@ -19,6 +19,8 @@ import type { Volumizer } from './volumizer/volumizer.ts';
 
 export const OUT_OF_MEMORY = 'out of memory';
 export const OUTPUT_EXCEEDED = 'command exceeded maximum output';
+/** setTimeout's longest delay (2^31-1 ms, ~24.8 days): a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A container as the daemon holds it between requests; the depot record is its durable half. */
 interface Live {
@@ -472,14 +474,20 @@ export class Gardener implements WardenService {
     this.#armGrace(live);
   }
 
-  /** Destroys the container grace_time after `idleSince` (which a restart keeps). */
+  /**
+   * Destroys the container grace_time after `idleSince` (which a restart keeps). A timer holds
+   * at most MAX_TIMER_MS (a longer delay fires at once), so a longer wait re-arms from there,
+   * counting from `idleSince` again.
+   */
   #armGrace(live: Live): void {
     if (live.refs > 0 || live.destroying) return;
     clearTimeout(live.graceTimer);
-    const idleMs = Date.now() - (live.record.idleSince ?? Date.now());
-    live.graceTimer = setTimeout(() => {
-      if (live.refs === 0) this.destroy(live.record.handle).catch(() => undefined);
-    }, Math.max(0, live.record.graceTimeS * 1000 - idleMs));
+    const leftMs = live.record.graceTimeS * 1000 - (Date.now() - (live.record.idleSince ?? Date.now()));
+    live.graceTimer = leftMs > MAX_TIMER_MS
+      ? setTimeout(() => this.#armGrace(live), MAX_TIMER_MS)
+      : setTimeout(() => {
+        if (live.refs === 0) this.destroy(live.record.handle).catch(() => undefined);
+      }, Math.max(0, leftMs));
     live.graceTimer.unref();
   }
 

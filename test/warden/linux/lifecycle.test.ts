@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { MAX_TIMER_MS } from '../../../container-host/warden/linux/gardener.ts';
 import { hostMountsMentioning, job, skipReason, sleepMs, startWarden, waitFor, type Harness } from './helpers.ts';
 
 describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
@@ -155,12 +156,70 @@ describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
     await waitFor(async () => !(await warden.list()).includes(handle) && !warden.leftoverCgroups().includes(handle), 3000);
   });
 
+  it('keeps a container whose grace time is longer than a timer can hold (2^31-1 ms)', async () => {
+    const { warden } = h;
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const { handle } = await warden.create({ graceTimeS: 30 * 86_400, bindMounts: [] });
+      warden.retain(handle);
+      warden.release(handle);
+      await sleepMs(1000);
+      expect(await warden.list()).toContain(handle);
+      expect(warnings).not.toContain('TimeoutOverflowWarning');
+      await warden.destroy(handle);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('destroys after a long grace time, re-arming the timer in steps', async () => {
+    const { warden } = h;
+    const graceMs = 40 * 86_400_000; // 40 days: one full step, then the rest
+    const { handle } = await warden.create({ graceTimeS: graceMs / 1000, bindMounts: [] });
+    warden.retain(handle); // clears create's (real) timer
+    // Everything below is synchronous: no other code runs while the clock is fake.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const destroy = vi.spyOn(warden, 'destroy').mockResolvedValue();
+    try {
+      warden.release(handle);
+      vi.advanceTimersByTime(MAX_TIMER_MS);
+      expect(destroy).not.toHaveBeenCalled();
+      expect(vi.getTimerCount()).toBe(1); // re-armed for the rest
+      vi.advanceTimersByTime(graceMs - MAX_TIMER_MS - 1);
+      expect(destroy).not.toHaveBeenCalled();
+      vi.advanceTimersByTime(1);
+      expect(destroy).toHaveBeenCalledWith(handle);
+    } finally {
+      destroy.mockRestore();
+      vi.useRealTimers();
+    }
+    await warden.destroy(handle);
+  });
+
+  it('after a restart, counts a long grace time from idleSince', async () => {
+    const day = 86_400_000;
+    const grace = 60 * day;
+    await h.warden.create({ handle: 'idle-10-days', graceTimeS: grace / 1000, bindMounts: [] });
+    await h.warden.create({ handle: 'idle-61-days', graceTimeS: grace / 1000, bindMounts: [] });
+    await h.warden.close();
+    for (const [handle, idleMs] of [['idle-10-days', 10 * day], ['idle-61-days', 61 * day]] as const) {
+      const file = join(h.dir, 'depot', handle, 'container.json');
+      writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), idleSince: Date.now() - idleMs }));
+    }
+    h.warden = await reopen(h);
+    await sleepMs(1000);
+    expect(await h.warden.list()).toContain('idle-10-days'); // 50 days left: more than one timer
+    await waitFor(async () => !(await h.warden.list()).includes('idle-61-days'), 3000);
+    await h.warden.destroy('idle-10-days');
+  });
+
   it('restores live containers from the depot when a new backend starts', async () => {
     const { handle } = await h.warden.create({ handle: 'survivor', bindMounts: [] });
     const { jobId } = await h.warden.spawn(job(handle, 'sleep 0.5; echo done late'));
     await h.warden.close();
-    const { createLinuxWardenService } = await import('../../../container-host/warden/linux/index.ts');
-    const again = await createLinuxWardenService({ depotDir: join(h.dir, 'depot'), rootfsDir: join(h.dir, 'rootfs'), cgroupParent: h.cgroupParent, stopTimeoutMs: 2000, network: false, disk: false });
+    const again = await reopen(h);
     h.warden = again;
     expect(await again.list()).toContain('survivor');
     const r = await again.link(handle, jobId);
@@ -169,3 +228,9 @@ describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
     await again.destroy(handle);
   });
 });
+
+/** A new backend on the harness's depot, as a restarted wardend would be. */
+async function reopen(h: Harness) {
+  const { createLinuxWardenService } = await import('../../../container-host/warden/linux/index.ts');
+  return createLinuxWardenService({ depotDir: join(h.dir, 'depot'), rootfsDir: join(h.dir, 'rootfs'), cgroupParent: h.cgroupParent, stopTimeoutMs: 2000, network: false, disk: false });
+}
