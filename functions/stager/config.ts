@@ -76,7 +76,7 @@ export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Stage
     deadlineSeconds: num(env, 'DROPWARDEN_STAGING_DEADLINE_SECONDS', 840),
     unpack: unpackLimitsFromEnv(env),
     gzipLevel: num(env, 'DROPWARDEN_GZIP_LEVEL', 6),
-    partSizeBytes: num(env, 'DROPWARDEN_UPLOAD_PART_BYTES', 6 * MiB),
+    partSizeBytes: num(env, 'DROPWARDEN_UPLOAD_PART_BYTES', 5 * MiB),
     uploadConcurrency: num(env, 'DROPWARDEN_UPLOAD_CONCURRENCY', 2),
     claimsPrefix: env.DROPWARDEN_CLAIMS_PREFIX || DEFAULT_CLAIMS_PREFIX,
     claimLeaseSeconds: num(env, 'DROPWARDEN_CLAIM_LEASE_SECONDS', 30),

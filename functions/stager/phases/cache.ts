@@ -203,7 +203,7 @@ export function buildCache(opts: CacheOptions): BuildCache {
           params: {
             Bucket: opts.bucket,
             Key: key,
-            Body: createReadStream(tgz, { highWaterMark: MiB }),
+            Body: createReadStream(tgz, { highWaterMark: 256 * 1024 }),
             ContentType: 'application/gzip',
             ContentLength: tgzBytes,
             Metadata: { sha256 },

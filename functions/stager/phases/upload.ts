@@ -56,7 +56,9 @@ export async function upload(input: UploadInput): Promise<{ skipped: boolean }> 
       params: {
         Bucket: location.bucket,
         Key: location.key,
-        Body: createReadStream(input.droplet.path, { highWaterMark: 1024 * 1024 }),
+        // lib-storage joins chunks until they exceed a part: small chunks keep each part's
+        // buffer close to the part size (1 MiB chunks made 7 MiB buffers for 6 MiB parts).
+        Body: createReadStream(input.droplet.path, { highWaterMark: 256 * 1024 }),
         ContentType: 'application/gzip',
         ContentLength: input.droplet.size,
         Metadata: { sha256: input.droplet.sha256, sha1: input.droplet.sha1 },
