@@ -34,19 +34,6 @@ export function previousSlot(layout: WardendLayout): number | undefined {
   }
 }
 
-/**
- * Host /etc directories that runtimes need and the containers' own minimal /etc lacks: Debian's
- * JDK links its java.security and jvm.cfg from /usr/lib/jvm into /etc/java-N-openjdk, and the
- * JVM fails at start without them.
- */
-export function runtimeEtcDirs(etc = '/etc'): string[] {
-  try {
-    return readdirSync(etc, { withFileTypes: true }).filter((e) => e.isDirectory() && /^java-\d+-openjdk$/.test(e.name)).map((e) => join(etc, e.name));
-  } catch {
-    return [];
-  }
-}
-
 /** Writes the wardend config for this stack; returns it (wire keys and Linux backend keys). */
 export function writeWardendConfig(layout: WardendLayout, slot: Omit<LocalSlot, 'release'>): Record<string, unknown> {
   const config = {
@@ -56,7 +43,6 @@ export function writeWardendConfig(layout: WardendLayout, slot: Omit<LocalSlot, 
     depotDir: layout.depotDir,
     rootfsDir: layout.rootfsDir,
     cgroupParent: slot.cgroupParent,
-    hostBinds: runtimeEtcDirs(),
     stopTimeoutMs: 5000,
     network: { pool: slot.pool, prefix: slot.prefix, portPool: slot.ports, mtu: 1500 },
   };

@@ -1,8 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MAX_TIMER_MS } from '../../../container-host/warden/linux/gardener.ts';
 import { hostMountsMentioning, job, skipReason, sleepMs, startWarden, waitFor, type Harness } from './helpers.ts';
+
+const noJava = spawnSync('java', ['-version'], { stdio: 'ignore' }).status === 0 ? undefined : 'the host has no working java';
+if (!skipReason && noJava) console.warn(`[warden/linux] skipping the JDK-in-a-container test: ${noJava}`);
 
 describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
   let h: Harness;
@@ -96,6 +100,23 @@ describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
     expect(r.stdout.toString()).toBe('custom rootfs\nvcap\n');
     await warden.destroy(handle);
     await expect(warden.create({ rootfs: join(h.dir, 'no-such-rootfs'), bindMounts: [] })).rejects.toThrow(/cannot use rootfs/);
+  });
+
+  it.skipIf(noJava)('runs the host\'s JDK in the default base: its /etc/java-* (java.security, jvm.cfg) bound read-only', async () => {
+    const { warden } = h;
+    const { handle } = await warden.create({ bindMounts: [] });
+    const r = await warden.run(job(handle, [
+      'java -version',
+      'home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")',
+      // Debian links these into /etc/java-<N>-openjdk; elsewhere they are plain files
+      'test -r "$home/conf/security/java.security" && echo security-readable',
+    ].join('\n')));
+    expect(r.stderr.toString()).toMatch(/version "/);
+    expect(r.exitStatus).toBe(0);
+    expect(r.stdout.toString()).toBe('security-readable\n');
+    const rw = await warden.run(job(handle, 'for d in /etc/java-*; do [ -d "$d" ] && touch "$d/x" 2>/dev/null && echo "$d writable"; done; true', { privileged: true }));
+    expect(rw.stdout.toString()).toBe('');
+    await warden.destroy(handle);
   });
 
   it('stops with SIGTERM, refuses new jobs when stopped, and still allows copy_out and destroy', async () => {

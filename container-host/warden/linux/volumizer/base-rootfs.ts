@@ -1,13 +1,20 @@
-import { cp, lstat, mkdir, readFile, readlink, rename, rm, stat, symlink, writeFile, chmod } from 'node:fs/promises';
+import { cp, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runHost } from '../host-command.ts';
 
 /** Bump when the layout below changes: a new name makes hosts assemble the new one. */
-const BASE_NAME = 'base-1';
+const BASE_NAME = 'base-2';
 const DEV_NAME = 'dev-1';
 
 /** Top-level host directories that hold programs and libraries; symlinks are mirrored. */
 const PROGRAM_DIRS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/usr'];
+/**
+ * Host /etc directories bound read-only like the program directories, for the same reason:
+ * Debian's JDK keeps java.security, jvm.cfg and the rest of its conf under /etc/java-<N>-openjdk,
+ * symlinked from /usr/lib/jvm, and updates them with /usr (a copy would go stale; the JVM does
+ * not start without them).
+ */
+const ETC_BINDS = /^java-/;
 /** Host /etc entries that are neither secrets nor host identity, and that runtimes need. */
 const ETC_COPIES = ['alternatives', 'ssl/certs', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'localtime', 'os-release', 'mime.types'];
 
@@ -38,7 +45,8 @@ async function buildOnce(dir: string, build: (tmp: string) => Promise<void>): Pr
 
 /**
  * The default base: an own minimal /etc and empty mount points; the host's program
- * directories are bound read-only at container start (never /root, /home, /var or secrets).
+ * directories (and the JDK's /etc/java-*) are bound read-only at container start (never
+ * /root, /home, /var or secrets).
  */
 export async function ensureDefaultBase(rootfsDir: string, hostBinds?: string[]): Promise<DefaultBase> {
   const base = join(rootfsDir, BASE_NAME);
@@ -48,6 +56,9 @@ export async function ensureDefaultBase(rootfsDir: string, hostBinds?: string[])
     const st = await lstat(dir).catch(() => undefined);
     if (st?.isSymbolicLink()) links.push([dir, await readlink(dir)]);
     else if (st?.isDirectory()) binds.push(dir);
+  }
+  for (const name of (await readdir('/etc').catch(() => [] as string[])).filter((n) => ETC_BINDS.test(n)).sort()) {
+    if ((await stat(join('/etc', name)).catch(() => undefined))?.isDirectory()) binds.push(join('/etc', name));
   }
   const allBinds = [...new Set([...binds, ...(hostBinds ?? [])])];
 
