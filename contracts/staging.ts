@@ -73,6 +73,7 @@ export interface StagingResult {
   error?: string;
   droplet?: DropletRef;
   staging_info?: StagingInfo;
+  /** Each phase's wall time. download and unpack overlap (entries unpack as they arrive), so they may add up to more than the task. */
   timings_ms: Partial<Record<Phase, number>>;
 }
 
