@@ -10,7 +10,8 @@
  * queue nor the poller. A `reply_to` that does not exist is gone for good: it is logged once and
  * sent nothing more.
  */
-import { QueueDoesNotExist, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { isQueueDoesNotExist } from '../../lib/aws/errors.ts';
 import type { InstanceState } from '../../contracts/instances.ts';
 import { sleep } from './abort.ts';
 import type { AgentLogger } from './log.ts';
@@ -18,14 +19,6 @@ import type { AgentLogger } from './log.ts';
 const ATTEMPTS = 4;
 /** Deleted `reply_to` queues remembered (the CLI names each one afresh, so old ones can go). */
 const GONE_KEPT = 1000;
-
-/** SQS says the queue does not exist (`QueueDoesNotExist`, `AWS.SimpleQueueService.NonExistentQueue`). */
-export function isQueueDoesNotExist(err: unknown): boolean {
-  if (err instanceof QueueDoesNotExist) return true;
-  const e = err as { name?: unknown; Code?: unknown } | null;
-  const names = [e?.name, e?.Code];
-  return names.includes('QueueDoesNotExist') || names.includes('AWS.SimpleQueueService.NonExistentQueue');
-}
 
 type Chain = Map<string, Promise<void>>;
 

@@ -12,6 +12,7 @@ import {
   type StagingResult,
   describeSchemaError,
 } from '../../contracts/staging.ts';
+import { isQueueDoesNotExist } from '../../lib/aws/errors.ts';
 import { ClaimLease, type ClaimStore, claim, markSent, recordResult, release } from './claims.ts';
 import type { StagerConfig } from './config.ts';
 import { PHASE_FAILURE, RetryableError, isTransient } from './errors.ts';
@@ -160,8 +161,15 @@ async function stageAndAnswer(record: SQSRecord, deps: RecordDeps, deferCleanup:
     try {
       await sendResult(deps.sqs, replyTo, res);
     } catch (err) {
-      logger.warn('Could not send the result; the message will be retried', { error: (err as Error).message, reply_to: replyTo });
-      throw new RetryableError(`sending the result to ${replyTo}: ${(err as Error).message}`);
+      // A request's own reply_to that no longer exists will not come back (its sender gave up
+      // and deleted it): retrying only walks the message to the DLQ. The stack's results queue
+      // missing is a broken stack, and is retried.
+      if (isQueueDoesNotExist(err) && replyTo !== deps.config.stack.queues.results) {
+        logger.warn('The request\'s reply_to queue does not exist (its sender is gone); the result is dropped', { reply_to: replyTo });
+      } else {
+        logger.warn('Could not send the result; the message will be retried', { error: (err as Error).message, reply_to: replyTo });
+        throw new RetryableError(`sending the result to ${replyTo}: ${(err as Error).message}`);
+      }
     }
     await markSent(store, res.request_id, etag).catch((err) =>
       logger.warn('Result sent but not marked as sent', { error: (err as Error).message }),

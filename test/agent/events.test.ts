@@ -2,7 +2,8 @@
 import { QueueDoesNotExist, type SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import type { InstanceState } from '../../contracts/instances.ts';
-import { EventPublisher, isQueueDoesNotExist } from '../../container-host/agent/events.ts';
+import { EventPublisher } from '../../container-host/agent/events.ts';
+import { isQueueDoesNotExist } from '../../lib/aws/errors.ts';
 import { memoryLogger } from './harness.ts';
 
 const EVENTS = 'http://sqs/000000000000/events';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { CreateQueueCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StagingResult } from '../../contracts/staging.ts';
 import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
@@ -120,6 +120,34 @@ describe('stager delivery', () => {
     expect(got).toHaveLength(1);
     expect(got[0]).toMatchObject({ request_id: 'no-uri', app_id: 'x' });
     expect(got[0].error).toMatch(/Invalid staging request: .*download_uri/);
+  });
+
+  it('drops the result, and does not retry, when the request\'s reply_to queue was deleted', async () => {
+    const sqs = sqsClient(stack.config);
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'gone-replies' }));
+    await sqs.send(new DeleteQueueCommand({ QueueUrl }));
+    const uri = await putApp(stack.config, appZip);
+    await sendRaw(stack.config, request({ request_id: 'gone-reply', download_uri: uri, reply_to: QueueUrl }));
+    // Marked sent: a redelivery would find the request done instead of sending again.
+    const s3 = s3Client(stack.config);
+    const claimState = async () => {
+      try {
+        const key = `.requests/${createHash('sha256').update('gone-reply').digest('hex')}.json`;
+        const out = await s3.send(new GetObjectCommand({ Bucket: stack.config.buckets.droplets, Key: key }));
+        return (JSON.parse(await out.Body!.transformToString()) as { state: string }).state;
+      } catch {
+        return undefined;
+      }
+    };
+    const deadline = Date.now() + 15_000;
+    while ((await claimState()) !== 'sent' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await claimState()).toBe('sent');
+    // Nothing was left to walk to the DLQ (maxReceiveCount 3, visibility 2 s here).
+    await new Promise((r) => setTimeout(r, 2500));
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: stack.config.queues.staging, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+    );
+    expect(Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible)).toBe(0);
   });
 
   it('fails terminally when the app archive does not exist', async () => {
