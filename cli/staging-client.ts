@@ -32,6 +32,8 @@ export interface StageOptions {
   onUploadProgress?: (done: number, total?: number) => void;
   timeoutSeconds?: number;
   liveLogPrefix?: string;
+  /** A person's CLI: on Ctrl-C, delete the private reply queue before exiting (130). */
+  cleanUpOnSigint?: boolean;
 }
 
 export async function uploadApp(stack: StackConfig, appId: string, archive: AppArchive, onProgress?: StageOptions['onUploadProgress']) {
@@ -53,6 +55,12 @@ export async function stageApp(stack: StackConfig, opts: StageOptions): Promise<
   const downloadUri = await uploadApp(stack, opts.appId, opts.archive, opts.onUploadProgress);
   const requestId = randomUUID();
   const { QueueUrl: replyTo } = await sqs.send(new CreateQueueCommand({ QueueName: `dropwarden-cli-${requestId}` }));
+  const onSigint = () =>
+    void sqs
+      .send(new DeleteQueueCommand({ QueueUrl: replyTo }))
+      .catch(() => {})
+      .finally(() => process.exit(130));
+  if (opts.cleanUpOnSigint) process.once('SIGINT', onSigint);
   try {
     const request: StagingRequest = {
       request_id: requestId,
@@ -100,6 +108,7 @@ export async function stageApp(stack: StackConfig, opts: StageOptions): Promise<
     }
     throw new Error(`no staging result within ${opts.timeoutSeconds ?? 900} s: is the stager running (dropwarden up)?`);
   } finally {
+    if (opts.cleanUpOnSigint) process.off('SIGINT', onSigint);
     await sqs.send(new DeleteQueueCommand({ QueueUrl: replyTo })).catch(() => {});
   }
 }

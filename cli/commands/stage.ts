@@ -66,6 +66,7 @@ export async function runStage(path: string, flags: StageFlags): Promise<Staging
     appId,
     archive,
     properties,
+    cleanUpOnSigint: true,
     onUploadProgress: (d, t) => uploadBar.update(d, t),
     onLog: (text) => {
       uploadBar.stop();

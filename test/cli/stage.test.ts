@@ -2,15 +2,15 @@
  * The acceptance path of the foundation: `dropwarden up --no-demo` running, then `stage`,
  * `config --json`, and an upstream service that knows only what `config --json` prints.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, ListQueuesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StagingResult } from '../../contracts/staging.ts';
-import { type RunningUp, runCli, startUp } from '../support/cli.ts';
+import { CLI, type RunningUp, runCli, startUp } from '../support/cli.ts';
 import { zipTree } from '../support/zip.ts';
 
 const APP = new URL('../../samples/hello-python', import.meta.url).pathname;
@@ -108,5 +108,31 @@ describe('an upstream service that knows only `config --json`', () => {
     expect(byId.dup.droplet).toBeDefined();
     const left = await sqs.send(new ReceiveMessageCommand({ QueueUrl: cfg.queues.staging, WaitTimeSeconds: 1 }));
     expect(left.Messages ?? []).toHaveLength(0);
+  });
+
+  it('deletes its private reply queue when interrupted with Ctrl-C', async () => {
+    const state = JSON.parse(readFileSync(join(up.env.DROPWARDEN_STATE_DIR!, 'stack.json'), 'utf8'));
+    const worker = state.parts.stager as number;
+    const cfg = state.config;
+    const sqs = new SQSClient({ region: cfg.region, endpoint: cfg.endpoint, credentials: { accessKeyId: 'any', secretAccessKey: 'any' } });
+    const replyQueues = async () => (await sqs.send(new ListQueuesCommand({ QueueNamePrefix: 'dropwarden-cli-' }))).QueueUrls ?? [];
+    // A stopped worker keeps the CLI waiting on its reply queue for as long as the test needs.
+    process.kill(worker, 'SIGSTOP');
+    try {
+      const before = new Set(await replyQueues());
+      const child = spawn(process.execPath, [CLI, 'stage', APP, '--command', 'python3 app.py'], { env: { ...process.env, ...up.env }, stdio: 'ignore' });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      let mine: string | undefined;
+      for (const deadline = Date.now() + 20_000; !mine && Date.now() < deadline; ) {
+        mine = (await replyQueues()).find((q) => !before.has(q));
+        if (!mine) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(mine).toBeDefined();
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(await replyQueues()).not.toContain(mine);
+    } finally {
+      process.kill(worker, 'SIGCONT');
+    }
   });
 });
