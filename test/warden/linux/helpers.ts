@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLinuxWardenService, type LinuxWardenConfig, type LinuxWardenService } from '../../../container-host/warden/linux/index.ts';
@@ -88,6 +88,17 @@ export function job(handle: string, script: string, extra: Partial<SpawnSpec> = 
 /** Mount points whose source or target mentions `needle` in the host's mount table. */
 export function hostMountsMentioning(needle: string): number {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(needle)).length;
+}
+
+/** Pids of processes started for containers in `depotDir` (init, tini and what runs under them carry DW_DIR). */
+export function processesOf(depotDir: string): string[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/environ`, 'latin1').includes(`DW_DIR=${depotDir}`);
+    } catch {
+      return false;
+    }
+  });
 }
 
 export function sleepMs(ms: number): Promise<void> {

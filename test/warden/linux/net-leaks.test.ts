@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostMountsMentioning, skipReason, startWarden, waitFor, type Harness } from './helpers.ts';
+import { hostMountsMentioning, processesOf, skipReason, startWarden, waitFor, type Harness } from './helpers.ts';
 import { iptablesLines, links, loopDevicesMentioning, removeWardenNetwork } from './net-helpers.ts';
 
 /**
@@ -62,13 +62,6 @@ describe.skipIf(skipReason)('warden linux backend: create/destroy with networkin
     await waitFor(async () => loopDevicesMentioning(h.dir).length === 0, 10_000);
     expect(readdirSync(join(h.dir, 'depot'))).toEqual([]);
     // No init of ours is left, so no network namespace of ours either.
-    const ours = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/environ`, 'latin1').includes(`DW_DIR=${join(h.dir, 'depot')}`);
-      } catch {
-        return false;
-      }
-    });
-    expect(ours).toEqual([]);
+    expect(processesOf(join(h.dir, 'depot'))).toEqual([]);
   }, 600_000);
 });
