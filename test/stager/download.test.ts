@@ -33,6 +33,11 @@ beforeAll(async () => {
     const body = archives.get(url.pathname);
     seen.push(`${url.pathname} ${req.headers.range ?? ''}`);
     if (!body) return void res.writeHead(404).end();
+    // If-Match compares strongly (RFC 9110 §13.1.1): a weak ETag never matches.
+    if (url.searchParams.has('weak-etag')) {
+      if (req.headers['if-match']) return void res.writeHead(412).end();
+      res.setHeader('etag', 'W/"v1"');
+    }
     let [start, end] = [0, body.length - 1];
     const m = url.searchParams.has('no-ranges') ? null : /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
     if (m) {
@@ -116,6 +121,12 @@ describe('download while unpacking', () => {
     const small = await stage('/small.zip');
     expect(readdirSync(small.dir).sort()).toEqual(['app.py', 'lib']);
     expect(seen).toEqual(['/small.zip bytes=-1048576']);
+  });
+
+  it('does not send a weak ETag as If-Match (it would never match, and every try would fail)', async () => {
+    archives.set('/weak.zip', await bigAppZip());
+    const { stats } = await stage('/weak.zip?weak-etag');
+    expect(stats.files).toBe(5002);
   });
 
   it('reports a transfer cut short as the download failing (retryable), not as a corrupt archive', async () => {

@@ -115,12 +115,13 @@ export async function startDownload(input: DownloadInput): Promise<ArchiveDownlo
     first.body.destroy();
     throw new PhaseError('download', `the app archive is ${total} bytes, over the ${input.maxBytes}-byte limit`);
   }
-  let handle: FileHandle;
+  let handle: FileHandle | undefined;
   try {
     handle = await open(input.dest, 'wx+'); // read too: unpack reads what has arrived
     await handle.truncate(total);
   } catch (err) {
     first.body.destroy();
+    await handle?.close().catch(() => {});
     throw err;
   }
   const archive = new ArrivingArchive(handle.fd, total);
@@ -158,7 +159,9 @@ export async function startDownload(input: DownloadInput): Promise<ArchiveDownlo
     archive.tailArrived(first.start);
     const tailStart = first.start;
     rest = (async () => {
-      const front = await get(location, input, shown, `bytes=0-${tailStart - 1}`, first.etag);
+      // If-Match compares strongly: a weak ETag (W/"…") never matches, and would fail every try.
+      const etag = first.etag?.startsWith('W/') ? undefined : first.etag;
+      const front = await get(location, input, shown, `bytes=0-${tailStart - 1}`, etag);
       if (front.start !== 0) throw new RetryableError(`downloading ${shown}: the server answered another range than asked`);
       complete(await write(front.body, 0, (p) => archive.frontArrived(p)), tailStart);
     })();
