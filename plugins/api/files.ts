@@ -1,7 +1,8 @@
 /** Small file helpers the plugins share (plugins never import one another). */
 import { chmodSync, readdirSync } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Detection } from './types.ts';
 
 export async function exists(path: string): Promise<boolean> {
   try {
@@ -16,6 +17,22 @@ export async function exists(path: string): Promise<boolean> {
 export async function firstExisting(dir: string, names: readonly string[]): Promise<string | undefined> {
   for (const name of names) if (await exists(join(dir, name))) return name;
   return undefined;
+}
+
+/** A plugin that detects an app by one marker file at its root (index.php, index.html). */
+export async function detectMarker(dir: string, name: string): Promise<Detection> {
+  return (await exists(join(dir, name))) ? { matched: true, reason: `${name} found` } : { matched: false, reason: `no ${name}` };
+}
+
+/**
+ * Writes a file the start command runs (a bundled server, a router) into the droplet's
+ * `support/`; returns its path as the start command names it (`startup` sets HOME to the droplet).
+ */
+export async function writeSupportFile(dropletDir: string, name: string, text: string): Promise<string> {
+  const dir = join(dropletDir, 'support');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, name), text);
+  return `"$HOME/support/${name}"`;
 }
 
 export async function readText(path: string): Promise<string | undefined> {

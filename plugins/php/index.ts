@@ -3,9 +3,8 @@
  * the run host) through a small router written into the droplet (`support/php_router.php`)
  * that keeps dotfiles (.env, .git) private; everything else is PHP's own behaviour.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { exists } from '../api/files.ts';
+import { detectMarker, exists, writeSupportFile } from '../api/files.ts';
 import { type Plugin, PluginError } from '../api/types.ts';
 
 const ROUTER_FILE = 'php_router.php';
@@ -24,18 +23,12 @@ return false;
 export const php: Plugin = {
   name: 'php',
   version: '1.0.0',
-  async detect({ dir }) {
-    return (await exists(join(dir, 'index.php')))
-      ? { matched: true, reason: 'index.php found' }
-      : { matched: false, reason: 'no index.php' };
-  },
+  detect: ({ dir }) => detectMarker(dir, 'index.php'),
   async stage(ctx) {
     if (!(await exists(join(ctx.dir, 'index.php'))) && !ctx.startCommand) {
       throw new PluginError('a PHP app needs an index.php at its root');
     }
-    const support = join(ctx.dropletDir, 'support');
-    await mkdir(support, { recursive: true });
-    await writeFile(join(support, ROUTER_FILE), ROUTER);
-    return { startCommand: `php -S "0.0.0.0:$PORT" -t . "$HOME/support/${ROUTER_FILE}"`, runtime: 'php' };
+    const router = await writeSupportFile(ctx.dropletDir, ROUTER_FILE, ROUTER);
+    return { startCommand: `php -S "0.0.0.0:$PORT" -t . ${router}`, runtime: 'php' };
   },
 };

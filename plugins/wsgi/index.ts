@@ -5,9 +5,9 @@
  * Packages are not downloaded: vendor them into `vendor/` (pip install --target vendor), which
  * `startup` puts on PYTHONPATH.
  */
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { exists, readText } from '../api/files.ts';
+import { exists, readText, writeSupportFile } from '../api/files.ts';
 import { type Plugin, PluginError } from '../api/types.ts';
 import { WSGI_SERVER, WSGI_SERVER_FILE } from './server.ts';
 
@@ -54,10 +54,8 @@ export const wsgi: Plugin = {
     }
     let startCommand: string | undefined;
     if (entry) {
-      const support = join(ctx.dropletDir, 'support');
-      await mkdir(support, { recursive: true });
-      await writeFile(join(support, WSGI_SERVER_FILE), WSGI_SERVER);
-      startCommand = `python3 "$HOME/support/${WSGI_SERVER_FILE}" ${entry}:application`;
+      const server = await writeSupportFile(ctx.dropletDir, WSGI_SERVER_FILE, WSGI_SERVER);
+      startCommand = `python3 ${server} ${entry}:application`;
       ctx.log(`Serving ${entry}.py's application with the bundled wsgiref server`);
     }
     const vendored = await exists(join(ctx.dir, 'vendor'));
