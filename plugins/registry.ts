@@ -61,5 +61,15 @@ export async function detectPlugin(app: AppSource, order: readonly string[] = de
 
 export function detectOrder(): string[] {
   const raw = process.env.DROPWARDEN_DETECT_ORDER;
-  return raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : [...DEFAULT_DETECT_ORDER];
+  if (!raw) return [...DEFAULT_DETECT_ORDER];
+  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const name of names) {
+    try {
+      findPlugin(name);
+    } catch (err) {
+      // An operator's typo, not the request's framework: name the setting that holds it.
+      throw new UnknownFrameworkError(`DROPWARDEN_DETECT_ORDER: ${(err as Error).message}`);
+    }
+  }
+  return names;
 }

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
 import { jvmMemory } from '../../plugins/api/jvm.ts';
+import { detectOrder } from '../../plugins/registry.ts';
 import { standaloneRuntime } from '../../plugins/standalone/index.ts';
 import { cleanup, stageApp, startDroplet, stopDroplet } from './helpers.ts';
 
@@ -42,6 +43,11 @@ it('DROPWARDEN_DETECT_ORDER changes the order', async () => {
   const { info, log } = await stageApp('php-hello', {}, both);
   expect(info).toMatchObject({ framework: 'static', detection: { order: ['static', 'php'] } });
   expect(log).toContain('Using static: the first of 2 matches (static, php) in the detection order (index.html found)');
+});
+
+it('an unknown name in DROPWARDEN_DETECT_ORDER is blamed on the setting', () => {
+  vi.stubEnv('DROPWARDEN_DETECT_ORDER', 'node,pyhton');
+  expect(() => detectOrder()).toThrow(/^DROPWARDEN_DETECT_ORDER: unknown framework "pyhton"/);
 });
 
 it('a named framework skips detection and says so', async () => {
