@@ -63,7 +63,9 @@ export class Agent {
     this.config = config;
     this.#log = parts.log ?? createAgentLogger();
     this.#metrics = parts.metrics ?? createAgentMetrics();
-    this.#reporter = parts.reporter ?? createCapacityReporter({ env: parts.env ?? process.env, region: config.region, endpoint: config.endpoint });
+    this.#reporter = parts.reporter ?? createCapacityReporter({
+      env: parts.env ?? process.env, region: config.region, endpoint: config.endpoint, agentDir: config.agentDir, log: this.#log,
+    });
     this.capacity = new Capacity({ memoryMb: config.memoryMb, diskMb: config.diskMb });
     this.#warden = new WardenPool({ socketPath: config.wardenSocket, size: 8 });
     const where = { region: config.region, endpoint: config.endpoint };

@@ -10,7 +10,7 @@
  *   PutAttributes per DROPWARDEN_CAPACITY_REPORT_SECONDS, default 5) and retried with backoff;
  *   failures are logged, never thrown. close() deletes the attributes: a host whose agent is
  *   gone shows no capacity.
- * - Elsewhere: `<DROPWARDEN_AGENT_DIR>/host.json` (LocalHostRecord), rewritten atomically on
+ * - Elsewhere: `<agent dir>/host.json` (LocalHostRecord), rewritten atomically on
  *   every report and removed by close().
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -23,7 +23,8 @@ import {
   ECSClient,
   PutAttributesCommand,
 } from '@aws-sdk/client-ecs';
-import { Logger } from '@aws-lambda-powertools/logger';
+import { DEFAULT_AGENT_DIR } from './config.ts';
+import { type AgentLogger, createAgentLogger } from './log.ts';
 
 export interface FreeCapacity {
   memoryMb: number;
@@ -45,7 +46,6 @@ export const CAPACITY_ATTRIBUTES = {
   instances: 'dropwarden.instances',
 } as const satisfies Record<keyof FreeCapacity, string>;
 
-export const DEFAULT_AGENT_DIR = '/var/lib/dropwarden/agent';
 export const HOST_FILE = 'host.json';
 const DEFAULT_INTERVAL_SECONDS = 5;
 const MAX_BACKOFF_MS = 60_000;
@@ -64,14 +64,19 @@ export class FleetError extends Error {
   override name = 'FleetError';
 }
 
-const logger = new Logger({ serviceName: 'dropwarden-agent' });
-
-export function agentDir(env: NodeJS.ProcessEnv): string {
-  return env.DROPWARDEN_AGENT_DIR || DEFAULT_AGENT_DIR;
+export interface CapacityReporterOptions {
+  env: NodeJS.ProcessEnv;
+  region: string;
+  endpoint?: string;
+  /** Where host.json goes off ECS: the agent's `config.agentDir`; default DROPWARDEN_AGENT_DIR or its default. */
+  agentDir?: string;
+  /** The agent's logger; default a new one. */
+  log?: AgentLogger;
 }
 
-export function createCapacityReporter(opts: { env: NodeJS.ProcessEnv; region: string; endpoint?: string }): CapacityReporter {
+export function createCapacityReporter(opts: CapacityReporterOptions): CapacityReporter {
   const { env } = opts;
+  const logger = opts.log ?? createAgentLogger();
   const cluster = env.DROPWARDEN_CLUSTER;
   const metadataUri = env.ECS_CONTAINER_METADATA_URI_V4;
   if (cluster && metadataUri) {
@@ -81,12 +86,12 @@ export function createCapacityReporter(opts: { env: NodeJS.ProcessEnv; region: s
       // A stand-in endpoint (tests, emulators) accepts any credentials; on AWS the task role applies.
       credentials: opts.endpoint && !env.AWS_ACCESS_KEY_ID ? { accessKeyId: 'dropwarden', secretAccessKey: 'dropwarden' } : undefined,
     });
-    return new EcsCapacityReporter(new EcsTarget(client, cluster, metadataUri), intervalMs(env));
+    return new EcsCapacityReporter(new EcsTarget(client, cluster, metadataUri, logger), intervalMs(env), logger);
   }
   if (cluster) {
     logger.warn('DROPWARDEN_CLUSTER is set but ECS_CONTAINER_METADATA_URI_V4 is not: not running as an ECS task, so capacity goes to host.json only');
   }
-  return new LocalCapacityReporter(agentDir(env));
+  return new LocalCapacityReporter(opts.agentDir ?? (env.DROPWARDEN_AGENT_DIR || DEFAULT_AGENT_DIR), logger);
 }
 
 function intervalMs(env: NodeJS.ProcessEnv): number {
@@ -113,12 +118,14 @@ class EcsTarget {
   readonly client: ECSClient;
   readonly cluster: string;
   readonly metadataUri: string;
+  private readonly logger: AgentLogger;
   private containerInstanceArn?: string;
 
-  constructor(client: ECSClient, cluster: string, metadataUri: string) {
+  constructor(client: ECSClient, cluster: string, metadataUri: string, logger: AgentLogger) {
     this.client = client;
     this.cluster = cluster;
     this.metadataUri = metadataUri;
+    this.logger = logger;
   }
 
   get known(): boolean {
@@ -166,7 +173,7 @@ class EcsTarget {
       throw new FleetError(`DescribeTasks on cluster ${this.cluster} did not name this task's container instance: ${why}; is DROPWARDEN_CLUSTER the cluster this task runs in?`);
     }
     this.containerInstanceArn = arn;
-    logger.info('publishing free capacity as container instance attributes', { cluster: this.cluster, containerInstanceArn: arn });
+    this.logger.info('publishing free capacity as container instance attributes', { cluster: this.cluster, containerInstanceArn: arn });
     return arn;
   }
 
@@ -189,6 +196,7 @@ class EcsTarget {
 class EcsCapacityReporter implements CapacityReporter {
   private readonly target: EcsTarget;
   private readonly intervalMs: number;
+  private readonly logger: AgentLogger;
   private latest?: FreeCapacity;
   private published?: string;
   private timer?: NodeJS.Timeout;
@@ -199,16 +207,17 @@ class EcsCapacityReporter implements CapacityReporter {
   private closed = false;
   private waiters: Array<() => void> = [];
 
-  constructor(target: EcsTarget, intervalMs: number) {
+  constructor(target: EcsTarget, intervalMs: number, logger: AgentLogger) {
     this.target = target;
     this.intervalMs = intervalMs;
+    this.logger = logger;
   }
 
   report(free: FreeCapacity): Promise<void> {
     const value = normalize(free);
     if (this.closed) return Promise.resolve();
     if (!value) {
-      logger.warn('ignoring a free capacity that is not a number', { free });
+      this.logger.warn('ignoring a free capacity that is not a number', { free });
       return Promise.resolve();
     }
     this.latest = value;
@@ -227,7 +236,7 @@ class EcsCapacityReporter implements CapacityReporter {
     try {
       await this.target.remove();
     } catch (err) {
-      logger.warn('could not withdraw the capacity attributes', { cluster: this.target.cluster, error: explain(err) });
+      this.logger.warn('could not withdraw the capacity attributes', { cluster: this.target.cluster, error: explain(err) });
     }
     this.target.client.destroy();
   }
@@ -257,14 +266,14 @@ class EcsCapacityReporter implements CapacityReporter {
     try {
       await this.target.put(value);
       this.published = keyOf(value);
-      if (this.failures > 0) logger.info('publishing free capacity again', { after: this.failures });
+      if (this.failures > 0) this.logger.info('publishing free capacity again', { after: this.failures });
       this.failures = 0;
       this.lastError = undefined;
     } catch (err) {
       this.failures++;
       const message = explain(err);
       // One line per distinct failure, not one per retry.
-      if (message !== this.lastError) logger.warn('could not publish free capacity; retrying', { cluster: this.target.cluster, error: message });
+      if (message !== this.lastError) this.logger.warn('could not publish free capacity; retrying', { cluster: this.target.cluster, error: message });
       this.lastError = message;
     } finally {
       waiters.forEach((resolve) => resolve());
@@ -288,13 +297,15 @@ function explain(err: unknown): string {
 class LocalCapacityReporter implements CapacityReporter {
   private readonly dir: string;
   private readonly file: string;
+  private readonly logger: AgentLogger;
   private chain: Promise<void> = Promise.resolve();
   private writes = 0;
   private closed = false;
 
-  constructor(dir: string) {
+  constructor(dir: string, logger: AgentLogger) {
     this.dir = dir;
     this.file = join(dir, HOST_FILE);
+    this.logger = logger;
   }
 
   report(free: FreeCapacity): Promise<void> {
@@ -322,7 +333,7 @@ class LocalCapacityReporter implements CapacityReporter {
 
   private enqueue(step: () => Promise<void>): Promise<void> {
     this.chain = this.chain.then(step).catch((err) => {
-      logger.warn('could not write the host capacity file', { file: this.file, error: explain(err) });
+      this.logger.warn('could not write the host capacity file', { file: this.file, error: explain(err) });
     });
     return this.chain;
   }
