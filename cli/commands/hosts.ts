@@ -16,7 +16,8 @@ import {
 } from '@aws-sdk/client-ecs';
 import { Command } from 'commander';
 import { OUTPUT } from '../../cdk/lib/output-names.ts';
-import { CAPACITY_ATTRIBUTES, DEFAULT_AGENT_DIR, readLocalHost } from '../../container-host/agent/fleet.ts';
+import { DEFAULT_AGENT_DIR } from '../../container-host/agent/config.ts';
+import { CAPACITY_ATTRIBUTES, readLocalHost } from '../../container-host/agent/fleet.ts';
 import { readRunningStack } from '../../local/state.ts';
 import { UsageError } from '../errors.ts';
 
@@ -128,9 +129,9 @@ function clusterHost(ci: ContainerInstance): HostView {
  */
 function localAgentDirs(): { dirs: string[]; stackRunning: boolean } {
   if (process.env.DROPWARDEN_AGENT_DIR) return { dirs: [process.env.DROPWARDEN_AGENT_DIR], stackRunning: false };
-  const state: { data_dir: string; agent_dir?: unknown } | undefined = readRunningStack();
+  const state = readRunningStack();
   const dirs: string[] = [];
-  if (typeof state?.agent_dir === 'string') dirs.push(state.agent_dir);
+  if (state?.agent_dir) dirs.push(state.agent_dir);
   if (state?.data_dir) dirs.push(join(state.data_dir, 'agent'));
   dirs.push(DEFAULT_AGENT_DIR);
   return { dirs, stackRunning: state !== undefined };
