@@ -5,11 +5,10 @@
  */
 import { Readable } from 'node:stream';
 import { z } from 'zod';
+import { DEFAULT_API } from '../container-host/agent/config.ts';
 import { InstanceStateSchema } from '../contracts/instances.ts';
 import { readRunningStack } from '../local/state.ts';
 import { UsageError } from './errors.ts';
-
-export const DEFAULT_AGENT_API = '127.0.0.1:7791';
 
 export const AgentInstance = InstanceStateSchema.extend({
   handle: z.string().nullish(),
@@ -36,7 +35,7 @@ export class AgentApiError extends Error {
 export function agentApiAddress(env: NodeJS.ProcessEnv = process.env): string {
   const fromEnv = env.DROPWARDEN_AGENT_API;
   if (fromEnv === 'off') throw new UsageError('DROPWARDEN_AGENT_API is "off": this command reads the agent\'s API; set it to the agent\'s host:port');
-  return fromEnv || readRunningStack()?.agent_api || DEFAULT_AGENT_API;
+  return fromEnv || readRunningStack()?.agent_api || DEFAULT_API;
 }
 
 export interface LogsQuery {
