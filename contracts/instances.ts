@@ -75,7 +75,7 @@ export interface InstanceState {
   restarts?: number;
   /** Last lines of the instance's stdout/stderr, with a CRASHED state. */
   logs_tail?: string;
-  /** The agent that runs it (its host id: the ECS container instance, or the hostname). */
+  /** The agent that runs it: its host's hostname (AgentConfig.agentId). */
   agent?: string;
   timestamp: string;
 }
