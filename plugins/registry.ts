@@ -13,10 +13,9 @@ import { standalone } from './standalone/index.ts';
 import { staticSite } from './static/index.ts';
 import { wsgi } from './wsgi/index.ts';
 
-export const PLUGINS: readonly Plugin[] = [standalone, javaWeb, node, rack, wsgi, php, staticSite, buildpack];
-
 /**
- * The detection order; `DROPWARDEN_DETECT_ORDER` (comma-separated names) overrides it.
+ * Every plugin, in the default detection order; `DROPWARDEN_DETECT_ORDER` (comma-separated
+ * names) overrides the order.
  * - standalone first: a start command in the request (meta.command) means "run exactly this".
  * - java_web next: WEB-INF/ or a .war is unambiguous (a WAR may well carry a package.json
  *   for its front-end build);
@@ -26,7 +25,9 @@ export const PLUGINS: readonly Plugin[] = [standalone, javaWeb, node, rack, wsgi
  * - buildpack after every built-in plugin: the operator's buildpacks (DROPWARDEN_BUILDPACKS)
  *   take the apps nothing here knows (and any app that names framework "buildpack").
  */
-export const DEFAULT_DETECT_ORDER: readonly string[] = ['standalone', 'java_web', 'node', 'rack', 'wsgi', 'php', 'static', 'buildpack'];
+export const PLUGINS: readonly Plugin[] = [standalone, javaWeb, node, rack, wsgi, php, staticSite, buildpack];
+
+export const DEFAULT_DETECT_ORDER: readonly string[] = PLUGINS.map((p) => p.name);
 
 export class UnknownFrameworkError extends Error {
   override name = 'UnknownFrameworkError';
