@@ -23,7 +23,7 @@ import { pipeline } from 'node:stream/promises';
 import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { create as createTar, extract as extractTar } from 'tar';
-import { DROPLET_MTIME } from './pack.ts';
+import { DROPLET_MTIME, sortBytewise } from './pack.ts';
 
 export interface CacheOptions {
   s3: S3Client;
@@ -63,7 +63,7 @@ async function listCache(dir: string): Promise<{ paths: string[]; bytes: number;
   const skipped: string[] = [];
   let bytes = 0;
   const walk = async (rel: string) => {
-    const names = (await readdir(rel ? join(dir, rel) : dir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const names = sortBytewise(await readdir(rel ? join(dir, rel) : dir));
     for (const name of names) {
       const childRel = rel ? `${rel}/${name}` : name;
       const st = await lstat(join(dir, childRel));

@@ -56,6 +56,14 @@ function portableMode(mode: number, isDir: boolean): number {
   return m;
 }
 
+/** Sorts names by their UTF-8 bytes (each encoded once, not on every comparison). */
+export function sortBytewise(names: string[]): string[] {
+  return names
+    .map((name) => ({ name, bytes: Buffer.from(name) }))
+    .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+    .map((n) => n.name);
+}
+
 /**
  * Walks the tree depth first, children sorted bytewise, normalising modes on the way. The walk
  * is synchronous: an lstat is a few microseconds, a trip through the thread pool costs more.
@@ -63,8 +71,7 @@ function portableMode(mode: number, isDir: boolean): number {
 function walkSorted(root: string): TreeEntry[] {
   const out: TreeEntry[] = [];
   const walk = (rel: string) => {
-    const names = readdirSync(rel ? join(root, rel) : root);
-    names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const names = sortBytewise(readdirSync(rel ? join(root, rel) : root));
     for (const name of names) {
       const childRel = rel ? `${rel}/${name}` : name;
       const abs = join(root, childRel);
