@@ -53,6 +53,10 @@ export async function detectPlugin(app: AppSource, order: readonly string[] = de
   let plugin: Plugin | undefined;
   for (const name of order) {
     const p = findPlugin(name);
+    if (plugin && p.detectsLast) {
+      candidates.push({ name: p.name, matched: false, reason: `not asked: ${plugin.name} matched first` });
+      continue;
+    }
     const d = await p.detect(app);
     candidates.push({ name: p.name, ...d });
     if (d.matched && !plugin) plugin = p;

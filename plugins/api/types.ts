@@ -86,6 +86,11 @@ export interface Plugin {
   name: string;
   version: string;
   aliases?: string[];
+  /**
+   * Detection runs programs (a buildpack's bin/detect), so it is asked only when no plugin
+   * before it matched; the cheap file checks of the others are all asked, to report ambiguity.
+   */
+  detectsLast?: boolean;
   detect(app: AppSource): Promise<Detection>;
   stage(ctx: StageContext): Promise<StageOutput>;
 }

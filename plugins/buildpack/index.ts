@@ -104,6 +104,7 @@ async function writeEnvDir(dir: string, environment: readonly string[] | undefin
 
 export const buildpack: Plugin = {
   name: 'buildpack',
+  detectsLast: true,
   version: '1.0.0',
   async detect(app: AppSource): Promise<Detection> {
     const bps = configuredBuildpacks();

@@ -36,6 +36,8 @@ it('logs every candidate, and why the winner won; staging_info.json records it',
   });
   expect(recorded.detection.candidates).toHaveLength(8);
   expect(recorded.detection.candidates[6]).toEqual({ name: 'static', matched: true, reason: 'index.html found' });
+  // Buildpacks run programs to detect: once a plugin matched they are not asked.
+  expect(recorded.detection.candidates[7]).toEqual({ name: 'buildpack', matched: false, reason: 'not asked: php matched first' });
 });
 
 it('DROPWARDEN_DETECT_ORDER changes the order', async () => {
