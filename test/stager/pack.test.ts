@@ -70,6 +70,17 @@ describe('pack', () => {
     expect(packed.entries).toBeGreaterThan(20);
   });
 
+  it('refuses a symlink that points outside the droplet (DESIGN §4: self-contained)', async () => {
+    for (const [name, target] of [['abs', '/usr/bin/python3'], ['up', '../../outside']] as const) {
+      const root = join(dir, `link-${name}`);
+      mkdirSync(join(root, 'app'), { recursive: true });
+      symlinkSync(target, join(root, 'app', 'link'));
+      await expect(pack({ dropletDir: root, dest: join(dir, `link-${name}.tgz`), gzipLevel: 6, signal: new AbortController().signal })).rejects.toThrow(
+        `app/link is a symlink to ${target}, outside the droplet`,
+      );
+    }
+  });
+
   it('refuses an entry that is neither a file, a directory nor a symlink', async () => {
     const root = join(dir, 'fifo-droplet');
     mkdirSync(join(root, 'app'), { recursive: true });

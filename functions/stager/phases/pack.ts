@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { Header, Pax } from 'tar';
 import { PhaseError } from '../errors.ts';
 import { GzipWriter } from './gzip.ts';
@@ -65,6 +65,17 @@ export function sortBytewise(names: string[]): string[] {
 }
 
 /**
+ * DESIGN §4: a droplet is self-contained and its symlinks point only inside it. Unpack already
+ * holds the app's own links to that; this catches one a plugin or buildpack made while staging.
+ */
+function checkLinkInside(rel: string, linkpath: string): void {
+  const resolved = posix.normalize(posix.join(posix.dirname(rel), linkpath));
+  if (linkpath.startsWith('/') || resolved === '..' || resolved.startsWith('../')) {
+    throw new PhaseError('pack', `${rel} is a symlink to ${linkpath}, outside the droplet: a droplet must be self-contained`);
+  }
+}
+
+/**
  * Walks the tree depth first, children sorted bytewise, normalising modes on the way. The walk
  * is synchronous: an lstat is a few microseconds, a trip through the thread pool costs more.
  */
@@ -77,7 +88,9 @@ function walkSorted(root: string): TreeEntry[] {
       const abs = join(root, childRel);
       const st = lstatSync(abs);
       if (st.isSymbolicLink()) {
-        out.push({ path: `./${childRel}`, abs, type: 'SymbolicLink', mode: portableMode(st.mode, false), size: 0, linkpath: readlinkSync(abs) });
+        const linkpath = readlinkSync(abs);
+        checkLinkInside(childRel, linkpath);
+        out.push({ path: `./${childRel}`, abs, type: 'SymbolicLink', mode: portableMode(st.mode, false), size: 0, linkpath });
       } else if (st.isDirectory()) {
         if ((st.mode & 0o7777) !== 0o755) chmodSync(abs, 0o755);
         out.push({ path: `./${childRel}/`, abs, type: 'Directory', mode: portableMode(0o755, true), size: 0 });
