@@ -326,13 +326,21 @@ export class Gardener implements WardenService {
     return this.link(spec.handle, jobId);
   }
 
+  /**
+   * Consumes the job once its exit status is handed out. Cut short before that (the client
+   * left, or a read failed), the job goes back to the container's table: a later link or
+   * stream gets the exit status and the output not yet sent (`job.consumed`).
+   */
   async *stream(handle: string, jobId: number, signal?: AbortSignal): AsyncIterable<StreamChunk> {
     const { live, job } = this.#consume(handle, jobId);
     const cap = this.#p.config.maxOutputBytes;
     const offsets: Record<OutputName, number> = { ...job.consumed };
+    // One waker for the job's exit and the abort (not one listener per poll of a long job).
     let wake: (() => void) | undefined;
-    const onAbort = (): void => wake?.();
-    signal?.addEventListener('abort', onAbort);
+    const onWake = (): void => wake?.();
+    signal?.addEventListener('abort', onWake);
+    void job.exited.then(onWake, onWake);
+    let exitSent = false;
     try {
       for (let idle = 0; ; ) {
         if (signal?.aborted) return;
@@ -351,19 +359,25 @@ export class Gardener implements WardenService {
         if (finished) {
           await this.#checkContainer(live);
           await this.#checkOutput(live, job);
+          exitSent = true;
           yield { exitStatus: job.exitStatus!, info: this.#info(live) };
           return;
         }
         idle = got ? 0 : idle + 1;
         await new Promise<void>((resolve) => {
-          wake = resolve;
           const timer = setTimeout(resolve, Math.min(5 + idle * 5, 100));
-          void job.exited.then(() => { clearTimeout(timer); resolve(); });
+          wake = () => { clearTimeout(timer); resolve(); };
+          if (!job.running || signal?.aborted) wake();
         });
+        wake = undefined;
       }
     } finally {
-      signal?.removeEventListener('abort', onAbort);
-      if (!job.running && !live.destroying) await job.remove();
+      wake = undefined;
+      signal?.removeEventListener('abort', onWake);
+      if (!live.destroying) {
+        if (exitSent) await job.remove();
+        else live.jobs.set(jobId, job);
+      }
     }
   }
 

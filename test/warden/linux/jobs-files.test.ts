@@ -46,6 +46,22 @@ describe.skipIf(skipReason)('warden linux backend: jobs, files and limits', () =
     await expect(h.warden.link(handle, jobId)).rejects.toThrow(/^no such job$/);
   });
 
+  it('a stream cut short (the client left) leaves the job linkable, with only the output not yet sent', async () => {
+    const { jobId } = await h.warden.spawn(job(handle, 'echo one; sleep 0.3; echo two; exit 7'));
+    const abort = new AbortController();
+    const seen: string[] = [];
+    for await (const chunk of h.warden.stream(handle, jobId, abort.signal)) {
+      if ('data' in chunk) seen.push(chunk.data.toString());
+      abort.abort();
+    }
+    expect(seen).toEqual(['one\n']);
+    expect((await h.warden.info(handle)).jobIds).toContain(jobId);
+    const r = await h.warden.link(handle, jobId);
+    expect(r.exitStatus).toBe(7);
+    expect(r.stdout.toString()).toBe('two\n');
+    await expect(h.warden.link(handle, jobId)).rejects.toThrow(/^no such job$/);
+  });
+
   it('kills a job whose output exceeds the cap and reports the event', async () => {
     const r = await h.warden.run(job(handle, 'yes | head -c 10000000; echo after'));
     expect(r.stdout.length).toBeLessThanOrEqual(64 * 1024);
