@@ -41,6 +41,15 @@ export function rmdirCgroup(path: string): void {
   }
 }
 
+/** Undoes a create that failed part way; the original error is the one worth reporting. */
+export function removeQuietly(cgroup: { remove(): void }): void {
+  try {
+    cgroup.remove();
+  } catch {
+    // still busy or already gone: start() cleans a cgroup without a depot directory
+  }
+}
+
 export function listDirs(path: string): string[] {
   try {
     return readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);

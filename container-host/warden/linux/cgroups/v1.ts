@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { MemoryStat } from '../../server/service.ts';
 import { HostRequirementError } from '../errors.ts';
-import { listDirs, mkdirCgroup, readCgroupFile, readPids, rmdirCgroup, writeCgroupFile } from './files.ts';
+import { listDirs, mkdirCgroup, readCgroupFile, readPids, removeQuietly, rmdirCgroup, writeCgroupFile } from './files.ts';
 import { memoryStatFromV1, parseFlatKeyed } from './memory-stat.ts';
 import type { CgroupDriver, ContainerCgroup, CpuStat } from './types.ts';
 
@@ -47,9 +47,14 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   create(handle: string): ContainerCgroup {
-    const dirs = this.#dirs(handle);
-    for (const dir of new Set(Object.values(dirs))) mkdirCgroup(dir);
-    return new CgroupV1(dirs);
+    const cgroup = new CgroupV1(this.#dirs(handle));
+    try {
+      for (const procs of cgroup.procsFiles) mkdirCgroup(dirname(procs));
+    } catch (e) {
+      removeQuietly(cgroup); // the hierarchies already made: the caller never gets them
+      throw e;
+    }
+    return cgroup;
   }
 
   open(handle: string): ContainerCgroup {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MemoryStat } from '../../server/service.ts';
 import { HostRequirementError } from '../errors.ts';
-import { listDirs, mkdirCgroup, readCgroupFile, readPids, rmdirCgroup, writeCgroupFile } from './files.ts';
+import { listDirs, mkdirCgroup, readCgroupFile, readPids, removeQuietly, rmdirCgroup, writeCgroupFile } from './files.ts';
 import { parseFlatKeyed, V1_MEMORY_STAT_KEYS } from './memory-stat.ts';
 import { UNLIMITED, type CgroupDriver, type ContainerCgroup, type CpuStat } from './types.ts';
 
@@ -59,8 +59,13 @@ export class CgroupV2Driver implements CgroupDriver {
     const dir = join(this.#parent, handle);
     mkdirCgroup(dir);
     const cgroup = new CgroupV2(dir);
-    // Without swap the memory limit is the whole story, as v1's memsw limit makes it there.
-    if (existsSync(join(dir, 'memory.swap.max'))) writeCgroupFile(join(dir, 'memory.swap.max'), '0');
+    try {
+      // Without swap the memory limit is the whole story, as v1's memsw limit makes it there.
+      if (existsSync(join(dir, 'memory.swap.max'))) writeCgroupFile(join(dir, 'memory.swap.max'), '0');
+    } catch (e) {
+      removeQuietly(cgroup); // the caller never gets it, so nothing else would
+      throw e;
+    }
     return cgroup;
   }
 
