@@ -8,6 +8,8 @@ import { childPids, isSameProcess, pidNamespace, processStartTime, signalProcess
 
 const INIT_SCRIPT = fileURLToPath(new URL('./init.sh', import.meta.url));
 const NAMESPACES = ['--mount', '--pid', '--uts', '--ipc', '--net'];
+/** init.sh says `ready` within a second or two; one that has not by then is hung. */
+const INIT_START_TIMEOUT_MS = 60_000;
 
 export interface StartSpec {
   handle: string;
@@ -68,6 +70,7 @@ export class NamespaceContainerizer implements Containerizer {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    let timer: NodeJS.Timeout | undefined;
     const initPid = await new Promise<number>((resolve, reject) => {
       let out = '';
       let err = '';
@@ -79,7 +82,12 @@ export class NamespaceContainerizer implements Containerizer {
       child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
       child.on('error', (e) => reject(new HostError('starting the container init', e.message)));
       child.on('close', (code) => reject(new HostError('starting the container init', `exited ${code}: ${err}`)));
-    });
+      // A hung init (a mount that never returns) must not hang create: end its process group.
+      timer = setTimeout(() => {
+        if (child.pid) signalProcess(-child.pid, 'SIGKILL');
+        reject(new HostError('starting the container init', `not ready after ${INIT_START_TIMEOUT_MS / 1000} s: ${err}`));
+      }, INIT_START_TIMEOUT_MS);
+    }).finally(() => clearTimeout(timer));
     child.stdout.destroy();
     child.stderr.destroy();
     child.unref();
