@@ -33,6 +33,10 @@ describe.skipIf(skipReason)('warden linux backend: limit_disk', () => {
     await h.warden.limitDisk(handle, { byteLimit: 40 * 1024 * 1024 });
     const again = await h.warden.run(job(handle, 'head -c 15M /dev/zero > $HOME/fifteen && echo ok'));
     expect(again.stdout.toString()).toBe('ok\n');
+    // 0 clears the limit (the original's quota semantics): 60 MB fits again.
+    expect(await h.warden.limitDisk(handle, { byteLimit: 0 })).toMatchObject({ byteLimit: 0, blockLimit: 0 });
+    const cleared = await h.warden.run(job(handle, 'head -c 60M /dev/zero > $HOME/sixty && echo ok'));
+    expect(cleared.stdout.toString()).toBe('ok\n');
     await h.warden.destroy(handle);
   });
 

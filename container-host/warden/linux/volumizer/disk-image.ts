@@ -32,8 +32,13 @@ const MOUNT = 'disk';
 const BALLAST = '.ballast';
 const INODE_BALLAST = '.inodes';
 
+/**
+ * The limit asked for by the first field set above 0; 0 (no limit, as in the original's quota)
+ * when the fields given are all 0; undefined (leave it as is) when none is given.
+ */
 function firstSet(...xs: Array<number | undefined>): number | undefined {
-  return xs.find((x) => x !== undefined && x > 0);
+  const given = xs.filter((x) => x !== undefined);
+  return given.length ? (given.find((x) => x > 0) ?? 0) : undefined;
 }
 const kib = (bytes: number | undefined): number | undefined => (bytes === undefined ? undefined : Math.ceil(bytes / 1024));
 
@@ -118,7 +123,7 @@ export class DiskImages {
     // ext4 keeps a reserve of its own out of what statfs calls available: work from that.
     const used = (s.blocks - s.bfree - state.baseBlocks) * s.bsize - held;
     const available = s.bavail * s.bsize + held;
-    const target = Math.max(0, Math.floor((available - Math.max(0, limitBytes - used)) / s.bsize) * s.bsize);
+    const target = limitBytes > 0 ? Math.max(0, Math.floor((available - Math.max(0, limitBytes - used)) / s.bsize) * s.bsize) : 0;
     if (target < b.size) {
       await truncate(ballast, target);
     } else if (target > b.size) {
