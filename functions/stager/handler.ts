@@ -20,7 +20,11 @@ export function createHandler(make: () => RecordDeps) {
   };
   return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
     // Concurrent first calls (the local worker runs batches side by side) share one set-up.
-    ready ??= init();
+    // A failed set-up (a work root that cannot be made) is tried again on the next batch, not kept.
+    ready ??= init().catch((err: unknown) => {
+      ready = undefined;
+      throw err;
+    });
     const deps = await ready;
     if (context) logger.addContext(context);
     // A processor holds its batch's records and failures: one per invocation, never shared.

@@ -103,7 +103,7 @@ export function buildCache(opts: CacheOptions): BuildCache {
       await guard('restoring', async () => {
         await mkdir(opts.dir, { recursive: true });
         if (opts.purge) {
-          await opts.s3.send(new DeleteObjectCommand({ Bucket: opts.bucket, Key: key }));
+          await opts.s3.send(new DeleteObjectCommand({ Bucket: opts.bucket, Key: key }), { abortSignal: opts.signal });
           opts.log('Build cache purged (properties.purge_cache): staging without it');
           return;
         }
