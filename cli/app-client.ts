@@ -112,7 +112,13 @@ export async function startApp(stack: StackConfig, opts: StartOptions): Promise<
         );
       }
       for (const m of messages) {
-        const parsed = InstanceStateSchema.safeParse(JSON.parse(m.Body ?? 'null'));
+        let body: unknown;
+        try {
+          body = JSON.parse(m.Body ?? 'null');
+        } catch {
+          continue; // not an InstanceState: this private queue only ever gets the agent's
+        }
+        const parsed = InstanceStateSchema.safeParse(body);
         if (!parsed.success) continue;
         const state = parsed.data as InstanceState;
         // The instance a new droplet replaces reports on the same queue: not ours.

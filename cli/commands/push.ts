@@ -65,7 +65,7 @@ export function pushCommand(): Command {
         environment: flags.env,
         healthCheck,
         healthCheckTimeout,
-        timeoutSeconds: Number(flags.timeout),
+        timeoutSeconds: wholeNumber('--timeout', flags.timeout, 1, 24 * 3600),
         api: new AgentApi(),
         cleanUpOnSigint: true,
         onState: (s) => process.stderr.write(describe(s)),
