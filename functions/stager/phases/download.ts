@@ -32,6 +32,8 @@ interface Response {
   total?: number;
   /** Where the body's bytes start in the object (a range response), else 0. */
   start: number;
+  /** The server answered with a range (206), not the whole object. */
+  ranged: boolean;
   etag?: string;
 }
 
@@ -53,7 +55,7 @@ async function get(location: ObjectLocation, input: DownloadInput, shown: string
       abortSignal: input.signal,
     });
     const parsed = parseContentRange(out.ContentRange);
-    return { body: out.Body as Readable, total: parsed?.total ?? out.ContentLength, start: parsed?.start ?? 0, etag: out.ETag };
+    return { body: out.Body as Readable, total: parsed?.total ?? out.ContentLength, start: parsed?.start ?? 0, ranged: parsed !== undefined, etag: out.ETag };
   }
   const headers: Record<string, string> = {};
   if (range) headers.range = range;
@@ -75,6 +77,7 @@ async function get(location: ObjectLocation, input: DownloadInput, shown: string
     body: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
     total: parsed?.total ?? (res.status === 200 ? length : undefined),
     start: parsed?.start ?? 0,
+    ranged: parsed !== undefined,
     etag: res.headers.get('etag') ?? undefined,
   };
 }
@@ -163,7 +166,9 @@ export async function startDownload(input: DownloadInput): Promise<ArchiveDownlo
       const etag = first.etag?.startsWith('W/') ? undefined : first.etag;
       const front = await get(location, input, shown, `bytes=0-${tailStart - 1}`, etag);
       if (front.start !== 0) throw new RetryableError(`downloading ${shown}: the server answered another range than asked`);
-      complete(await write(front.body, 0, (p) => archive.frontArrived(p)), tailStart);
+      if (front.total !== total) throw new RetryableError(`${shown} changed while it was being downloaded: staging it again`);
+      // A server that stopped honouring ranges sends the whole object: it covers the tail again.
+      complete(await write(front.body, 0, (p) => archive.frontArrived(p)), front.ranged ? tailStart : total);
     })();
   } else {
     rest = write(first.body, 0, (p) => archive.frontArrived(p)).then((end) => complete(end, total));
