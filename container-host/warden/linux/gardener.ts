@@ -310,9 +310,18 @@ export class Gardener implements WardenService {
     return { live, job };
   }
 
-  async link(handle: string, jobId: number): Promise<JobResult> {
+  async link(handle: string, jobId: number, signal?: AbortSignal): Promise<JobResult> {
     const { live, job } = this.#consume(handle, jobId);
-    const exitStatus = await job.exited;
+    const exitStatus = await new Promise<number>((resolve, reject) => {
+      const onAbort = (): void => reject(new WardenError('link cut short: the connection closed'));
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      job.exited.then(resolve, reject).finally(() => signal?.removeEventListener('abort', onAbort));
+    }).catch((e: unknown) => {
+      // The client left before the job ended: the job goes on, and stays linkable.
+      if (!live.destroying) live.jobs.set(jobId, job);
+      throw e;
+    });
     await this.#checkContainer(live);
     await this.#checkOutput(live, job);
     const cap = this.#p.config.maxOutputBytes;
@@ -321,9 +330,9 @@ export class Gardener implements WardenService {
     return { exitStatus, stdout, stderr, info: this.#info(live) };
   }
 
-  async run(spec: SpawnSpec): Promise<JobResult> {
+  async run(spec: SpawnSpec, signal?: AbortSignal): Promise<JobResult> {
     const { jobId } = await this.spawn(spec);
-    return this.link(spec.handle, jobId);
+    return this.link(spec.handle, jobId, signal);
   }
 
   /**

@@ -135,7 +135,7 @@ export class WardenConnection {
         }
         throw new WardenError('stream ended without an exit status');
       }
-      const response = await dispatch(this.service, decoded);
+      const response = await dispatch(this.service, decoded, this.abort.signal);
       if (decoded.name === 'Create') this.retain(handleToService((response as { handle: Buffer }).handle));
       if (decoded.name === 'Destroy' && handle) this.release(handleToService(handle));
       await this.sendResponse(decoded.name, response);

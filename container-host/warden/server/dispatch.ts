@@ -9,6 +9,8 @@ import { camelKeys, infoResponse, jobResponse, netOutSpec, snakeKeys, spawnSpec,
 export async function dispatch(
   service: WardenService,
   decoded: Exclude<DecodedRequest, { name: 'Stream' }>,
+  /** Aborted when the connection closes: Link and Run stop waiting (the job goes on). */
+  signal?: AbortSignal,
 ): Promise<ResponseOf<RequestName>> {
   switch (decoded.name) {
     case 'Create': {
@@ -41,9 +43,9 @@ export async function dispatch(
       return { job_id: jobId };
     }
     case 'Link':
-      return jobResponse(await service.link(handleToService(decoded.request.handle), decoded.request.job_id));
+      return jobResponse(await service.link(handleToService(decoded.request.handle), decoded.request.job_id, signal));
     case 'Run':
-      return jobResponse(await service.run(spawnSpec(decoded.request)));
+      return jobResponse(await service.run(spawnSpec(decoded.request), signal));
     case 'NetIn': {
       const r = decoded.request;
       const res = await service.netIn({

@@ -91,11 +91,14 @@ export interface WardenService {
   list(): Promise<string[]>;
 
   spawn(spec: SpawnSpec): Promise<{ jobId: number }>;
-  /** Waits for the job, consumes it (a second link → `no such job`). */
-  link(handle: string, jobId: number): Promise<JobResult>;
+  /**
+   * Waits for the job, consumes it (a second link → `no such job`). Aborted (the client left)
+   * before the job ends, it rejects and leaves the job linkable.
+   */
+  link(handle: string, jobId: number, signal?: AbortSignal): Promise<JobResult>;
   /** Output as it is produced, then one final chunk with the exit status; consumes the job. */
   stream(handle: string, jobId: number, signal?: AbortSignal): AsyncIterable<StreamChunk>;
-  run(spec: SpawnSpec): Promise<JobResult>;
+  run(spec: SpawnSpec, signal?: AbortSignal): Promise<JobResult>;
 
   netIn(spec: NetInSpec): Promise<{ hostPort: number; containerPort: number }>;
   netOut(spec: NetOutSpec): Promise<void>;

@@ -62,6 +62,15 @@ describe.skipIf(skipReason)('warden linux backend: jobs, files and limits', () =
     await expect(h.warden.link(handle, jobId)).rejects.toThrow(/^no such job$/);
   });
 
+  it('a link cut short (the client left) leaves the job linkable', async () => {
+    const { jobId } = await h.warden.spawn(job(handle, 'sleep 0.3; echo done'));
+    const abort = new AbortController();
+    const cut = h.warden.link(handle, jobId, abort.signal);
+    abort.abort();
+    await expect(cut).rejects.toThrow(/cut short/);
+    expect((await h.warden.link(handle, jobId)).stdout.toString()).toBe('done\n');
+  });
+
   it('kills a job whose output exceeds the cap and reports the event', async () => {
     const r = await h.warden.run(job(handle, 'yes | head -c 10000000; echo after'));
     expect(r.stdout.length).toBeLessThanOrEqual(64 * 1024);
