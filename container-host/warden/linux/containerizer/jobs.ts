@@ -95,6 +95,7 @@ export class Job {
    */
   consumed: Record<OutputName, number> = { stdout: 0, stderr: 0 };
   #consumedWrite: Promise<void> = Promise.resolve();
+  #consumedQueued = false;
 
   private constructor(id: number, dir: string, discardOutput: boolean, exited: Promise<number>) {
     this.id = id;
@@ -137,13 +138,18 @@ export class Job {
     return job;
   }
 
-  /** Records how far a stream got (kept for a restarted daemon; writes in order, last wins). */
+  /**
+   * Records how far a stream got (kept for a restarted daemon). At most one write runs and one
+   * waits: the waiting one writes the latest offsets, so a chatty stream costs no write a chunk.
+   */
   markConsumed(offsets: Record<OutputName, number>): Promise<void> {
     this.consumed = { ...offsets };
-    const text = JSON.stringify(this.consumed);
+    if (this.#consumedQueued) return this.#consumedWrite;
+    this.#consumedQueued = true;
     const file = join(this.dir, 'consumed');
     this.#consumedWrite = this.#consumedWrite.then(async () => {
-      await writeFile(`${file}.tmp`, text);
+      this.#consumedQueued = false;
+      await writeFile(`${file}.tmp`, JSON.stringify(this.consumed));
       await rename(`${file}.tmp`, file);
     }).catch(() => undefined);
     return this.#consumedWrite;
