@@ -87,11 +87,12 @@ async function runNpm(ctx: StageContext, args: string[]): Promise<void> {
       'this stager has no npm bundled (the npm package is missing from its dependencies), so it cannot install this app\'s dependencies',
     );
   }
-  // npm's cache and its logs go beside the droplet, not into it, and are removed afterwards.
+  // npm's logs go beside the droplet, not into it, and are removed afterwards; its cache is the
+  // app's build cache when there is one (kept between stagings: npm ci verifies what it takes).
   const scratch = await mkdtemp(`${ctx.dropletDir}.npm-`);
   try {
     const env: Record<string, string> = {
-      npm_config_cache: join(scratch, 'cache'),
+      npm_config_cache: ctx.cacheDir ? join(ctx.cacheDir, 'npm') : join(scratch, 'cache'),
       npm_config_logs_dir: join(scratch, 'logs'),
       npm_config_userconfig: join(scratch, 'npmrc'),
       npm_config_update_notifier: 'false',
