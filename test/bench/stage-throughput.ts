@@ -165,6 +165,14 @@ function resetVmHwm(pid: number): void {
   writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
 
+/** CPU seconds a process has used (user + system, its waited-for children included). */
+function cpuSeconds(pid: number | 'self'): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime, stime, cutime, cstime are fields 14-17 of stat(5); [0] here is field 3.
+  const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+  return ticks / 100; // USER_HZ
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
@@ -262,6 +270,7 @@ async function main() {
     });
     const config = await stack.start();
     const workerPid = stack.pidOf('stager')!;
+    const emulatorPid = stack.pidOf('emulator')!;
     const s3 = s3Client(config);
     const sqs = sqsClient(config);
     const zipKey = 'bench/app.zip';
@@ -276,28 +285,37 @@ async function main() {
     const { QueueUrl: replyTo } = await sqs.send(new CreateQueueCommand({ QueueName: `bench-${randomUUID()}` }));
     say(`stack up; stager worker pid ${workerPid}, idle VmHWM ${Math.round(readVmHwmKb(workerPid) / 1024)} MiB`);
 
-    const stager: Array<{ ms: number; rssMiB: number; timings: Record<string, number>; sha256: string; size: number }> = [];
-    const shell: Array<{ ms: number; phases: Record<string, number>; size: number }> = [];
+    const stager: Array<{ ms: number; rssMiB: number; timings: Record<string, number>; sha256: string; size: number; cpu: Cpu }> = [];
+    const shell: Array<{ ms: number; phases: Record<string, number>; size: number; cpu: Cpu }> = [];
+    // CPU seconds used during a run: by the pipeline itself (the worker; the bench process and
+    // the programs it runs, for the shell) and by the emulator serving it.
+    type Cpu = { pipeline: number; emulator: number };
+    const cpuDuring = async <T>(pipelinePid: number | 'self', run: () => Promise<T>): Promise<[T, Cpu]> => {
+      const before = { pipeline: cpuSeconds(pipelinePid), emulator: cpuSeconds(emulatorPid) };
+      const out = await run();
+      return [out, { pipeline: cpuSeconds(pipelinePid) - before.pipeline, emulator: cpuSeconds(emulatorPid) - before.emulator }];
+    };
+    const showCpu = (c: Cpu) => `cpu ${c.pipeline.toFixed(2)} s + emulator ${c.emulator.toFixed(2)} s`;
     // One warm-up staging (JIT, page cache, emulator) not counted.
     await stageOnce(config, zipUri, replyTo!, 'bench/warmup.tgz');
     await s3.send(new DeleteObjectCommand({ Bucket: config.buckets.droplets, Key: 'bench/warmup.tgz' }));
     for (let i = 0; i < runs; i++) {
       resetVmHwm(workerPid);
       const key = `bench/stager-${i}.tgz`;
-      const { ms, result } = await stageOnce(config, zipUri, replyTo!, key);
+      const [{ ms, result }, cpu] = await cpuDuring(workerPid, () => stageOnce(config, zipUri, replyTo!, key));
       const rssMiB = readVmHwmKb(workerPid) / 1024;
       await s3.send(new DeleteObjectCommand({ Bucket: config.buckets.droplets, Key: key }));
       const timings = result.timings_ms as Record<string, number>;
-      stager.push({ ms, rssMiB, timings, sha256: result.droplet!.sha256, size: result.droplet!.size });
+      stager.push({ ms, rssMiB, timings, sha256: result.droplet!.sha256, size: result.droplet!.size, cpu });
       say(
-        `stager #${i + 1}: ${Math.round(ms)} ms, peak RSS ${rssMiB.toFixed(0)} MiB, droplet ${(result.droplet!.size / MiB).toFixed(1)} MiB, ` +
-          `phases ${JSON.stringify(timings)}`,
+        `stager #${i + 1}: ${Math.round(ms)} ms, ${showCpu(cpu)}, peak RSS ${rssMiB.toFixed(0)} MiB, ` +
+          `droplet ${(result.droplet!.size / MiB).toFixed(1)} MiB, phases ${JSON.stringify(timings)}`,
       );
       if (!args['no-shell']) {
-        const sh = await shellOnce(config, zipKey, join(root, 'shell'), `bench/shell-${i}.tgz`);
+        const [sh, shCpu] = await cpuDuring('self', () => shellOnce(config, zipKey, join(root, 'shell'), `bench/shell-${i}.tgz`));
         await s3.send(new DeleteObjectCommand({ Bucket: config.buckets.droplets, Key: `bench/shell-${i}.tgz` }));
-        shell.push(sh);
-        say(`shell  #${i + 1}: ${Math.round(sh.ms)} ms, .tgz ${(sh.size / MiB).toFixed(1)} MiB, phases ${JSON.stringify(sh.phases)}`);
+        shell.push({ ...sh, cpu: shCpu });
+        say(`shell  #${i + 1}: ${Math.round(sh.ms)} ms, ${showCpu(shCpu)}, .tgz ${(sh.size / MiB).toFixed(1)} MiB, phases ${JSON.stringify(sh.phases)}`);
       }
     }
     await sqs.send(new DeleteQueueCommand({ QueueUrl: replyTo })).catch(() => {});
@@ -311,11 +329,15 @@ async function main() {
       stager_ms: Math.round(median(stager.map((s) => s.ms))),
       stager_runs_ms: stager.map((s) => Math.round(s.ms)),
       stager_phases_ms: Object.fromEntries(phaseNames.map((p) => [p, median(stager.map((s) => s.timings[p] ?? 0))])),
+      stager_cpu_s: { pipeline: median(stager.map((s) => s.cpu.pipeline)), emulator: median(stager.map((s) => s.cpu.emulator)) },
       stager_peak_rss_mib: Math.round(Math.max(...stager.map((s) => s.rssMiB))),
       droplet_mib: +(stager[0]!.size / MiB).toFixed(1),
       droplet_sha256_stable: shas.size === 1,
       shell_ms: shell.length ? Math.round(median(shell.map((s) => s.ms))) : undefined,
       shell_runs_ms: shell.map((s) => Math.round(s.ms)),
+      shell_cpu_s: shell.length
+        ? { pipeline: median(shell.map((s) => s.cpu.pipeline)), emulator: median(shell.map((s) => s.cpu.emulator)) }
+        : undefined,
       shell_phases_ms: shell.length
         ? Object.fromEntries(Object.keys(shell[0]!.phases).map((p) => [p, median(shell.map((s) => s.phases[p]!))]))
         : undefined,
