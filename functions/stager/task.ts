@@ -13,11 +13,10 @@ import type { StagerConfig } from './config.ts';
 import { PhaseError, RetryableError, StagingTimeoutError, TerminalError, isTransient } from './errors.ts';
 import { buildCache } from './phases/cache.ts';
 import { type ArchiveDownload, startDownload } from './phases/download.ts';
-import { GrowingFile } from './phases/growing-file.ts';
-import { type PackedDroplet, pack } from './phases/pack.ts';
+import { pack } from './phases/pack.ts';
 import { stage } from './phases/stage.ts';
 import { type UnpackStats, unpack } from './phases/unpack.ts';
-import { type UploadSource, upload, uploadsWhilePacking } from './phases/upload.ts';
+import { upload } from './phases/upload.ts';
 import { TaskLog } from './task-log.ts';
 
 export interface TaskProgress {
@@ -133,76 +132,30 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
     );
     cacheSaved = cache.save();
     cacheSaved.catch(() => {}); // awaited below; only the deadline's abort rejects it
-    const dest = join(workDir, 'droplet.tgz');
-    const packDroplet = (packSignal: AbortSignal, onProgress?: (bytes: number) => void) =>
-      timed('pack', 'Creating droplet', async () => {
-        // The droplet's copy of the log ends here: log.messages() is taken before this first
-        // await, so an upload started right after pack adds no line to it.
-        await writeFile(join(dropletDir, 'logs', 'staging.log'), log.messages());
-        return pack({ dropletDir, dest, gzipLevel: config.gzipLevel, signal: packSignal, onProgress });
-      });
-    const uploadDroplet = (source: UploadSource, target: string, uploadSignal: AbortSignal) =>
-      timed('upload', 'Uploading droplet', () =>
-        upload({
-          source,
-          uri: target,
-          s3: deps.s3,
-          partSizeBytes: config.partSizeBytes,
-          concurrency: config.uploadConcurrency,
-          contentAddressed: request.upload_uri === undefined,
-          signal: uploadSignal,
-          onProgress: (n, total) => deps.progress?.bytes?.('upload', n, total),
-        }),
-      );
-    let droplet: PackedDroplet;
-    let sent: { skipped: boolean };
-    let dropletUri: string;
-    const uri = request.upload_uri;
-    if (uri !== undefined && uploadsWhilePacking(uri)) {
-      // Pack and upload overlap: the upload reads the droplet file as pack writes it. Either
-      // failing stops the other; the first failure is the one reported, and the multipart
-      // upload is aborted, so no partial droplet is ever visible.
-      const growing = new GrowingFile(dest);
-      const stop = new AbortController();
-      const both = AbortSignal.any([signal, stop.signal]);
-      let failure: unknown;
-      const failed = (err: unknown) => {
-        failure ??= err;
-        stop.abort();
-      };
-      const packing = packDroplet(both, (bytes) => growing.grew(bytes)).then(
-        (packed) => {
-          growing.finish();
-          return packed;
-        },
-        (err: unknown) => {
-          failed(err);
-          growing.fail(err as Error);
-          throw err;
-        },
-      );
-      const uploading = uploadDroplet({ packing: growing.reader() }, uri, both).catch((err: unknown) => {
-        failed(err);
-        throw err;
-      });
-      const [packed, uploaded] = await Promise.allSettled([packing, uploading]);
-      if (packed.status === 'rejected' || uploaded.status === 'rejected') throw signal.aborted ? signal.reason : failure;
-      droplet = packed.value;
-      sent = uploaded.value;
-      dropletUri = uri;
-      log.info(`Droplet is ${droplet.size} bytes, sha256 ${droplet.sha256}`);
-    } else {
-      droplet = await packDroplet(signal);
-      log.info(`Droplet is ${droplet.size} bytes, sha256 ${droplet.sha256}`);
-      dropletUri = uri ?? defaultDropletUri(config, request.app_id, droplet.sha256);
-      sent = await uploadDroplet({ packed: droplet }, dropletUri, signal);
-    }
+    const droplet = await timed('pack', 'Creating droplet', async () => {
+      await writeFile(join(dropletDir, 'logs', 'staging.log'), log.messages());
+      return pack({ dropletDir, dest: join(workDir, 'droplet.tgz'), gzipLevel: config.gzipLevel, signal });
+    });
+    log.info(`Droplet is ${droplet.size} bytes, sha256 ${droplet.sha256}`);
+    const uri = request.upload_uri ?? defaultDropletUri(config, request.app_id, droplet.sha256);
+    const sent = await timed('upload', 'Uploading droplet', () =>
+      upload({
+        droplet,
+        uri,
+        s3: deps.s3,
+        partSizeBytes: config.partSizeBytes,
+        concurrency: config.uploadConcurrency,
+        contentAddressed: request.upload_uri === undefined,
+        signal,
+        onProgress: (n, total) => deps.progress?.bytes?.('upload', n, total),
+      }),
+    );
     log.info(sent.skipped ? 'Droplet already uploaded (same content)' : 'Uploaded droplet');
     await cacheSaved;
     return {
       ...base,
       task_log: log.toString(),
-      droplet: { uri: dropletUri, sha256: droplet.sha256, sha1: droplet.sha1, size: droplet.size },
+      droplet: { uri, sha256: droplet.sha256, sha1: droplet.sha1, size: droplet.size },
       staging_info: info,
       timings_ms: timings,
     };

@@ -1,29 +1,17 @@
 /**
  * Phase 5: put the droplet where the request asked (or at its content address), streamed
- * in parts. A multipart upload that fails is aborted, so no partial droplet is ever visible;
- * an object already at a content address is not uploaded again.
- *
- * When the request names an s3:// destination, the upload reads the droplet while pack is
- * still writing it (a `GrowingFile`), so the two overlap; the object then carries no sha256
- * metadata (not known when the upload starts: the result has it). A content address needs
- * the whole droplet first (its key is the sha256), and a pre-signed PUT needs its length.
+ * from the packed file in parts. A multipart upload that fails is aborted, so no partial
+ * droplet is ever visible; an object already at a content address is not uploaded again.
  */
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { parseObjectUri, redactUri } from '../../../lib/aws/uri.ts';
 import { PhaseError, RetryableError, isTransient } from '../errors.ts';
 import type { PackedDroplet } from './pack.ts';
 
-export type UploadSource =
-  /** The whole droplet, packed: its size and hashes are known. */
-  | { packed: PackedDroplet }
-  /** The droplet as pack writes it (GrowingFile.reader()); s3:// destinations only. */
-  | { packing: Readable };
-
 export interface UploadInput {
-  source: UploadSource;
+  droplet: PackedDroplet;
   uri: string;
   s3: S3Client;
   partSizeBytes: number;
@@ -31,16 +19,7 @@ export interface UploadInput {
   /** The key names the content (sha256): an existing object there is this droplet already. */
   contentAddressed: boolean;
   signal: AbortSignal;
-  onProgress?: (bytes: number, total?: number) => void;
-}
-
-/** Whether the droplet can be uploaded to `uri` while it is being packed. */
-export function uploadsWhilePacking(uri: string): boolean {
-  try {
-    return parseObjectUri(uri).kind === 's3';
-  } catch {
-    return false; // upload() reports the bad URI
-  }
+  onProgress?: (bytes: number, total: number) => void;
 }
 
 export async function upload(input: UploadInput): Promise<{ skipped: boolean }> {
@@ -52,15 +31,12 @@ export async function upload(input: UploadInput): Promise<{ skipped: boolean }> 
     throw new PhaseError('upload', (err as Error).message);
   }
   try {
-    const { source } = input;
     if (location.kind === 'http') {
-      if (!('packed' in source)) throw new PhaseError('upload', 'a pre-signed PUT needs the whole droplet first');
-      const droplet = source.packed;
-      const body = createReadStream(droplet.path);
+      const body = createReadStream(input.droplet.path);
       const res = await fetch(location.url, {
         method: 'PUT',
         body: body as unknown as ReadableStream,
-        headers: { 'content-length': String(droplet.size), 'content-type': 'application/gzip' },
+        headers: { 'content-length': String(input.droplet.size), 'content-type': 'application/gzip' },
         duplex: 'half',
         signal: input.signal,
       } as RequestInit).finally(() => body.destroy());
@@ -72,8 +48,7 @@ export async function upload(input: UploadInput): Promise<{ skipped: boolean }> 
       }
       return { skipped: false };
     }
-    const packed = 'packed' in source ? source.packed : undefined;
-    if (packed && input.contentAddressed && (await exists(input.s3, location.bucket, location.key, packed.size))) {
+    if (input.contentAddressed && (await exists(input.s3, location.bucket, location.key, input.droplet.size))) {
       return { skipped: true };
     }
     const up = new Upload({
@@ -83,16 +58,16 @@ export async function upload(input: UploadInput): Promise<{ skipped: boolean }> 
         Key: location.key,
         // lib-storage joins chunks until they exceed a part: small chunks keep each part's
         // buffer close to the part size (1 MiB chunks made 7 MiB buffers for 6 MiB parts).
-        Body: packed ? createReadStream(packed.path, { highWaterMark: 256 * 1024 }) : (source as { packing: Readable }).packing,
+        Body: createReadStream(input.droplet.path, { highWaterMark: 256 * 1024 }),
         ContentType: 'application/gzip',
-        ContentLength: packed?.size,
-        Metadata: packed ? { sha256: packed.sha256, sha1: packed.sha1 } : undefined,
+        ContentLength: input.droplet.size,
+        Metadata: { sha256: input.droplet.sha256, sha1: input.droplet.sha1 },
       },
       partSize: input.partSizeBytes,
       queueSize: input.concurrency,
       leavePartsOnError: false,
     });
-    up.on('httpUploadProgress', (p) => input.onProgress?.(p.loaded ?? 0, packed?.size ?? p.total));
+    up.on('httpUploadProgress', (p) => input.onProgress?.(p.loaded ?? 0, input.droplet.size));
     const onAbort = () => void up.abort().catch(() => {});
     input.signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -102,7 +77,6 @@ export async function upload(input: UploadInput): Promise<{ skipped: boolean }> 
     }
     return { skipped: false };
   } catch (err) {
-    if ('packing' in input.source) input.source.packing.destroy();
     if (input.signal.aborted) throw input.signal.reason ?? err;
     if (err instanceof PhaseError || err instanceof RetryableError) throw err;
     const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
