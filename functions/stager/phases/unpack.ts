@@ -15,17 +15,19 @@ import type { UnpackLimits } from '../config.ts';
 import { PhaseError, RetryableError } from '../errors.ts';
 import { type ArchiveFile, openCompleteArchive } from './archive-file.ts';
 
-export interface UnpackInput {
-  /** The archive, complete on disk … */
-  zipPath?: string;
-  /** … or still arriving (download.ts): entries are read as their bytes land. */
-  archive?: ArchiveFile;
+export type UnpackInput = {
   /** Must exist and be empty. */
   destDir: string;
   limits: UnpackLimits;
   signal: AbortSignal;
+  /** After each file is written: entries read so far, of the archive's total. */
   onProgress?: (entriesDone: number, entriesTotal: number) => void;
-}
+} & (
+  /** The archive, complete on disk … */
+  | { zipPath: string; archive?: never }
+  /** … or still arriving (download.ts): entries are read as their bytes land. */
+  | { archive: ArchiveFile; zipPath?: never }
+);
 
 export interface UnpackStats {
   entries: number;
@@ -194,7 +196,7 @@ export async function unpack(input: UnpackInput): Promise<UnpackStats> {
   let owned: ReturnType<typeof openCompleteArchive> | undefined;
   let archive: ArchiveFile;
   try {
-    archive = input.archive ?? (owned = openCompleteArchive(input.zipPath!));
+    archive = input.archive ?? (owned = openCompleteArchive(input.zipPath));
     zip = await yauzl.fromRandomAccessReaderPromise(new ArchiveReader(archive), archive.size, {
       lazyEntries: true,
       decodeStrings: false,
@@ -230,7 +232,14 @@ async function extract(
   const madeDirs = new Set<string>(['']);
   const links: Array<{ path: string; target: string }> = [];
   const writes = new Set<Promise<void>>();
+  // One failure ends the unpack: large writes still under way are cut short, not finished.
+  const stopWrites = new AbortController();
+  const writeSignal = AbortSignal.any([signal, stopWrites.signal]);
   let firstError: unknown;
+  const failed = (err: unknown) => {
+    firstError ??= err;
+    stopWrites.abort();
+  };
   let declaredTotal = 0;
   const stats: UnpackStats = { entries: 0, files: 0, bytes: 0 };
 
@@ -243,7 +252,7 @@ async function extract(
   try {
     await readEntries();
   } catch (err) {
-    firstError ??= err;
+    failed(err);
   }
   // Let in-flight writes settle before the archive is closed under them.
   await Promise.all(writes);
@@ -323,7 +332,7 @@ async function extract(
       }
       const write: Promise<void> = (async () => {
         const source = await zip.openReadStreamPromise(entry);
-        await pipeline(source, createWriteStream(target, { flags: 'wx', mode: fileMode }), { signal });
+        await pipeline(source, createWriteStream(target, { flags: 'wx', mode: fileMode }), { signal: writeSignal });
         stats.files++;
         stats.bytes += entry.uncompressedSize;
         input.onProgress?.(stats.entries, zip.entryCount);
@@ -331,7 +340,7 @@ async function extract(
         () => void writes.delete(write),
         (err) => {
           writes.delete(write);
-          firstError ??= err;
+          failed(err);
         },
       );
       writes.add(write);
