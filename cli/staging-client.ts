@@ -72,20 +72,12 @@ export async function stageApp(stack: StackConfig, opts: StageOptions): Promise<
     await sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.staging, MessageBody: JSON.stringify(request) }));
 
     const logKey = liveLogKey(opts.liveLogPrefix ?? DEFAULT_LIVE_LOG_PREFIX, requestId);
-    let lastLine: string | undefined;
-    /** What `text` holds after the last line shown (the log may have dropped its head since). */
-    const newPart = (text: string) => {
-      const lines = text.split('\n').filter((l) => l && !l.startsWith('[… '));
-      const at = lastLine === undefined ? -1 : lines.lastIndexOf(lastLine);
-      const fresh = lines.slice(at + 1);
-      if (fresh.length) lastLine = fresh.at(-1);
-      return fresh.map((l) => `${l}\n`).join('');
-    };
+    const reader = new LiveLogReader();
     const tail = async () => {
       if (!opts.onLog) return;
       try {
         const out = await s3.send(new GetObjectCommand({ Bucket: stack.buckets.droplets, Key: logKey }));
-        const fresh = newPart(await out.Body!.transformToString());
+        const fresh = reader.next(await out.Body!.transformToString());
         if (fresh) opts.onLog(fresh);
       } catch {
         // not published yet
@@ -101,7 +93,7 @@ export async function stageApp(stack: StackConfig, opts: StageOptions): Promise<
         await sqs.send(new DeleteMessageCommand({ QueueUrl: replyTo, ReceiptHandle: m.ReceiptHandle }));
         const result = JSON.parse(m.Body ?? '{}') as StagingResult;
         if (result.request_id !== requestId) continue;
-        const rest = opts.onLog ? newPart(result.task_log) : '';
+        const rest = opts.onLog ? reader.next(result.task_log) : '';
         if (rest) opts.onLog!(rest);
         return result;
       }
@@ -121,4 +113,25 @@ export async function downloadDroplet(stack: StackConfig, uri: string, file: str
   const body = out.Body as Readable;
   body.on('data', (c: Buffer) => onProgress?.((done += c.length), out.ContentLength));
   await pipeline(body, createWriteStream(file));
+}
+
+/**
+ * Turns successive copies of a staging's live log into the lines not shown yet. Counted while
+ * the log is whole (two lines can share their text and second); once the log has dropped its
+ * head to fit, found after the last line shown.
+ */
+export class LiveLogReader {
+  private shown = 0;
+  private lastLine: string | undefined;
+
+  next(text: string): string {
+    const all = text.split('\n').filter((l) => l);
+    const truncated = all[0]?.startsWith('[… ') ?? false;
+    const lines = truncated ? all.slice(1) : all;
+    const at = !truncated ? this.shown - 1 : this.lastLine === undefined ? -1 : lines.lastIndexOf(this.lastLine);
+    const fresh = lines.slice(at + 1);
+    this.shown += fresh.length;
+    if (fresh.length) this.lastLine = fresh.at(-1);
+    return fresh.map((l) => `${l}\n`).join('');
+  }
 }
