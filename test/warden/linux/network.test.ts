@@ -119,13 +119,16 @@ describe.skipIf(skipReason)('warden linux backend: networking', () => {
     expect(allowed.stderr.toString()).toBe('');
     expect(allowed.stdout.toString().trim()).toBe('200');
 
-    // Even "everything" leaves the metadata reject first in the container's chain.
-    await h.warden.netOut({ handle, network: '0.0.0.0/0', protocol: 'all' });
+    // Even "everything" leaves the metadata and ECS credentials rejects first in the container's
+    // chain, matched on the address asked for (ECS DNATs the credentials address to the host).
+    await h.warden.netOut({ handle, network: '0.0.0.0/0', protocol: 'all', log: true });
     const chain = iptablesLines(`-A ${PREFIX}-o-`);
-    const metadata = chain.findIndex((l) => l.includes('169.254.169.254'));
-    const firstAccept = chain.findIndex((l) => l.includes('-j ACCEPT') && !l.includes('ESTABLISHED'));
-    expect(metadata).toBeGreaterThanOrEqual(0);
-    expect(metadata).toBeLessThan(firstAccept);
+    const firstAllow = chain.findIndex((l) => (l.includes('-j ACCEPT') || l.includes('-j LOG')) && !l.includes('ESTABLISHED'));
+    for (const address of ['169.254.169.254', '169.254.170.2']) {
+      const reject = chain.findIndex((l) => new RegExp(`--ctorigdst ${address.replaceAll('.', '\\.')}(/32)? `).test(l) && l.includes('-j REJECT'));
+      expect(reject, address).toBeGreaterThanOrEqual(0);
+      expect(reject, address).toBeLessThan(firstAllow);
+    }
     await h.warden.destroy(handle);
     expect(iptablesLines(`${PREFIX}-o-`)).toEqual([]);
     expect(iptablesLines(`${PREFIX}-n-`)).toEqual([]);

@@ -6,6 +6,8 @@ import { parseCidr, parseIp, formatCidr } from './ipv4.ts';
 export const METADATA_ADDRESS = '169.254.169.254';
 /** The ECS agent's task-credentials endpoint (DNATed to the host's loopback on ECS hosts). */
 export const ECS_CREDENTIALS_ADDRESS = '169.254.170.2';
+/** Rules at the head of a container's out chain that net_out rules go after (see addContainer). */
+const LEADING_OUT_RULES = 3;
 
 /**
  * Names of everything the networker puts on the host, derived from a short prefix so that two
@@ -138,8 +140,10 @@ export class Iptables {
       '*filter',
       `:${out} - [0:0]`,
       `-A ${out} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-      `-A ${out} -d ${METADATA_ADDRESS}/32 -j REJECT --reject-with icmp-host-prohibited`,
-      `-A ${out} -d ${ECS_CREDENTIALS_ADDRESS}/32 -j REJECT --reject-with icmp-host-prohibited`,
+      // Matched on the destination the container asked for: on ECS hosts the credentials
+      // address is DNATed to the host's loopback before this chain sees the packet.
+      `-A ${out} -m conntrack --ctorigdst ${METADATA_ADDRESS}/32 -j REJECT --reject-with icmp-host-prohibited`,
+      `-A ${out} -m conntrack --ctorigdst ${ECS_CREDENTIALS_ADDRESS}/32 -j REJECT --reject-with icmp-host-prohibited`,
       `-A ${out} -p tcp -j REJECT --reject-with tcp-reset`,
       `-A ${out} -j REJECT --reject-with icmp-port-unreachable`,
       `-I ${n.forward} 1 -i ${iface} -g ${out}`,
@@ -185,10 +189,12 @@ export class Iptables {
 
   async addNetOut(index: number, handle: string, rule: NetOutRule): Promise<void> {
     const chain = this.names.outChain(index);
-    // After the replies and metadata rules: the metadata reject always comes first.
-    await iptables('adding a net_out rule', 'filter', ['-I', chain, '3', ...rule.match, '-j', 'ACCEPT']);
+    // After the leading rules (replies, then the metadata and credentials rejects), which
+    // always come first, whatever net_out allows.
+    const at = String(LEADING_OUT_RULES + 1);
+    await iptables('adding a net_out rule', 'filter', ['-I', chain, at, ...rule.match, '-j', 'ACCEPT']);
     if (rule.log) {
-      await iptables('adding a net_out rule', 'filter', ['-I', chain, '3', ...rule.match, '-m', 'conntrack', '--ctstate', 'NEW,UNTRACKED,INVALID',
+      await iptables('adding a net_out rule', 'filter', ['-I', chain, at, ...rule.match, '-m', 'conntrack', '--ctstate', 'NEW,UNTRACKED,INVALID',
         '-j', 'LOG', '--log-prefix', `${handle.slice(0, 28)} `]);
     }
   }
