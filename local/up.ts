@@ -281,8 +281,12 @@ export class LocalStack {
       if (depotHandles(this.layout).length) {
         await destroyFromDepot(this.wardendConfig!).catch((err: Error) => problems.push(`destroying what wardend left: ${err.message}`));
       }
-      await removeHostSetup(this.slot).catch((err: Error) => problems.push(`removing iptables chains: ${err.message}`));
-      this.slot.release();
+      // The host setup (global chains, cgroup parent) and the slot are only given up with no
+      // container left: the ones left still use them, and the next `up` destroys them from the depot.
+      if (depotHandles(this.layout).length === 0) {
+        await removeHostSetup(this.slot).catch((err: Error) => problems.push(`removing iptables chains: ${err.message}`));
+        this.slot.release();
+      }
     }
     await this.stopPart('stager');
     await this.stopPart('emulator');
