@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import type { HealthCheck, InstanceState } from '../../contracts/instances.ts';
 import { AgentApi } from '../agent-api.ts';
 import { AppCrashedError, startApp } from '../app-client.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError, wholeNumber } from '../errors.ts';
 import { resolveStack } from '../stack.ts';
 import { addStageFlags, runStage, type StageFlags } from './stage.ts';
 
@@ -12,12 +12,6 @@ interface PushFlags extends StageFlags {
   healthCheck: string;
   healthCheckTimeout?: string;
 }
-
-const wholeNumber = (flag: string, value: string, min: number, max: number) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag} ${value}: give a whole number from ${min} to ${max}`);
-  return n;
-};
 
 export function parseHealthCheck(value: string): HealthCheck {
   if (value === 'port' || value === 'none') return { type: value };
@@ -44,6 +38,7 @@ export function pushCommand(): Command {
     const memory = flags.memory === undefined ? undefined : wholeNumber('--memory', flags.memory, 16, 1024 * 1024);
     const healthCheck = parseHealthCheck(flags.healthCheck);
     const healthCheckTimeout = flags.healthCheckTimeout === undefined ? undefined : wholeNumber('--health-check-timeout', flags.healthCheckTimeout, 1, 3600);
+    const timeoutSeconds = wholeNumber('--timeout', flags.timeout, 1, 24 * 3600);
     const stack = resolveStack();
 
     const staged = await runStage(path, { ...flags, json: false });
@@ -65,7 +60,7 @@ export function pushCommand(): Command {
         environment: flags.env,
         healthCheck,
         healthCheckTimeout,
-        timeoutSeconds: wholeNumber('--timeout', flags.timeout, 1, 24 * 3600),
+        timeoutSeconds,
         api: new AgentApi(),
         cleanUpOnSigint: true,
         onState: (s) => process.stderr.write(describe(s)),

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { AgentApi } from '../agent-api.ts';
 import { AppNotFoundError, stopApp } from '../app-client.ts';
+import { wholeNumber } from '../errors.ts';
 import { resolveStack } from '../stack.ts';
 
 /** `stop APP [--instance ID]`: a StopRequest on the start queue, then wait for STOPPED. */
@@ -12,9 +13,10 @@ export function stopCommand(): Command {
     .option('--timeout <s>', 'seconds to wait', '60')
     .option('--json', 'print {app_id, instances:[{instance_id, index, state}]} as the last line of stdout')
     .action(async (appId: string, opts: { instance?: string; timeout: string; json?: boolean }) => {
+      const timeoutSeconds = wholeNumber('--timeout', opts.timeout, 1, 24 * 3600);
       const stack = resolveStack();
       try {
-        const stopped = await stopApp(stack, { appId, instanceId: opts.instance, api: new AgentApi(), timeoutSeconds: Number(opts.timeout) });
+        const stopped = await stopApp(stack, { appId, instanceId: opts.instance, api: new AgentApi(), timeoutSeconds });
         if (opts.json) process.stdout.write(`${JSON.stringify({ app_id: appId, instances: stopped })}\n`);
         else for (const s of stopped) process.stdout.write(`${appId} [${s.index}] ${s.instance_id} ${s.state}\n`);
       } catch (err) {

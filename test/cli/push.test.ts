@@ -144,6 +144,14 @@ describe.skipIf(skip)('dropwarden push, apps, logs, stop on a running up', () =>
   it('exits 2 on usage errors, 1 for an app it does not run', async () => {
     expect((await runCli(['push', NODE_APP, '--health-check', 'tcp'], up.env)).code).toBe(2);
     expect((await runCli(['push', NODE_APP, '--instances', '0'], up.env)).code).toBe(2);
+    // A bad --timeout is a usage error before anything is staged or sent.
+    const push = await runCli(['push', NODE_APP, '--timeout', 'soon'], up.env);
+    expect(push.code).toBe(2);
+    expect(push.stderr).toContain('--timeout soon: give a whole number');
+    expect(push.stderr).not.toContain('Staging');
+    const badStop = await runCli(['stop', 'no-such-app', '--timeout', 'abc'], up.env);
+    expect(badStop.code).toBe(2);
+    expect(badStop.stderr).toContain('--timeout abc: give a whole number');
     const stop = await runCli(['stop', 'no-such-app'], up.env);
     expect(stop.code).toBe(1);
     expect(stop.stderr).toContain('runs no app no-such-app');
