@@ -82,8 +82,11 @@ export class AgentApi {
     return this.json(`/v1/apps/${encodeURIComponent(appId)}`, AgentApp);
   }
 
-  /** The run log as a byte stream (open while `follow`); undefined when the app is unknown. */
-  async logs(appId: string, query: LogsQuery = {}): Promise<Readable | undefined> {
+  /**
+   * The run log as a byte stream (open while `follow`), or the agent's reason when it has none
+   * to give (no such app, no instance with that index).
+   */
+  async logs(appId: string, query: LogsQuery = {}): Promise<Readable | { missing: string }> {
     const params = new URLSearchParams();
     if (query.stream) params.set('stream', query.stream);
     if (query.lines !== undefined) params.set('lines', String(query.lines));
@@ -91,7 +94,10 @@ export class AgentApi {
     if (query.index !== undefined) params.set('index', String(query.index));
     const path = `/v1/apps/${encodeURIComponent(appId)}/logs?${params}`;
     const res = await this.get(path);
-    if (res.status === 404) return undefined;
+    if (res.status === 404) {
+      const body = (await res.json().catch(() => ({}))) as { error?: unknown };
+      return { missing: typeof body.error === 'string' ? body.error : `no app ${appId} runs on this host` };
+    }
     if (!res.ok || !res.body) throw new AgentApiError(`the agent answered ${res.status} to GET ${path}: ${(await res.text()).trim()}`);
     return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
   }

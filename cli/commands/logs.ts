@@ -19,8 +19,8 @@ export function logsCommand(): Command {
       if (index !== undefined && (!Number.isInteger(index) || index < 0)) throw new UsageError(`--index ${opts.index}: give an instance index (0, 1, …)`);
       const api = new AgentApi();
       const body = await api.logs(appId, { stream: opts.stream, lines, follow: opts.follow, index });
-      if (!body) {
-        process.stderr.write(`dropwarden: the agent at ${api.address} runs no app ${appId} (see dropwarden apps)\n`);
+      if ('missing' in body) {
+        process.stderr.write(`dropwarden: the agent at ${api.address} says: ${body.missing} (see dropwarden apps)\n`);
         process.exitCode = 1;
         return;
       }

@@ -107,6 +107,9 @@ describe.skipIf(skip)('dropwarden push, apps, logs, stop on a running up', () =>
     const logs = await runCli(['logs', 'node-hello', '--stream', 'stdout'], up.env);
     expect(logs.code).toBe(0);
     expect(logs.stdout).toMatch(/listening on \d+/);
+    const noSuchIndex = await runCli(['logs', 'node-hello', '--index', '7'], up.env);
+    expect(noSuchIndex.code).toBe(1);
+    expect(noSuchIndex.stderr).toContain('app node-hello has no instance with index 7 on this host');
 
     const [pid] = pidsIn(instance.handle, ['node', 'server.js']);
     expect(pid, `no server.js in container ${instance.handle}`).toBeGreaterThan(0);
