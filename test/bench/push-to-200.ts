@@ -34,12 +34,16 @@ const CLI = new URL('../../bin/dropwarden.js', import.meta.url).pathname;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-async function firstOk(url: string): Promise<void> {
-  for (;;) {
-    const ok = await fetch(url).then((r) => r.status === 200, () => false);
+/** Polls `url` until it answers 200; a URL that never does fails the bench, naming it. */
+async function firstOk(url: string | null | undefined, withinMs = 30_000): Promise<void> {
+  if (!url) throw new Error('the instance has no URL');
+  const deadline = Date.now() + withinMs;
+  while (Date.now() < deadline) {
+    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.status === 200, () => false);
     if (ok) return;
     await new Promise((r) => setTimeout(r, 10));
   }
+  throw new Error(`${url} did not answer 200 within ${withinMs / 1000} s`);
 }
 
 interface Split { total: number; staging: number; stagerTask: number; toRunning: number; runningTo200: number }
@@ -51,7 +55,7 @@ async function pushInProcess(config: StackConfig, api: AgentApi, appId: string):
   const t1 = performance.now();
   const [instance] = await startApp(config, { appId, dropletUri: result.droplet!.uri, api });
   const t2 = performance.now();
-  await firstOk(instance.url!);
+  await firstOk(instance.url);
   const t3 = performance.now();
   const stagerTask = Object.values(result.timings_ms ?? {}).reduce((a, b) => a + (b as number), 0);
   return { total: t3 - t0, staging: t1 - t0, stagerTask, toRunning: t2 - t1, runningTo200: t3 - t2 };
@@ -62,7 +66,12 @@ function pushWithCli(env: NodeJS.ProcessEnv, appId: string): Promise<number> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [CLI, 'push', APP, '--app-id', appId, '--json'], { env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`push failed: ${stderr}`));
-      const url = JSON.parse(stdout.trim().split('\n').at(-1)!).instances[0].url as string;
+      let url: string | undefined;
+      try {
+        url = (JSON.parse(stdout.trim().split('\n').at(-1)!) as { instances?: Array<{ url?: string }> }).instances?.[0]?.url;
+      } catch {
+        return reject(new Error(`push printed no JSON result: ${stdout.slice(-500)}`));
+      }
       firstOk(url).then(() => resolve(performance.now() - t0), reject);
     });
   });
