@@ -6,6 +6,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
+import { detectOrder } from '../../plugins/registry.ts';
 import { type StagerConfig, stagerConfigFromEnv } from './config.ts';
 import { type RecordDeps, processRecord } from './record.ts';
 import { logger } from './telemetry.ts';
@@ -14,6 +15,9 @@ import { prepareWorkRoot } from './work-root.ts';
 export function createHandler(make: () => RecordDeps) {
   let ready: Promise<RecordDeps> | undefined;
   const init = async () => {
+    // An operator's typo in the detection order fails the set-up (retried, then dead-lettered,
+    // the log naming the setting), not every request as if the app were at fault.
+    detectOrder();
     const deps = make();
     await prepareWorkRoot(deps.config.workRoot);
     return deps;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
 import { jvmMemory } from '../../plugins/api/jvm.ts';
 import { detectOrder } from '../../plugins/registry.ts';
+import { createHandler } from '../../functions/stager/handler.ts';
 import { standaloneRuntime } from '../../plugins/standalone/index.ts';
 import { cleanup, stageApp, startDroplet, stopDroplet } from './helpers.ts';
 
@@ -50,6 +51,17 @@ it('DROPWARDEN_DETECT_ORDER changes the order', async () => {
 it('an unknown name in DROPWARDEN_DETECT_ORDER is blamed on the setting', () => {
   vi.stubEnv('DROPWARDEN_DETECT_ORDER', 'node,pyhton');
   expect(() => detectOrder()).toThrow(/^DROPWARDEN_DETECT_ORDER: unknown framework "pyhton"/);
+});
+
+it('the stager fails its set-up on an unknown name in DROPWARDEN_DETECT_ORDER, before any request is answered', async () => {
+  vi.stubEnv('DROPWARDEN_DETECT_ORDER', 'node,pyhton');
+  let made = 0;
+  const handler = createHandler(() => {
+    made++;
+    throw new Error('unreachable: the set-up stops at the detection order');
+  });
+  await expect(handler({ Records: [] })).rejects.toThrow(/^DROPWARDEN_DETECT_ORDER: unknown framework "pyhton"/);
+  expect(made).toBe(0);
 });
 
 it('a named framework skips detection and says so', async () => {
