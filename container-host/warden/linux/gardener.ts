@@ -106,6 +106,8 @@ export class Gardener implements WardenService {
       }
       this.#uids.claim(record.uid);
       this.#p.networker.claim(record.net);
+      // A depot written by an older wardend has a copy configuration without the user.
+      await this.#p.copier.prepare(this.#p.depot.dir(handle), init.initPid, { uid: record.uid, gid: record.uid });
       if (!newest || record.createdAt > newest.createdAt) newest = record;
       const live: Live = { record, cgroup, jobs: new Map(), running: new Set(), refs: 0 };
       // Every job directory left is a job not yet consumed (link and stream remove it).
@@ -195,7 +197,7 @@ export class Gardener implements WardenService {
       const init = await this.#p.containerizer.start({ handle, dir, plan, uid, bindMounts: spec.bindMounts, cgroup });
       Object.assign(record, init, { state: 'active' });
       await this.#p.networker.attach(net, init.initPid);
-      await this.#p.copier.prepare(dir, init.initPid);
+      await this.#p.copier.prepare(dir, init.initPid, { uid, gid: uid });
       await this.#p.depot.save(record);
     } catch (e) {
       const init = initOf(record);
@@ -395,7 +397,7 @@ export class Gardener implements WardenService {
   async copyIn(handle: string, srcPath: string, dstPath: string): Promise<void> {
     const live = this.#get(handle);
     if (live.record.state !== 'active') throw stateError(['active'], live.record.state);
-    await this.#p.copier.copyIn(this.#p.depot.dir(handle), srcPath, dstPath, { uid: live.record.uid, gid: live.record.uid });
+    await this.#p.copier.copyIn(this.#p.depot.dir(handle), srcPath, dstPath);
   }
 
   async copyOut(handle: string, srcPath: string, dstPath: string, owner?: string): Promise<void> {

@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import type { WardenService } from '../server/service.ts';
 import { detectCgroups } from './cgroups/detect.ts';
 import { resolveConfig, type LinuxWardenConfig } from './config.ts';
@@ -12,6 +13,7 @@ export type { LinuxWardenConfig } from './config.ts';
 export { DEFAULT_CONFIG, resolveConfig } from './config.ts';
 export { Gardener, OUT_OF_MEMORY, OUTPUT_EXCEEDED } from './gardener.ts';
 export { HostError, HostRequirementError } from './errors.ts';
+export { RsyncUnusableError } from './files/copy.ts';
 
 export type LinuxWardenService = WardenService & {
   /** Stops timers; containers keep running and are restored by the next start. */
@@ -26,6 +28,9 @@ export type LinuxWardenService = WardenService & {
  */
 export async function createLinuxWardenService(partial: Partial<LinuxWardenConfig> = {}): Promise<LinuxWardenService> {
   const config = resolveConfig(partial);
+  const copier = new RsyncCopier(config.rsyncPath);
+  // Before anything is restored or created: a host rsync that cannot copy as the container's user is refused here.
+  await copier.check(tmpdir());
   let networker: Networker = new LoopbackNetworker();
   if (config.network) {
     const veth = new VethNetworker(config.network);
@@ -39,7 +44,7 @@ export async function createLinuxWardenService(partial: Partial<LinuxWardenConfi
     containerizer: new NamespaceContainerizer({ tiniPath: config.tiniPath, user: config.user }),
     networker,
     volumizer: new OverlayVolumizer({ rootfsDir: config.rootfsDir, defaultRootfs: config.defaultRootfs, hostBinds: config.hostBinds, disk: config.disk }),
-    copier: new RsyncCopier(config.rsyncPath),
+    copier,
   });
   await gardener.start();
   return gardener;
