@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // skip-guard: in CI a skipped test fails the run unless test/skip-allowlist.json says why it must skip.
+    reporters: ['default', './test/support/skip-guard.ts'],
     // fauxqs loads node:sqlite (still "experimental" on Node 22) even with persistence off.
     execArgv: ['--disable-warning=ExperimentalWarning'],
     env: {

@@ -1,12 +1,14 @@
 /**
- * What `dropwarden up` needs from this host before it starts anything: root, the kernel's
- * namespaces, overlayfs and cgroups, and the programs wardend runs (each from a Debian package
- * of .ci/debian-packages.txt). Missing packages are installed with apt-get when we can; the
- * rest is reported with exactly what to do.
+ * What `dropwarden up` and the tests need from this host before they start anything: root, the
+ * kernel's namespaces, overlayfs and cgroups, and the Debian packages of
+ * container-host/debian-packages.txt (wardend's programs, the samples' runtimes, what the
+ * runtime bundles are built from). Missing packages are installed with apt-get when we can,
+ * never upgrading one that is installed; the rest is reported with exactly what to do.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { detectCgroups } from '../container-host/warden/linux/cgroups/detect.ts';
 import { DEFAULT_CONFIG } from '../container-host/warden/linux/config.ts';
 
@@ -28,6 +30,11 @@ export const REQUIRED_PROGRAMS: ReadonlyArray<{ program: string; pkg: string }> 
   { program: DEFAULT_CONFIG.rsyncPath, pkg: 'rsync' },
 ];
 
+/** The packages of container-host/debian-packages.txt, in its order. */
+export function listedPackages(file = fileURLToPath(new URL('../container-host/debian-packages.txt', import.meta.url))): string[] {
+  return readFileSync(file, 'utf8').split('\n').map((line) => line.replace(/#.*/, '').trim()).filter(Boolean);
+}
+
 /** Something the host lacks that no package fixes, with what to do about it. */
 export interface HostProblem {
   what: string;
@@ -36,7 +43,7 @@ export interface HostProblem {
 
 export interface PrerequisiteReport {
   problems: HostProblem[];
-  /** Debian packages to install, each once, in REQUIRED_PROGRAMS order. */
+  /** Debian packages to install, each once: the listed ones dpkg lacks, then those of missing programs. */
   packages: string[];
 }
 
@@ -45,6 +52,8 @@ export interface HostProbe {
   platform: string;
   euid: number;
   hasProgram(program: string): boolean;
+  /** Of `packages`, those dpkg has installed; undefined where there is no dpkg. */
+  installedPackages(packages: string[]): Set<string> | undefined;
   /** Why no cgroup hierarchy is usable, or undefined. */
   cgroupProblem(): string | undefined;
   hasOverlayfs(): boolean;
@@ -70,6 +79,13 @@ export const realHost = (): HostProbe => ({
     program.startsWith('/')
       ? executable(program)
       : [...new Set([...(process.env.PATH ?? '').split(':').filter(Boolean), ...SEARCH_PATH])].some((dir) => executable(join(dir, program))),
+  installedPackages: (packages) => {
+    const r = spawnSync('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Abbrev}\\n', ...packages], { encoding: 'utf8' });
+    if (r.error) return undefined;
+    // A package dpkg never heard of is named on stderr; stdout has `name status` for each one it knows.
+    const lines = r.stdout.split('\n').map((line) => line.trim().split(/\s+/));
+    return new Set(lines.filter(([, status]) => status?.startsWith('ii')).map(([name]) => name));
+  },
   cgroupProblem: () => {
     try {
       detectCgroups(DEFAULT_CONFIG.cgroupRoot, 'dropwarden-local');
@@ -96,7 +112,7 @@ export const realHost = (): HostProbe => ({
 });
 
 /** Every check at once, so one run says everything that is missing. */
-export function checkPrerequisites(host: HostProbe = realHost()): PrerequisiteReport {
+export function checkPrerequisites(host: HostProbe = realHost(), listed: string[] = listedPackages()): PrerequisiteReport {
   if (host.platform !== 'linux') {
     return { problems: [{ what: `this is ${host.platform}, not Linux`, fix: 'run dropwarden up on a Linux machine (a VM will do)' }], packages: [] };
   }
@@ -109,7 +125,13 @@ export function checkPrerequisites(host: HostProbe = realHost()): PrerequisiteRe
   }
   const cgroups = host.cgroupProblem();
   if (cgroups) problems.push({ what: cgroups, fix: 'mount cgroup v2 with the memory, cpu and pids controllers at /sys/fs/cgroup (or v1 hierarchies for them)' });
-  const packages = [...new Set(REQUIRED_PROGRAMS.filter(({ program }) => !host.hasProgram(program)).map(({ pkg }) => pkg))];
+  const installed = host.installedPackages(listed);
+  const packages = [
+    ...new Set([
+      ...(installed ? listed.filter((pkg) => !installed.has(pkg)) : []),
+      ...REQUIRED_PROGRAMS.filter(({ program }) => !host.hasProgram(program)).map(({ pkg }) => pkg),
+    ]),
+  ];
   // Without unshare the namespace check says nothing new; the package list covers it.
   if (host.hasProgram('unshare') && host.euid === 0) {
     const ns = host.namespaceProblem();
@@ -118,7 +140,8 @@ export function checkPrerequisites(host: HostProbe = realHost()): PrerequisiteRe
   return { problems, packages };
 }
 
-export const aptCommand = (packages: string[]) => `apt-get install -y --no-install-recommends ${packages.join(' ')}`;
+/** --no-upgrade: a package already installed stays at the version the machine has. */
+export const aptCommand = (packages: string[]) => `apt-get install -y --no-install-recommends --no-upgrade ${packages.join(' ')}`;
 
 export class PrerequisiteError extends Error {
   override name = 'PrerequisiteError';
@@ -134,7 +157,7 @@ export class PrerequisiteError extends Error {
 /** apt-get install, and once more after apt-get update when the package lists are stale. */
 function aptInstall(packages: string[], say: (line: string) => void): boolean {
   const install = () =>
-    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...packages], {
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', '--no-upgrade', ...packages], {
       stdio: ['ignore', 2, 2],
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
     }).status === 0;
@@ -152,8 +175,12 @@ export function ensurePrerequisites(say: (line: string) => void, host: HostProbe
   let report = checkPrerequisites(host);
   const canInstall = host.euid === 0 && (existsSync('/usr/bin/apt-get') || host.hasProgram('apt-get'));
   if (report.packages.length && canInstall) {
-    say(`installing missing Debian packages: ${aptCommand(report.packages)}`);
-    if (aptInstall(report.packages, say)) report = checkPrerequisites(host);
+    const started = Date.now();
+    say(`installing ${report.packages.length} missing Debian package${report.packages.length === 1 ? '' : 's'} (once): ${aptCommand(report.packages)}`);
+    if (aptInstall(report.packages, say)) {
+      report = checkPrerequisites(host);
+      say(`installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
   }
   if (report.problems.length || report.packages.length) throw new PrerequisiteError(report);
 }

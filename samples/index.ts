@@ -1,13 +1,13 @@
 /**
  * The sample apps `dropwarden up` stages and runs for a first look: one per plugin family,
  * each answering 200 on `/`. A sample runs only where its runtime does: the warden
- * container's base is this host's own /usr, so the host must have the runtime installed.
+ * container's base is this host's own /usr, so the host must have the runtime installed
+ * (`dropwarden setup`, which `up` runs first, installs them and builds the Tomcat bundle).
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUILD_SCRIPT, BUNDLE_FOR, runtimesDir } from '../plugins/java_web/bundle.ts';
+import { BUNDLE_FOR, runtimesDir } from '../plugins/java_web/bundle.ts';
 
 export interface SampleApp {
   name: string;
@@ -21,7 +21,6 @@ export interface SampleApp {
 }
 
 const dir = (name: string) => fileURLToPath(new URL(`./${name}`, import.meta.url));
-const REPO = fileURLToPath(new URL('..', import.meta.url));
 const tomcatBundle = () => join(runtimesDir(), BUNDLE_FOR.jakarta, 'bin', 'bootstrap.jar');
 
 export const SAMPLE_APPS: SampleApp[] = [
@@ -38,8 +37,8 @@ export const SAMPLE_APPS: SampleApp[] = [
     name: 'hello-java',
     path: dir('hello-java'),
     memory: 512,
-    // The stager needs the Tomcat bundle, built from the tomcat10 package when missing.
-    needs: [{ files: ['/usr/bin/java'], pkg: 'openjdk-17-jdk-headless' }, { files: [tomcatBundle(), '/usr/share/tomcat10/bin/bootstrap.jar'], pkg: 'tomcat10' }],
+    // The stager needs the Tomcat bundle, which set-up builds from the tomcat10 package.
+    needs: [{ files: ['/usr/bin/java'], pkg: 'openjdk-17-jdk-headless' }, { files: [tomcatBundle()], pkg: 'tomcat10' }],
   },
 ];
 
@@ -60,11 +59,4 @@ export function selectSamples(exists: (file: string) => boolean = existsSync): S
     }
   }
   return selection;
-}
-
-/** The java_web plugin stages from Tomcat bundles built out of Debian's packages, once. */
-export function ensureTomcatBundle(say: (line: string) => void): void {
-  if (existsSync(tomcatBundle())) return;
-  say(`building the Tomcat bundles for java_web (once): ${BUILD_SCRIPT}`);
-  execFileSync(join(REPO, BUILD_SCRIPT), { stdio: ['ignore', 2, 2] });
 }

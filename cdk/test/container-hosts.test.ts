@@ -123,7 +123,7 @@ describe('daemon service', () => {
     const context = join(s.assemblyDir, images[0].source.directory);
     expect(existsSync(join(context, 'container-host', 'Dockerfile'))).toBe(true);
     expect(existsSync(join(context, 'package-lock.json'))).toBe(true);
-    expect(existsSync(join(context, '.ci', 'debian-packages.txt'))).toBe(true);
+    expect(existsSync(join(context, 'container-host', 'debian-packages.txt'))).toBe(true);
     for (const left of ['node_modules', '.git', 'cdk.out', 'test']) expect(existsSync(join(context, left))).toBe(false);
   });
 

@@ -9,6 +9,7 @@ type Loader = () => Promise<() => Command>;
  */
 export const commandLoaders: Record<string, Loader> = {
   up: async () => (await import('./up.ts')).upCommand,
+  setup: async () => (await import('./setup.ts')).setupCommand,
   stage: async () => (await import('./stage.ts')).stageCommand,
   push: async () => (await import('./push.ts')).pushCommand,
   apps: async () => (await import('./apps.ts')).appsCommand,

@@ -1,7 +1,9 @@
 import { Command } from 'commander';
-import { ensurePrerequisites, PrerequisiteError } from '../../local/prerequisites.ts';
+import { setUpHost } from '../../local/host-setup.ts';
+import { PrerequisiteError } from '../../local/prerequisites.ts';
+import { BundleBuildError } from '../../local/runtime-bundles.ts';
 import { AlreadyRunningError, LocalStack } from '../../local/up.ts';
-import { ensureTomcatBundle, type SampleApp, selectSamples } from '../../samples/index.ts';
+import { type SampleApp, selectSamples } from '../../samples/index.ts';
 import { AgentApi } from '../agent-api.ts';
 import { stopApp } from '../app-client.ts';
 import { type DemoDisplay, demoDisplay, runDemo } from '../demo.ts';
@@ -18,20 +20,11 @@ export function worthShowing(line: string): boolean {
   }
 }
 
-/** The samples this host can run, java_web's Tomcat bundle built when it is missing. */
+/** The samples this host can run (after set-up, all of them), saying why any is left out. */
 function demoApps(say: (line: string) => void): SampleApp[] {
   const { runnable, skipped } = selectSamples();
   for (const { app, why } of skipped) say(`Skipping sample ${app.name}: ${why}`);
-  return runnable.filter((app) => {
-    if (app.name !== 'hello-java') return true;
-    try {
-      ensureTomcatBundle(say);
-      return true;
-    } catch (err) {
-      say(`Skipping sample ${app.name}: building the Tomcat bundle failed: ${(err as Error).message}`);
-      return false;
-    }
-  });
+  return runnable;
 }
 
 /** Every app the agent runs gets a StopRequest; waits (a while) until they are STOPPED. */
@@ -58,11 +51,11 @@ export function upCommand(): Command {
       let display: DemoDisplay | undefined;
       const say = (line: string) => (display ? display.log(line) : process.stderr.write(`${line}\n`));
       try {
-        ensurePrerequisites((line) => say(`dropwarden: ${line}`));
+        await setUpHost((line) => say(`dropwarden: ${line}`));
       } catch (err) {
-        if (!(err instanceof PrerequisiteError)) throw err;
+        if (!(err instanceof PrerequisiteError || err instanceof BundleBuildError)) throw err;
         process.stderr.write(`dropwarden: ${err.message}\n`);
-        process.exitCode = EXIT_USAGE;
+        process.exitCode = err instanceof PrerequisiteError ? EXIT_USAGE : EXIT_FAILED;
         return;
       }
       const stack = new LocalStack({

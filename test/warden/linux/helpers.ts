@@ -11,7 +11,7 @@ export function missingHostFeature(): string | undefined {
   if (process.getuid?.() !== 0) return 'not running as root';
   if (!readFileSync('/proc/filesystems', 'utf8').includes('overlay')) return 'no overlayfs in this kernel';
   for (const bin of ['/usr/bin/unshare', '/usr/bin/nsenter', '/usr/bin/setpriv', '/usr/bin/tini-static', '/usr/bin/rsync']) {
-    if (!existsSync(bin)) return `${bin} is missing (see .ci/debian-packages.txt)`;
+    if (!existsSync(bin)) return `${bin} is missing (npx dropwarden setup installs it; container-host/debian-packages.txt)`;
   }
   try {
     execFileSync('unshare', ['--mount', '--pid', '--uts', '--ipc', '--net', '--fork', 'true'], { stdio: 'ignore' });

@@ -1,0 +1,30 @@
+import { Command } from 'commander';
+import { setUpHost } from '../../local/host-setup.ts';
+import { PrerequisiteError } from '../../local/prerequisites.ts';
+import { BundleBuildError } from '../../local/runtime-bundles.ts';
+import { EXIT_FAILED, EXIT_USAGE } from '../main.ts';
+
+/**
+ * `dropwarden setup`: what `up` does first, by itself (`npm test` runs it before the suites).
+ * Installs the missing Debian packages (as root, with apt-get, never upgrading one that is
+ * installed) and builds the missing runtime bundles; says what it did, or exactly what to run.
+ */
+export function setupCommand(): Command {
+  return new Command('setup')
+    .description('Install what this machine lacks for `up` and the tests: Debian packages (as root, via apt-get) and the runtime bundles')
+    .action(async () => {
+      const say = (line: string) => process.stderr.write(`dropwarden: ${line}\n`);
+      try {
+        await setUpHost(say);
+        say('this machine is set up for the local stack and the tests');
+      } catch (err) {
+        if (err instanceof PrerequisiteError) {
+          say(err.message);
+          process.exitCode = EXIT_USAGE;
+        } else if (err instanceof BundleBuildError) {
+          say(err.message);
+          process.exitCode = EXIT_FAILED;
+        } else throw err;
+      }
+    });
+}
