@@ -1,5 +1,5 @@
 /**
- * The running messages (shared/DESIGN.md §3.3): StartRequest and StopRequest on the start
+ * The running messages (DESIGN.md §3.3): StartRequest and StopRequest on the start
  * queue, InstanceState on the events queue. The one place their shape is defined. Unknown extra
  * fields are kept (loose objects) and ignored.
  */

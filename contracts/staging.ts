@@ -1,5 +1,5 @@
 /**
- * The staging messages (shared/DESIGN.md §3.1, §3.2): the one place their shape is defined.
+ * The staging messages (DESIGN.md §3.1, §3.2): the one place their shape is defined.
  * Unknown extra fields are kept (loose objects) and ignored, as upstream services may add some.
  */
 import { z } from 'zod';

@@ -1,5 +1,5 @@
 /**
- * The messages of shared/DESIGN.md §5 as plain objects, field names as on the wire (snake_case).
+ * The messages of DESIGN.md §5 as plain objects, field names as on the wire (snake_case).
  * Presence is the object's own keys: a field that is absent (or undefined) is not encoded, a field
  * that is set is encoded even when it holds its default (`exit_status: 0` → `18 00`).
  * Bytes fields (handles, output) are Buffers; u64 fields are numbers (exact up to 2^53).

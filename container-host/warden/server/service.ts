@@ -3,7 +3,7 @@
  * containerizer, networker, volumizer). The server decodes a request, calls one method here,
  * and encodes what it returns; a thrown WardenError becomes an ErrorResponse with its message.
  *
- * Types mirror the protocol messages of shared/DESIGN.md §5 in camelCase; byte fields
+ * Types mirror the protocol messages of DESIGN.md §5 in camelCase; byte fields
  * (handles, output) are Buffers, u64 fields are bigint-safe numbers (number up to 2^53).
  */
 

@@ -8,7 +8,7 @@ import {
   FrameDecoder,
 } from '../../../container-host/warden/protocol/index.ts';
 
-/** The golden frames of shared/DESIGN.md §5, produced by the original warden client library. */
+/** The golden frames of DESIGN.md §5, produced by the original warden client library. */
 const hex = (s: string) => Buffer.from(s.replace(/ /g, ''), 'hex');
 const GOLDEN = {
   echo: hex('38 0d 0a 08 5d 12 04 0a 02 68 69 0d 0a'),
