@@ -3,7 +3,10 @@
  * a killed app process shows up as CRASHED then RUNNING on the events queue (read with the AWS
  * SDK, as an upstream service reads it); `apps`, `logs`; `stop` leaves no container behind.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appsTable, table } from '../../cli/commands/apps.ts';
@@ -11,11 +14,25 @@ import { parseHealthCheck } from '../../cli/commands/push.ts';
 import { UsageError } from '../../cli/errors.ts';
 import type { InstanceState } from '../../contracts/instances.ts';
 import { checkPrerequisites, PrerequisiteError } from '../../local/prerequisites.ts';
+import { runtimesDir } from '../../plugins/java_web/bundle.ts';
 import { type RunningUp, runCli, startUp } from '../support/cli.ts';
 import { until } from '../support/processes.ts';
 
 const NODE_APP = new URL('../apps/node-hello', import.meta.url).pathname;
 const BROKEN_APP = new URL('../../samples/hello-python', import.meta.url).pathname;
+const APPS = new URL('../apps/', import.meta.url).pathname;
+
+/** A javax.servlet WAR (compiled against the Tomcat 9 bundle that `up` built, as a user's build would produce it). */
+function buildJavaxWar(dir: string): string {
+  const app = join(dir, 'war');
+  cpSync(join(APPS, 'java-web-javax'), app, { recursive: true });
+  const src = join(dir, 'HelloServlet.java');
+  writeFileSync(src, readFileSync(join(APPS, 'java-servlet', 'HelloServlet.java'), 'utf8').replaceAll('jakarta.servlet', 'javax.servlet'));
+  mkdirSync(join(app, 'WEB-INF', 'classes'), { recursive: true });
+  execFileSync('javac', ['-cp', join(runtimesDir(), 'tomcat9', 'lib', 'servlet-api.jar'), '-d', join(app, 'WEB-INF', 'classes'), src], { stdio: 'pipe' });
+  execFileSync('zip', ['-qr', join(dir, 'hello-javax.war'), 'WEB-INF'], { cwd: app });
+  return join(dir, 'hello-javax.war');
+}
 
 describe('push and apps, without a stack', () => {
   it('read --health-check as DESIGN §3.3 health checks', () => {
@@ -134,6 +151,22 @@ describe.skipIf(skip)('dropwarden push, apps, logs, stop on a running up', () =>
     expect(list.code, list.stderr).toBe(0);
     for (const h of handles) expect(list.stdout).not.toContain(h);
   }, 180_000);
+
+  it('pushes a WAR (javax.servlet) to a URL answering 200 from Tomcat 9, with no manual step on the stack', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dw-push-war-'));
+    try {
+      const push = await runCli(['push', buildJavaxWar(dir), '--app-id', 'hello-war', '--memory', '512', '--json'], up.env, 180_000);
+      expect(push.code, push.stderr).toBe(0);
+      const pushed = lastJson(push.stdout);
+      expect(pushed.instances).toEqual([expect.objectContaining({ state: 'RUNNING' })]);
+      const res = await fetch(pushed.instances[0].url);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toMatch(/^Hello from java_web on Apache Tomcat\/9\.0\./);
+      expect((await runCli(['stop', 'hello-war'], up.env)).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 240_000);
 
   it('exits 1 with the reason and the last log lines when the app crashes at start', async () => {
     const run = await runCli(['push', BROKEN_APP, '--app-id', 'crasher', '--command', 'echo "cannot start: no config" >&2; exit 3', '--json'], up.env, 120_000);

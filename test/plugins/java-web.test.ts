@@ -28,7 +28,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const classes: Record<'jakarta' | 'javax', string> = { jakarta: join(work, 'jakarta'), javax: join(work, 'javax') };
 
 beforeAll(() => {
-  // .ci/run builds the bundles; a machine that has not yet gets them here (once, quickly).
+  // npm test's set-up builds the bundles; a run of this file alone gets them here (once, quickly).
   const runtimes = runtimesDir();
   if (!['tomcat10', 'tomcat9'].every((b) => existsSync(join(runtimes, b, 'bin', 'bootstrap.jar')))) {
     execFileSync(BUILD_SCRIPT, runtimes === DEFAULT_RUNTIMES_DIR ? [] : [runtimes], { stdio: 'pipe' });
