@@ -37,7 +37,8 @@ async function firstOk(url: string, withinMs = 60_000): Promise<void> {
 async function oneStart(stateDir: string): Promise<Start> {
   const t0 = performance.now();
   const child = spawn('npm', ['start'], { cwd: REPO, env: { ...process.env, DROPWARDEN_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // npm itself ends by the SIGINT once up has exited; up's own status is what counts.
+  const exited = new Promise<number | null>((r) => child.once('exit', (code, signal) => r(signal === 'SIGINT' ? 0 : code)));
   const result: Partial<Start> = {};
   const urls = new Map<string, string>();
   const output: string[] = [];
