@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DEFAULT_AGENT_DIR } from '../../container-host/agent/config.ts';
 import { type CapacityReporter, createCapacityReporter } from '../../container-host/agent/fleet.ts';
 import { createAgentMetrics } from '../../container-host/agent/metrics.ts';
 import { runCli } from '../support/cli.ts';
@@ -340,7 +341,8 @@ describe('locally: the one host', () => {
   });
 
   it('without a running stack it says how to start one', async () => {
-    if (existsSync('/var/lib/dropwarden/agent/host.json')) return; // an agent really runs here
+    // An agent of a container host really running here would be found instead: say so, never pass unchecked.
+    expect(existsSync(`${DEFAULT_AGENT_DIR}/host.json`), `an agent runs on this machine (${DEFAULT_AGENT_DIR}); this test needs one without`).toBe(false);
     const run = await runCli(['hosts'], { DROPWARDEN_STATE_DIR: join(tmp, 'none') });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('npx dropwarden up');

@@ -17,7 +17,6 @@ import { runStagingTask } from '../../functions/stager/task.ts';
 import { TaskLog } from '../../functions/stager/task-log.ts';
 import { type TestStack, putApp, startTestStack } from '../support/aws-stack.ts';
 import { treeOf, zipTree } from '../support/zip.ts';
-import { bundledNpmCli } from '../../plugins/node/index.ts';
 import { appPath, cleanup, startDroplet, stopDroplet } from './helpers.ts';
 
 let stack: TestStack;
@@ -48,8 +47,8 @@ it.each([
   { fixture: 'node-hello', body: 'Hello from node (production)\n', properties: {} },
   { fixture: 'ruby-vendored', body: 'Hello from a vendored gem\n', properties: {} },
   { fixture: 'python-wsgi', body: 'Hello from wsgi\n', properties: {} },
-  // npm ci needs the npm that ships with the stager (the `npm` package among its dependencies).
-  ...(bundledNpmCli() ? [{ fixture: 'node-lockfile', body: 'Hello, node, from a locked dependency\n', properties: {} }] : []),
+  // npm ci runs the npm that ships with the stager (the `npm` package among its dependencies).
+  { fixture: 'node-lockfile', body: 'Hello, node, from a locked dependency\n', properties: {} },
   { fixture: 'monorepo', body: 'Hello from services/api\n', properties: { app_root: 'services/api' } },
   { fixture: 'python-procfile', body: 'Hello from a plain Python script\n', properties: {} },
   { fixture: 'ruby-rack', body: 'Hello from rack (production)\n', properties: {} },

@@ -13,11 +13,6 @@ export interface ParsedRequest {
   request: Record<string, unknown>;
 }
 
-/** The §5 fields of a request, as `--field` flags take them. */
-export function requestFields(name: RequestName): string[] {
-  return requestType(name).fieldsArray.map((f) => f.name);
-}
-
 export function describeRequest(name: RequestName): string {
   const fields = requestType(name).fieldsArray.map((f) => {
     const kind = f.resolvedType instanceof protobuf.Enum ? Object.keys(f.resolvedType.values).join('|') : f.type;

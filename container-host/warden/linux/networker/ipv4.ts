@@ -34,12 +34,3 @@ export function formatCidr(c: Cidr): string {
   return `${formatIp(c.base)}/${c.prefix}`;
 }
 
-export function cidrContains(c: Cidr, ip: number): boolean {
-  return ((ip & maskOf(c.prefix)) >>> 0) === c.base;
-}
-
-/** Whether two blocks share any address. */
-export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
-  const p = Math.min(a.prefix, b.prefix);
-  return ((a.base & maskOf(p)) >>> 0) === ((b.base & maskOf(p)) >>> 0);
-}
