@@ -7,10 +7,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, ListQueuesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, ListQueuesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StagingResult } from '../../contracts/staging.ts';
 import { CLI, type RunningUp, runCli, startUp } from '../support/cli.ts';
+import { until } from '../support/processes.ts';
 import { zipTree } from '../support/zip.ts';
 
 const APP = new URL('../../samples/hello-python', import.meta.url).pathname;
@@ -106,8 +107,13 @@ describe('an upstream service that knows only `config --json`', () => {
     expect(byId['no-zip'].error).toMatch(/Failed downloading app: .* does not exist/);
     expect(byId.cobol.error).toMatch(/Staging plugin failed: unknown framework "cobol"/);
     expect(byId.dup.droplet).toBeDefined();
-    const left = await sqs.send(new ReceiveMessageCommand({ QueueUrl: cfg.queues.staging, WaitTimeSeconds: 1 }));
-    expect(left.Messages ?? []).toHaveLength(0);
+    // Nothing left on the staging queue, in flight included (a ReceiveMessage would not see those).
+    await until('the staging queue empty, in flight included', async () => {
+      const { Attributes: a } = await sqs.send(new GetQueueAttributesCommand({
+        QueueUrl: cfg.queues.staging, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }));
+      return a?.ApproximateNumberOfMessages === '0' && a?.ApproximateNumberOfMessagesNotVisible === '0' ? true : undefined;
+    }, 15_000);
   });
 
   it('deletes its private reply queue when interrupted with Ctrl-C', async () => {
