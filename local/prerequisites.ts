@@ -20,6 +20,7 @@ export const REQUIRED_PROGRAMS: ReadonlyArray<{ program: string; pkg: string }> 
   { program: 'setsid', pkg: 'util-linux' },
   { program: 'losetup', pkg: 'mount' },
   { program: 'mkfs.ext4', pkg: 'e2fsprogs' },
+  { program: 'sysctl', pkg: 'procps' },
   { program: 'ip', pkg: 'iproute2' },
   { program: 'tc', pkg: 'iproute2' },
   { program: 'iptables', pkg: 'iptables' },

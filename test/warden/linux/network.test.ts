@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { job, skipReason, startWarden, waitFor, type Harness } from './helpers.ts';
 import { httpGetScript, iptablesLines, links, removeWardenNetwork, RemoteHost } from './net-helpers.ts';
@@ -132,6 +133,40 @@ describe.skipIf(skipReason)('warden linux backend: networking', () => {
     await h.warden.destroy(handle);
     expect(iptablesLines(`${PREFIX}-o-`)).toEqual([]);
     expect(iptablesLines(`${PREFIX}-n-`)).toEqual([]);
+  });
+
+  it('keeps IPv6 off the veth pair: a host service on [::] is not reachable from a container', async () => {
+    const server = createTcpServer((socket) => socket.end('host-v6\n'));
+    await new Promise<void>((r) => server.listen({ host: '::', port: 0 }, r));
+    const port = (server.address() as { port: number }).port;
+    const { handle } = await h.warden.create({ bindMounts: [] });
+    try {
+      const { hostIp } = await h.warden.info(handle);
+      const hostIface = /^\d+:\s+(\S+)\s+inet /m.exec(execFileSync('ip', ['-o', '-4', 'addr', 'show', 'to', hostIp!], { encoding: 'utf8' }))?.[1];
+      expect(hostIface, `the host side of ${hostIp}`).toMatch(new RegExp(`^${PREFIX}`));
+      expect(execFileSync('ip', ['-o', '-6', 'addr', 'show', 'dev', hostIface!], { encoding: 'utf8' }).trim()).toBe('');
+      const inside = await h.warden.run(job(handle, 'cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6; ip -o -6 addr show dev eth0; ip -o -6 addr show dev lo | grep -c "::1/128"'));
+      expect(inside.stdout.toString()).toBe('1\n1\n');
+      // Every link-local address the host has, tried over eth0 from inside: none may answer.
+      const hostLinkLocal = execFileSync('ip', ['-o', '-6', 'addr', 'show', 'scope', 'link'], { encoding: 'utf8' }).split('\n')
+        .map((l) => /inet6 (fe80::[0-9a-f:]+)\//.exec(l)?.[1]).filter((a): a is string => !!a);
+      const targets = [...new Set([...hostLinkLocal, 'fe80::1'])];
+      const probe = await h.warden.run(job(handle, `python3 - <<'PY'
+import socket
+for addr in ${JSON.stringify(targets)}:
+    try:
+        with socket.create_connection((addr + '%eth0', ${port}), timeout=2) as s:
+            print('reached', addr, s.recv(64))
+    except OSError as e:
+        print('refused', addr, type(e).__name__)
+PY`));
+      const lines = probe.stdout.toString().trim().split('\n');
+      expect(lines).toHaveLength(targets.length);
+      expect(lines.filter((l) => !l.startsWith('refused ')), probe.stderr.toString()).toEqual([]);
+    } finally {
+      await h.warden.destroy(handle);
+      server.close();
+    }
   });
 
   it('validates net_out with the original messages', async () => {
