@@ -10,16 +10,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { BUILD_SCRIPT, BUNDLE_FOR, runtimesDir } from '../plugins/java_web/bundle.ts';
+import { SetupBuildError } from './setup-errors.ts';
 
 const SCRIPT = fileURLToPath(new URL(`../${BUILD_SCRIPT}`, import.meta.url));
 
 /** The bundles `dir` lacks, by name (tomcat10, tomcat9). */
 export function missingBundles(dir: string = runtimesDir()): string[] {
   return Object.values(BUNDLE_FOR).filter((name) => !existsSync(join(dir, name, 'bin', 'bootstrap.jar')));
-}
-
-export class BundleBuildError extends Error {
-  override name = 'BundleBuildError';
 }
 
 /** Builds the missing bundles into `dir` (the script's lines shown as they come); a no-op when none is missing. */
@@ -40,8 +37,8 @@ export async function ensureRuntimeBundles(say: (line: string) => void, dir: str
     child.once('error', reject);
     child.once('close', (status, signal) => resolve(status ?? (signal ? 128 : 1)));
   });
-  if (code !== 0) throw new BundleBuildError(`${BUILD_SCRIPT} failed (exit ${code}): ${lines.at(-1) ?? 'no output'}`);
+  if (code !== 0) throw new SetupBuildError(`${BUILD_SCRIPT} failed (exit ${code}): ${lines.at(-1) ?? 'no output'}`);
   const still = missingBundles(dir);
-  if (still.length) throw new BundleBuildError(`${BUILD_SCRIPT} finished but ${still.join(', ')} is still missing in ${dir}`);
+  if (still.length) throw new SetupBuildError(`${BUILD_SCRIPT} finished but ${still.join(', ')} is still missing in ${dir}`);
   say(`built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { setUpHost } from '../../local/host-setup.ts';
 import { PrerequisiteError } from '../../local/prerequisites.ts';
-import { BundleBuildError } from '../../local/runtime-bundles.ts';
+import { SetupBuildError } from '../../local/setup-errors.ts';
 import { EXIT_FAILED, EXIT_USAGE } from '../main.ts';
 
 /**
@@ -21,7 +21,7 @@ export function setupCommand(): Command {
         if (err instanceof PrerequisiteError) {
           say(err.message);
           process.exitCode = EXIT_USAGE;
-        } else if (err instanceof BundleBuildError) {
+        } else if (err instanceof SetupBuildError) {
           say(err.message);
           process.exitCode = EXIT_FAILED;
         } else throw err;

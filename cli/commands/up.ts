@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { setUpHost } from '../../local/host-setup.ts';
 import { PrerequisiteError } from '../../local/prerequisites.ts';
-import { BundleBuildError } from '../../local/runtime-bundles.ts';
+import { SetupBuildError } from '../../local/setup-errors.ts';
 import { AlreadyRunningError, LocalStack } from '../../local/up.ts';
 import { type SampleApp, selectSamples } from '../../samples/index.ts';
 import { AgentApi } from '../agent-api.ts';
@@ -53,7 +53,7 @@ export function upCommand(): Command {
       try {
         await setUpHost((line) => say(`dropwarden: ${line}`));
       } catch (err) {
-        if (!(err instanceof PrerequisiteError || err instanceof BundleBuildError)) throw err;
+        if (!(err instanceof PrerequisiteError || err instanceof SetupBuildError)) throw err;
         process.stderr.write(`dropwarden: ${err.message}\n`);
         process.exitCode = err instanceof PrerequisiteError ? EXIT_USAGE : EXIT_FAILED;
         return;

@@ -1,3 +1,4 @@
+import { SECCOMP_HELPER } from './containerizer/seccomp.ts';
 import type { NetworkConfig } from './networker/networker.ts';
 import type { DiskConfig } from './volumizer/disk-image.ts';
 
@@ -32,6 +33,11 @@ export interface LinuxWardenConfig {
   /** A static tini: the init of every container (exec'd from the host, so rootfs need not have it). */
   tiniPath: string;
   rsyncPath: string;
+  /**
+   * The seccomp helper every unprivileged job starts under (containerizer/seccomp/dw-seccomp.c,
+   * built by `dropwarden setup` or its build.sh); '' runs unprivileged jobs unfiltered.
+   */
+  seccompHelper: string;
   /** Container networking (a /30 each, net_in, net_out, limit_bandwidth); false: loopback only. */
   network: NetworkConfig | false;
   /** limit_disk through a per-container ext4 image; false: no image, limit_disk refused. */
@@ -52,6 +58,7 @@ export const DEFAULT_CONFIG: LinuxWardenConfig = {
   user: { name: 'vcap', home: '/home/vcap' },
   tiniPath: '/usr/bin/tini-static',
   rsyncPath: '/usr/bin/rsync',
+  seccompHelper: SECCOMP_HELPER,
   network: {
     // Shared address space (RFC 6598, CGNAT): outside 10/8, 172.16/12 and 192.168/16, where VPCs,
     // Docker bridges and office networks live, and never routed on the internet. A /16 of it:

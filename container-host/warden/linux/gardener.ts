@@ -293,6 +293,7 @@ export class Gardener implements WardenService {
         cgroupProcs: live.cgroup.procsFiles,
         uid: live.record.uid,
         user: this.#p.config.user,
+        seccompHelper: this.#p.config.seccompHelper,
       }, this.#launcher);
       live.jobs.set(jobId, job);
       live.running.add(job);

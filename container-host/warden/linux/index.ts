@@ -3,6 +3,7 @@ import type { WardenService } from '../server/service.ts';
 import { detectCgroups } from './cgroups/detect.ts';
 import { resolveConfig, type LinuxWardenConfig } from './config.ts';
 import { NamespaceContainerizer } from './containerizer/containerizer.ts';
+import { checkSeccompHelper } from './containerizer/seccomp.ts';
 import { Depot } from './depot.ts';
 import { RsyncCopier } from './files/copy.ts';
 import { Gardener } from './gardener.ts';
@@ -14,6 +15,7 @@ export { DEFAULT_CONFIG, resolveConfig } from './config.ts';
 export { Gardener, OUT_OF_MEMORY, OUTPUT_EXCEEDED } from './gardener.ts';
 export { HostError, HostRequirementError } from './errors.ts';
 export { RsyncUnusableError } from './files/copy.ts';
+export { SeccompUnusableError } from './containerizer/seccomp.ts';
 
 export type LinuxWardenService = WardenService & {
   /** Stops timers; containers keep running and are restored by the next start. */
@@ -31,6 +33,7 @@ export async function createLinuxWardenService(partial: Partial<LinuxWardenConfi
   const copier = new RsyncCopier(config.rsyncPath);
   // Before anything is restored or created: a host rsync that cannot copy as the container's user is refused here.
   await copier.check(tmpdir());
+  if (config.seccompHelper) await checkSeccompHelper(config.seccompHelper);
   let networker: Networker = new LoopbackNetworker();
   if (config.network) {
     const veth = new VethNetworker(config.network);

@@ -1,5 +1,7 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SeccompUnusableError } from '../../../container-host/warden/linux/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cgroupParentDirs, job, skipReason, sleepMs, startWarden, type Harness } from './helpers.ts';
 
@@ -11,6 +13,46 @@ describe.skipIf(skipReason)('warden linux backend: isolation', () => {
     ({ handle } = await h.warden.create({ bindMounts: [] }));
   });
   afterAll(async () => { await h?.close(); });
+
+  it('filters an unprivileged job\'s system calls: no new user (or other) namespace, no mount, no bpf, no ptrace', async () => {
+    const r = await h.warden.run(job(handle, [
+      'grep ^Seccomp: /proc/self/status',
+      'unshare -Ur id 2>&1 || echo "userns refused $?"',
+      'unshare -n true 2>&1 || echo "netns refused $?"',
+      // python3 reaches the calls no command-line tool here makes: each answer is the errno name.
+      `python3 - <<'PY'
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+for name, nr, args in [('mount', 165, (b'none', b'/tmp', b'tmpfs', 0, None)), ('keyctl', 250, (0, 0, 0, 0, 0)),
+                       ('bpf', 321, (0, 0, 0)), ('ptrace', 101, (16, 1, 0, 0)), ('perf_event_open', 298, (0, 0, -1, -1, 0)),
+                       ('clone3', 435, (0, 0)), ('fork', 57, ())]:
+    ret = libc.syscall(nr, *args)
+    print(name, 'ok' if ret >= 0 else errno.errorcode[ctypes.get_errno()])
+    if name == 'fork' and ret == 0:
+        os._exit(0)
+PY`,
+    ].join('\n')));
+    expect(r.stderr.toString()).toBe('');
+    const lines = r.stdout.toString().trim().split('\n');
+    expect(lines[0]).toMatch(/^Seccomp:\s+2$/);
+    expect(lines).toContain('unshare: unshare failed: Operation not permitted');
+    expect(lines).toContain('userns refused 1');
+    expect(lines).toContain('netns refused 1');
+    for (const call of ['mount', 'keyctl', 'bpf', 'ptrace', 'perf_event_open']) expect(lines, call).toContain(`${call} EPERM`);
+    expect(lines).toContain('clone3 ENOSYS');
+    expect(lines).toContain('fork ok');
+    // A privileged job (root in the container, as the agent's own steps) runs unfiltered.
+    const root = await h.warden.run(job(handle, 'grep ^Seccomp: /proc/self/status', { privileged: true }));
+    expect(root.stdout.toString()).toMatch(/^Seccomp:\s+0$/m);
+  });
+
+  it('refuses at start a seccomp helper that lets a job create a user namespace', async () => {
+    const fake = join(mkdtempSync(join(tmpdir(), 'dw-fake-seccomp-')), 'dw-seccomp');
+    writeFileSync(fake, '#!/bin/sh\nexec "$@"\n', { mode: 0o755 });
+    const err = await startWarden('isolation-fake', { seccompHelper: fake }).then(async (w) => { await w.close(); return undefined; }, (e: Error) => e);
+    expect(err).toBeInstanceOf(SeccompUnusableError);
+    expect(err!.message).toContain(`the seccomp helper ${fake} let a process create a user namespace`);
+  });
 
   it('hides host processes: the container sees its own pid namespace with its init as pid 1', async () => {
     const r = await h.warden.run(job(handle, 'ls /proc | grep -E "^[0-9]+$" | sort -n | tr "\\n" " "; echo; cat /proc/1/cmdline | tr "\\0" " "'));

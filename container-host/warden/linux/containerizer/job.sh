@@ -12,6 +12,7 @@
 #     DW_UID, DW_USER, DW_HOME
 #     DW_DISCARD       1: output goes to /dev/null
 #     DW_RLIMITS       space-separated prlimit options (--nofile=64 ...), may be empty
+#     DW_SECCOMP       the seccomp helper an unprivileged job starts under (empty: none)
 #   script   the script, run by the container's /bin/bash
 # and gets from it: `supervisor` (this pid and its start time), `pgid`, stdout, stderr,
 # exit_status.
@@ -33,6 +34,7 @@ out="$DW_JOB_DIR/stdout"
 err="$DW_JOB_DIR/stderr"
 if [ "$DW_DISCARD" = 1 ]; then out=/dev/null; err=/dev/null; fi
 
+filter=()
 if [ "$DW_PRIVILEGED" = 1 ]; then
   drop=()
   identity=(HOME=/root USER=root LOGNAME=root)
@@ -40,6 +42,8 @@ else
   drop=(/usr/bin/setpriv --reuid "$DW_UID" --regid "$DW_UID" --clear-groups
         --inh-caps=-all --bounding-set=-all --no-new-privs --)
   identity=(HOME="$DW_HOME" USER="$DW_USER" LOGNAME="$DW_USER")
+  # On the host side, first: the filter holds for nsenter, setpriv and all the job starts.
+  [ -n "$DW_SECCOMP" ] && filter=("$DW_SECCOMP")
 fi
 
 limits=()
@@ -59,7 +63,7 @@ set -m
   init=$DW_INIT_PID
   unset "${!DW_@}" SHLVL
   export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "${identity[@]}"
-  exec "${limits[@]}" /usr/bin/nsenter -t "$init" -m -u -i -n -p -r -w -- "${drop[@]}" /bin/bash -c "$script"
+  exec "${filter[@]}" "${limits[@]}" /usr/bin/nsenter -t "$init" -m -u -i -n -p -r -w -- "${drop[@]}" /bin/bash -c "$script"
 ) < /dev/null > "$out" 2> "$err" &
 job=$!
 echo "$job" > "$DW_JOB_DIR/pgid"

@@ -29,6 +29,8 @@ export interface JobContainer {
   cgroupProcs: string[];
   uid: number;
   user: { name: string; home: string };
+  /** What an unprivileged job starts under ('' for none). */
+  seccompHelper: string;
 }
 
 /** ResourceLimits field → prlimit option; each sets soft and hard to the value. */
@@ -115,6 +117,7 @@ export class Job {
       DW_HOME: container.user.home,
       DW_DISCARD: spec.discardOutput ? '1' : '0',
       DW_RLIMITS: prlimitOptions(spec.rlimits).join(' '),
+      DW_SECCOMP: container.seccompHelper,
     };
     await Promise.all([
       writeFile(join(dir, 'spec.json'), JSON.stringify({ discardOutput: spec.discardOutput, privileged: spec.privileged, startedAt: Date.now() })),
