@@ -193,3 +193,23 @@ it('leaves no droplet outside the places above', async () => {
   const list = await s3Client(stack.config).send(new ListObjectsV2Command({ Bucket: stack.config.buckets.apps }));
   expect((list.Contents ?? []).every((o) => o.Key!.startsWith('test/'))).toBe(true);
 });
+
+describe('the request boundary (contracts/common.ts): a terminal result naming the rule, nothing staged', () => {
+  it.each([
+    ['a path-escaping app_id', { app_id: '../../../../../../../tmp/x' }, /app_id: app_id must be a DNS label/],
+    ['a pseudo-bucket app_id', { app_id: '../../etc' }, /app_id: app_id must be a DNS label/],
+    ['an app_id with a lone surrogate', { app_id: 'x\ud800' }, /app_id: app_id must be a DNS label/],
+    ['a 251-character app_id (the emulator\'s PUT failed: retried toward the DLQ)', { app_id: 'a'.repeat(251) }, /app_id: app_id must be a DNS label/],
+    ['resources.memory of 1e12 MB', { properties: { resources: { memory: 1e12 } } }, /properties\.resources\.memory: Too big: expected number to be <=1048576/],
+  ])('%s', async (_what, over, message) => {
+    const requestId = `boundary-${Math.random()}`;
+    const body = JSON.stringify({ request_id: requestId, app_id: 'hello', download_uri: await putApp(stack.config, appZip), properties: {}, ...over });
+    // Resolves (not a RetryableError): the message is deleted, not retried toward the DLQ.
+    await processRecord({ messageId: requestId, body, attributes: {}, messageAttributes: {} } as unknown as SQSRecord, depsFromConfig(config));
+    const [r] = (await drain<StagingResult>(stack.config, stack.config.queues.results, 5_000, (g) => g.some((x) => x.request_id === requestId)))
+      .filter((x) => x.request_id === requestId);
+    expect(r.error).toMatch(/^Staging task failed:\n Invalid staging request: the staging request is invalid: /);
+    expect(r.error).toMatch(message);
+    expect(r.droplet).toBeUndefined();
+  });
+});
