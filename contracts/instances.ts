@@ -4,8 +4,10 @@
  * fields are kept (loose objects) and ignored.
  */
 import { z } from 'zod';
+import { AppId, Megabytes } from './common.ts';
 
-const appId = z.union([z.string().min(1).max(256), z.number().int()]).transform(String);
+/** The staging request's app id (contracts/common.ts), as a string. */
+const appId = AppId.transform(String);
 
 const dropletUri = z
   .string()
@@ -29,9 +31,9 @@ export const StartRequest = z.looseObject({
   /** How many instances of this app (indices 0..instances-1) should run: declarative, so a duplicate starts none twice. */
   instances: z.number().int().min(1).max(100).default(1),
   /** MB. */
-  memory: z.number().int().min(16).max(1024 * 1024).default(256),
+  memory: Megabytes.default(256),
   /** MB. */
-  disk: z.number().int().min(16).max(1024 * 1024).default(1024),
+  disk: Megabytes.default(1024),
   environment: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'environment entries must be "NAME=value"')).default([]),
   services: z.array(z.unknown()).default([]),
   health_check: HealthCheck.default({ type: 'port' }),

@@ -3,6 +3,7 @@
  * Unknown extra fields are kept (loose objects) and ignored, as upstream services may add some.
  */
 import { z } from 'zod';
+import { AppId, Megabytes } from './common.ts';
 
 const uri = (what: string) =>
   z
@@ -21,8 +22,8 @@ export const StagingProperties = z.looseObject({
   runtime_info: named.optional(),
   resources: z
     .looseObject({
-      memory: z.number().int().positive().optional(),
-      disk: z.number().int().positive().optional(),
+      memory: Megabytes.optional(),
+      disk: Megabytes.optional(),
       fds: z.number().int().positive().optional(),
     })
     .optional(),
@@ -38,7 +39,8 @@ export const StagingProperties = z.looseObject({
 
 export const StagingRequest = z.looseObject({
   request_id: z.string().min(1).max(256).optional(),
-  app_id: z.union([z.string().min(1).max(256), z.number().int()]),
+  /** A DNS label or a whole number (contracts/common.ts): it names S3 keys and, later, routes. */
+  app_id: AppId,
   download_uri: uri('download_uri'),
   upload_uri: uri('upload_uri').optional(),
   reply_to: z.url({ protocol: /^https?$/ }).optional(),

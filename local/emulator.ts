@@ -7,8 +7,9 @@
  * fauxqs's `startFauxqs` hides its Fastify app, so this assembles the same parts from the
  * package's own modules (pinned to an exact fauxqs version in package.json) and adds a hook.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export interface EmulatorOptions {
@@ -34,6 +35,95 @@ const PRECONDITION_FAILED =
   '<Message>At least one of the pre-conditions you specified did not hold</Message>' +
   '<Condition>%s</Condition></Error>';
 
+/** fauxqs's escaping of characters file systems refuse: kept, so a data dir written before reads back the same. */
+const UNSAFE_CHARS = /[<>:"|?*\\%\x00-\x1f]/g;
+const OBJECT_FILE = /\.(data|meta\.json)$/;
+/** Leaves room for ".meta.json" under the usual 255-byte name limit. */
+const MAX_SEGMENT_BYTES = 200;
+
+/**
+ * An S3 key as a path under a bucket's objects dir. fauxqs maps "/" to directories and
+ * escapes a few characters, but a key is any string: its "..", "." and empty segments were
+ * resolved by the file system (writing outside the data dir, or two keys into one file) and a
+ * long segment failed the PUT. Each such segment gets a form that fauxqs's own escaping never
+ * produces (it writes "%" only as "%25"), so every key has its own path, inside the dir:
+ * "" → "%", "." → "%2e", ".." → "%2e%2e", a directory named like an object file gets a
+ * trailing "%", a segment over 200 bytes becomes "%h<sha256>".
+ */
+export function keyToRelativePath(key: string): string {
+  const segments = key.split('/');
+  return segments
+    .map((segment, i) => {
+      if (segment === '') return '%';
+      if (segment === '.' || segment === '..') return segment.replaceAll('.', '%2e');
+      let encoded = segment.replace(UNSAFE_CHARS, (ch) => `%${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+      if (i < segments.length - 1 && OBJECT_FILE.test(encoded)) encoded += '%';
+      if (Buffer.byteLength(encoded) > MAX_SEGMENT_BYTES) encoded = `%h${createHash('sha256').update(segment).digest('hex')}`;
+      return encoded;
+    })
+    .join(sep);
+}
+
+/** A path under `dir`, or an error: the last guard, whatever produced the name. */
+function inside(dir: string, ...names: string[]): string {
+  const base = resolve(dir);
+  const path = resolve(base, ...names);
+  if (!path.startsWith(base + sep)) throw Object.assign(new Error(`refusing a path outside ${base}: ${path}`), { code: 'EDWESCAPE' });
+  return path;
+}
+
+/**
+ * fauxqs's FileS3Persistence with the object operations (the only ones that take a client's
+ * key as a path) re-done on keyToRelativePath. Bucket names are validated by fauxqs's store
+ * (S3's rules: no "/", no ".."), upload ids are its own UUIDs.
+ */
+function confine<P extends { bucketsDir: string; cleanEmptyParents(dir: string, stopAt: string): void }>(persistence: P): P {
+  const objectFiles = (bucket: string, key: string) => {
+    const objectsDir = inside(persistence.bucketsDir, bucket, 'objects');
+    const rel = keyToRelativePath(key);
+    return { objectsDir, data: inside(objectsDir, `${rel}.data`), meta: inside(objectsDir, `${rel}.meta.json`) };
+  };
+  const metaOf = (obj: { body?: unknown; lastModified: Date; [k: string]: unknown }) => {
+    const { body: _body, lastModified, ...rest } = obj;
+    return JSON.stringify({ ...rest, lastModified: lastModified.toISOString() });
+  };
+  const unlinkQuietly = (path: string) => {
+    try {
+      unlinkSync(path);
+    } catch {
+      /* not there */
+    }
+  };
+  return Object.assign(persistence, {
+    upsertObject(bucket: string, obj: { key: string; body: Buffer; lastModified: Date }) {
+      const at = objectFiles(bucket, obj.key);
+      mkdirSync(dirname(at.data), { recursive: true });
+      writeFileSync(at.data, obj.body);
+      writeFileSync(at.meta, metaOf(obj));
+    },
+    deleteObject(bucket: string, key: string) {
+      const at = objectFiles(bucket, key);
+      unlinkQuietly(at.data);
+      unlinkQuietly(at.meta);
+      persistence.cleanEmptyParents(dirname(at.data), at.objectsDir);
+    },
+    renameObject(bucket: string, sourceKey: string, destKey: string) {
+      const from = objectFiles(bucket, sourceKey);
+      const to = objectFiles(bucket, destKey);
+      mkdirSync(dirname(to.data), { recursive: true });
+      const meta = JSON.parse(readFileSync(from.meta, 'utf8'));
+      meta.key = destKey;
+      renameSync(from.data, to.data);
+      writeFileSync(to.meta, JSON.stringify(meta));
+      if (from.meta !== to.meta) unlinkQuietly(from.meta);
+      persistence.cleanEmptyParents(dirname(from.data), from.objectsDir);
+    },
+    readBody(bucket: string, key: string): Buffer {
+      return readFileSync(objectFiles(bucket, key).data);
+    },
+  });
+}
+
 export async function startEmulator(opts: EmulatorOptions): Promise<RunningEmulator> {
   const [{ buildApp }, { SqsStore }, { SnsStore }, { S3Store }, { FileS3Persistence }] = await Promise.all([
     import('fauxqs'),
@@ -46,7 +136,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<RunningEmula
   const sqsStore = new SqsStore();
   const snsStore = new SnsStore();
   const s3Store = new S3Store();
-  const persistence = new FileS3Persistence(opts.s3StorageDir);
+  const persistence = confine(new FileS3Persistence(opts.s3StorageDir));
   persistence.loadS3(s3Store);
   s3Store.persistence = persistence;
 

@@ -1,4 +1,5 @@
 import { basename, resolve } from 'node:path';
+import { APP_ID_RULE, isAppId } from '../../contracts/common.ts';
 import { Command, Option } from 'commander';
 import type { StagingProperties, StagingResult } from '../../contracts/staging.ts';
 import { openAppArchive } from '../app-archive.ts';
@@ -48,9 +49,7 @@ export function propertiesFrom(flags: StageFlags): StagingProperties {
 
 export function appIdFor(path: string, given?: string): string {
   const id = given ?? basename(resolve(path)).replace(/\.(zip|war|jar)$/i, '');
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)) {
-    throw new UsageError(`app id "${id}" is not usable: use letters, digits, ".", "_" and "-" (--app-id)`);
-  }
+  if (!isAppId(id)) throw new UsageError(`app id "${id}" is not usable: ${APP_ID_RULE} (--app-id)`);
   return id;
 }
 

@@ -71,7 +71,7 @@ export class Agent {
     const where = { region: config.region, endpoint: config.endpoint };
     this.#sqs = sqsClient(where);
     const s3: S3Client = s3Client(where);
-    this.#droplets = new DropletCache({ dir: join(config.agentDir, 'droplets'), s3 });
+    this.#droplets = new DropletCache({ dir: join(config.agentDir, 'droplets'), s3, places: config.dropletsFrom, urls: config.urls });
     this.#events = new EventPublisher({ sqs: this.#sqs, eventsQueueUrl: config.eventsQueueUrl, log: this.#log });
     this.#deps = {
       config, warden: this.#warden, droplets: this.#droplets, events: this.#events, log: this.#log,

@@ -5,6 +5,8 @@
  */
 import { mkdirSync, readFileSync, statfsSync } from 'node:fs';
 import { hostname, networkInterfaces, totalmem } from 'node:os';
+import { type Places, PlacesSettingError, parsePlaces } from '../../lib/net/places.ts';
+import { type UrlPolicy, urlPolicyFromEnv } from '../../lib/net/public-http.ts';
 import { DEFAULT_SOCKET_PATH } from '../warden/protocol/constants.ts';
 
 const MIB = 1024 * 1024;
@@ -53,6 +55,10 @@ export interface AgentConfig {
   cluster?: string;
   /** Names this agent in InstanceStates. */
   agentId: string;
+  /** Where a droplet_uri may point (DROPWARDEN_DROPLETS_FROM): the droplets bucket and public https:// by default. */
+  dropletsFrom: Places;
+  /** What an https:// droplet_uri may reach: public addresses only, unless a test says otherwise. */
+  urls: UrlPolicy;
   tuning: AgentTuning;
 }
 
@@ -131,6 +137,16 @@ function requireUrl(env: NodeJS.ProcessEnv, name: string): string {
   return value;
 }
 
+function places(env: NodeJS.ProcessEnv): Places {
+  const bucket = env.DROPWARDEN_DROPLETS_BUCKET;
+  try {
+    return parsePlaces('DROPWARDEN_DROPLETS_FROM', env.DROPWARDEN_DROPLETS_FROM, [bucket ? `s3://${bucket}` : '', 'https']);
+  } catch (err) {
+    if (err instanceof PlacesSettingError) throw new AgentConfigError(err.message);
+    throw err;
+  }
+}
+
 export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env, tuning: Partial<AgentTuning> = {}): AgentConfig {
   const agentDir = env.DROPWARDEN_AGENT_DIR || DEFAULT_AGENT_DIR;
   const memoryMb = wholeNumber(env, 'DROPWARDEN_AGENT_MEMORY_MB', () => Math.max(0, Math.floor(totalmem() / MIB) - 512), 0);
@@ -150,6 +166,8 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env, tuning:
     maxRestarts: wholeNumber(env, 'DROPWARDEN_MAX_RESTARTS', () => 5, 0),
     cluster: env.DROPWARDEN_CLUSTER || undefined,
     agentId: hostname(),
+    dropletsFrom: places(env),
+    urls: urlPolicyFromEnv(env),
     tuning: { ...DEFAULT_TUNING, ...tuning },
   };
 }

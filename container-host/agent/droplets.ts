@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { parseObjectUri, redactUri } from '../../lib/aws/uri.ts';
+import { redactUri } from '../../lib/aws/uri.ts';
+import { type Places, checkPlace } from '../../lib/net/places.ts';
+import { UrlRefusedError, type UrlPolicy, publicRequest } from '../../lib/net/public-http.ts';
 import { raceAbort } from './abort.ts';
 
 /** A droplet could not be fetched. `permanent`: retrying will not help (missing, forbidden, bad URI). */
@@ -30,11 +32,16 @@ const PERMANENT_HTTP = new Set([400, 401, 403, 404, 410]);
 export class DropletCache {
   readonly dir: string;
   readonly #s3: S3Client;
+  readonly #places: Places;
+  readonly #urls: UrlPolicy;
   readonly #inFlight = new Map<string, Promise<string>>();
 
-  constructor(opts: { dir: string; s3: S3Client }) {
+  /** `places` and `urls`: where a droplet_uri may point and what its https:// may reach (AgentConfig). */
+  constructor(opts: { dir: string; s3: S3Client; places: Places; urls: UrlPolicy }) {
     this.dir = opts.dir;
     this.#s3 = opts.s3;
+    this.#places = opts.places;
+    this.#urls = opts.urls;
     mkdirSync(this.dir, { recursive: true });
   }
 
@@ -78,21 +85,19 @@ export class DropletCache {
   }
 
   async #open(uri: string): Promise<Readable> {
-    let location;
-    try {
-      location = parseObjectUri(uri);
-    } catch (err) {
-      throw new DropletFetchError(uri, (err as Error).message, true);
-    }
+    const place = checkPlace(uri, this.#places, 'DROPWARDEN_DROPLETS_FROM', this.#urls.allowHttp);
+    if (!place.ok) throw new DropletFetchError(uri, place.reason, true);
+    const location = place.location;
     if (location.kind === 'http') {
-      const res = await fetch(location.url).catch((err: Error) => {
-        throw new DropletFetchError(uri, err.message, false);
+      // Public addresses only, checked on every redirect (lib/net/public-http.ts).
+      const res = await publicRequest(location.url, { policy: this.#urls, shown: (u) => redactUri(u.href) }).catch((err: Error) => {
+        throw new DropletFetchError(uri, err.message, err instanceof UrlRefusedError);
       });
-      if (!res.ok || !res.body) {
-        await res.body?.cancel();
+      if (res.status < 200 || res.status > 299) {
+        res.body.destroy();
         throw new DropletFetchError(uri, `HTTP ${res.status}`, PERMANENT_HTTP.has(res.status));
       }
-      return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+      return res.body;
     }
     try {
       const out = await this.#s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));

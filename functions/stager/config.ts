@@ -1,6 +1,8 @@
 /** The stager's settings: the stack it talks to and the limits it enforces, from the environment. */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Places, parsePlaces } from '../../lib/net/places.ts';
+import { type UrlPolicy, urlPolicyFromEnv } from '../../lib/net/public-http.ts';
 import { type StackConfig, stackConfigFromEnv } from '../../lib/stack-config.ts';
 
 export interface UnpackLimits {
@@ -36,6 +38,12 @@ export interface StagerConfig {
   liveLogPrefix: string;
   /** The per-app build cache (phases/cache.ts): not saved when its files add up to more. */
   cacheMaxBytes: number;
+  /** Where download_uri may point (DROPWARDEN_DOWNLOAD_FROM): the apps bucket and public https:// by default. */
+  downloadFrom: Places;
+  /** Where upload_uri may point (DROPWARDEN_UPLOAD_TO): the droplets bucket and public https:// by default. */
+  uploadTo: Places;
+  /** What http(s) URLs may reach: public addresses only, unless a test says otherwise (DROPWARDEN_TEST_ALLOW_PRIVATE_URLS). */
+  urls: UrlPolicy;
 }
 
 /** Droplets-bucket prefixes the stager writes besides droplets (the CDK stack expires them). */
@@ -70,8 +78,9 @@ export function unpackLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): Unpac
  * droplet together stay well under it at the 2 GiB unpack limit.
  */
 export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): StagerConfig {
+  const stack = stackConfigFromEnv(env);
   return {
-    stack: stackConfigFromEnv(env),
+    stack,
     workRoot: env.DROPWARDEN_WORK_DIR || join(tmpdir(), 'dropwarden-staging'),
     deadlineSeconds: num(env, 'DROPWARDEN_STAGING_DEADLINE_SECONDS', 840),
     unpack: unpackLimitsFromEnv(env),
@@ -82,5 +91,8 @@ export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Stage
     claimLeaseSeconds: num(env, 'DROPWARDEN_CLAIM_LEASE_SECONDS', 30),
     liveLogPrefix: env.DROPWARDEN_LIVE_LOG_PREFIX || DEFAULT_LIVE_LOG_PREFIX,
     cacheMaxBytes: num(env, 'DROPWARDEN_CACHE_MAX_BYTES', 512 * MiB),
+    downloadFrom: parsePlaces('DROPWARDEN_DOWNLOAD_FROM', env.DROPWARDEN_DOWNLOAD_FROM, [`s3://${stack.buckets.apps}`, 'https']),
+    uploadTo: parsePlaces('DROPWARDEN_UPLOAD_TO', env.DROPWARDEN_UPLOAD_TO, [`s3://${stack.buckets.droplets}`, 'https']),
+    urls: urlPolicyFromEnv(env),
   };
 }

@@ -19,6 +19,9 @@ export function createHandler(make: () => RecordDeps) {
     // the log naming the setting), not every request as if the app were at fault.
     detectOrder();
     const deps = make();
+    if (deps.config.urls.allowHttp) {
+      logger.warn('DROPWARDEN_TEST_ALLOW_PRIVATE_URLS is set: http:// and private addresses are fetched (tests only)');
+    }
     await prepareWorkRoot(deps.config.workRoot);
     return deps;
   };

@@ -10,7 +10,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { FAILURE_PREFIX, type Phase, type StagingRequest, type StagingResult } from '../../contracts/staging.ts';
 import { s3Uri } from '../../lib/aws/uri.ts';
 import type { StagerConfig } from './config.ts';
-import { PhaseError, RetryableError, StagingTimeoutError, TerminalError, isTransient } from './errors.ts';
+import { PHASE_FAILURE, PhaseError, RetryableError, StagingTimeoutError, TerminalError, isTransient } from './errors.ts';
 import { buildCache } from './phases/cache.ts';
 import { type ArchiveDownload, startDownload } from './phases/download.ts';
 import { pack } from './phases/pack.ts';
@@ -18,6 +18,7 @@ import { stage } from './phases/stage.ts';
 import { type UnpackStats, unpack } from './phases/unpack.ts';
 import { upload } from './phases/upload.ts';
 import { TaskLog } from './task-log.ts';
+import { requestUriViolation } from './uri-policy.ts';
 
 export interface TaskProgress {
   phase(phase: Phase): void;
@@ -78,6 +79,9 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
   const base = { request_id: requestId, app_id: request.app_id, task_id: taskId };
   let cacheSaved: Promise<void> | undefined;
   try {
+    // Nothing is fetched or written for a request that names a place it may not.
+    const refused = requestUriViolation(request, config);
+    if (refused) throw new TerminalError(`${PHASE_FAILURE.request}: ${refused}`);
     await mkdir(appDir, { recursive: true });
     const zipPath = join(workDir, 'app.zip');
     // Download and unpack overlap: entries are unpacked as their bytes arrive (their timings
@@ -92,6 +96,7 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
           uri: request.download_uri,
           dest: zipPath,
           s3: deps.s3,
+          urls: config.urls,
           maxBytes: config.unpack.maxTotalBytes,
           signal: fetchSignal,
           onProgress: (n, total) => deps.progress?.bytes?.('download', n, total),
@@ -143,6 +148,7 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
         droplet,
         uri,
         s3: deps.s3,
+        urls: config.urls,
         partSizeBytes: config.partSizeBytes,
         concurrency: config.uploadConcurrency,
         contentAddressed: request.upload_uri === undefined,

@@ -10,7 +10,13 @@ export function parseObjectUri(uri: string): ObjectLocation {
     if (slash <= 0 || slash === rest.length - 1) {
       throw new Error(`"${uri}" is not an s3://bucket/key URI`);
     }
-    return { kind: 's3', bucket: rest.slice(0, slash), key: decodeURIComponent(rest.slice(slash + 1)) };
+    let key: string;
+    try {
+      key = decodeURIComponent(rest.slice(slash + 1));
+    } catch {
+      throw new Error(`"${uri}" has a malformed %-escape in its key`);
+    }
+    return { kind: 's3', bucket: rest.slice(0, slash), key };
   }
   if (/^https?:\/\//.test(uri)) return { kind: 'http', url: uri };
   throw new Error(`"${uri}" is neither an s3:// URI nor an https:// URL`);

@@ -1,6 +1,7 @@
 /** What the agent says about start-queue messages it cannot use. */
 import { describe, expect, it } from 'vitest';
 import { explainMalformed } from '../../container-host/agent/poller.ts';
+import { APP_ID_RULE } from '../../contracts/common.ts';
 
 const error = (body: string) => {
   const r = explainMalformed(body);
@@ -25,7 +26,7 @@ describe('start queue messages', () => {
     expect(error('{"kind":"restart","app_id":"a"}')).toBe('"kind" must be "start" or "stop", not "restart"');
     expect(error('{"kind":"start","app_id":"a","droplet_uri":"ftp://x"}')).toBe('droplet_uri: droplet_uri must be an s3://bucket/key or an https:// URL');
     expect(error('{"kind":"start","droplet_uri":"s3://d/k","memory":8,"environment":["1=2"]}')).toBe(
-      'app_id: Invalid input; memory: Too small: expected number to be >=16; environment.0: environment entries must be "NAME=value"',
+      `app_id: ${APP_ID_RULE}; memory: Too small: expected number to be >=16; environment.0: environment entries must be "NAME=value"`,
     );
   });
 });

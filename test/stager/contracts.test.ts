@@ -1,4 +1,6 @@
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { APP_ID_RULE } from '../../contracts/common.ts';
+import { StartRequest, StopRequest } from '../../contracts/instances.ts';
 import { StagingRequest, describeSchemaError } from '../../contracts/staging.ts';
 
 it('accepts a Cloud Foundry v1-shaped request and keeps unknown fields', () => {
@@ -29,4 +31,37 @@ it('names every offending field', () => {
   expect(text).toContain('app_id');
   expect(text).toContain('download_uri: download_uri must be an s3://bucket/key or an https:// URL');
   expect(text).toContain('properties.environment.0');
+});
+
+describe('app_id (contracts/common.ts, shared with StartRequest and StopRequest)', () => {
+  const hostile = [
+    '../../../../../../../tmp/x', // wrote outside the emulator's data dir
+    '../../etc', // made a pseudo-bucket
+    'a/b//c/', 'probe/..', // normalised into colliding keys
+    'x\ud800y', // a lone surrogate: "URI malformed" deep in the SDK
+    'a'.repeat(251), 'b'.repeat(256), 'c'.repeat(64), // over-long: the emulator's PUT failed, retried toward the DLQ
+    'Upper', 'under_score', 'dot.ted', '-lead', 'trail-', '', ' ', 'a b', 'a%2f', -1, 1.5, 1e300,
+  ];
+  it.each(hostile.map((v) => [v]))('refuses %j in both staging and start requests, naming the rule', (appId) => {
+    const staging = StagingRequest.safeParse({ app_id: appId, download_uri: 's3://apps/a.zip' });
+    expect(staging.success).toBe(false);
+    expect(describeSchemaError(staging.error!)).toBe(`app_id: ${APP_ID_RULE}`);
+    expect(StartRequest.safeParse({ kind: 'start', app_id: appId, droplet_uri: 's3://d/k.tgz' }).success).toBe(false);
+    expect(StopRequest.safeParse({ kind: 'stop', app_id: appId }).success).toBe(false);
+  });
+
+  it.each([['node-hello'], ['hello-python'], ['a'], ['7'], ['x'.repeat(63)], [42], [0]])('accepts %j', (appId) => {
+    expect(StagingRequest.parse({ app_id: appId, download_uri: 's3://apps/a.zip' }).app_id).toBe(appId);
+    expect(StartRequest.parse({ kind: 'start', app_id: appId, droplet_uri: 's3://d/k.tgz' }).app_id).toBe(String(appId));
+  });
+});
+
+it('bounds resources.memory and disk as the agent bounds an instance (16 MB – 1 TiB)', () => {
+  const at = (resources: Record<string, number>) => StagingRequest.safeParse({ app_id: 'a', download_uri: 's3://apps/a.zip', properties: { resources } });
+  expect(at({ memory: 1e12 }).success).toBe(false); // wrote -Xmx750000000000m
+  expect(describeSchemaError(at({ memory: 1e12 }).error!)).toMatch(/^properties\.resources\.memory: Too big/);
+  expect(at({ memory: 8 }).success).toBe(false);
+  expect(at({ disk: 2 ** 21 }).success).toBe(false);
+  expect(at({ memory: 16, disk: 1024 * 1024 }).success).toBe(true);
+  for (const memory of [8, 1e12]) expect(StartRequest.safeParse({ kind: 'start', app_id: 'a', droplet_uri: 's3://d/k.tgz', memory }).success).toBe(false);
 });

@@ -39,6 +39,8 @@ beforeAll(async () => {
     DROPWARDEN_WORK_DIR: work,
     DROPWARDEN_STAGING_DEADLINE_SECONDS: '3',
     DROPWARDEN_CLAIM_LEASE_SECONDS: '2',
+    // The archives and pre-signed PUTs here are served by http://127.0.0.1 (test-only setting).
+    DROPWARDEN_TEST_ALLOW_PRIVATE_URLS: '1',
   });
   const handler = createHandler(() => ({ ...depsFromConfig(config), busyWaitMs: 10_000 }));
   worker = new StagerWorker({ sqs: sqsClient(stack.config), queueUrl: stack.config.queues.staging, region: 'us-east-1', handler, concurrency: 2, batchSize: 5 });

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unpackLimitsFromEnv } from '../../functions/stager/config.ts';
 import { PhaseError, RetryableError } from '../../functions/stager/errors.ts';
 import { startDownload } from '../../functions/stager/phases/download.ts';
+import { ANY_URL } from '../../lib/net/public-http.ts';
 import { unpack } from '../../functions/stager/phases/unpack.ts';
 import { type Tree, zipTree } from '../support/zip.ts';
 
@@ -84,6 +85,7 @@ async function stage(path: string) {
     uri: `${base}${path}`,
     dest: join(dir, 'app.zip'),
     s3: new S3Client({ region: 'us-east-1' }), // not used for https URIs
+    urls: ANY_URL, // the test server is http://127.0.0.1 (test/stager/uri-places.test.ts covers the production policy)
     maxBytes: 1 << 30,
     signal,
   });

@@ -15,6 +15,7 @@ it('answers a failure that retrying cannot mend (no workspace can be made) with 
     const config = stagerConfigFromEnv({
       DROPWARDEN_RESULTS_QUEUE_URL: 'http://127.0.0.1:1/q',
       DROPWARDEN_DROPLETS_BUCKET: 'droplets',
+      DROPWARDEN_APPS_BUCKET: 'apps',
       DROPWARDEN_WORK_DIR: notADir,
     });
     const result = await runStagingTask({ app_id: 'a', download_uri: 's3://apps/a.zip', properties: {} }, 'r1', {

@@ -57,6 +57,7 @@ function startWorker(): ChildProcess {
       ...stackConfigToEnv(stack.config),
       DROPWARDEN_WORK_DIR: work,
       DROPWARDEN_CLAIM_LEASE_SECONDS: '2',
+      DROPWARDEN_TEST_ALLOW_PRIVATE_URLS: '1', // the archive is served by http://127.0.0.1
     },
     stdio: 'ignore',
   });

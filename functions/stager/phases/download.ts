@@ -4,6 +4,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parseObjectUri, redactUri } from '../../../lib/aws/uri.ts';
+import { UrlRefusedError, type UrlPolicy, publicRequest } from '../../../lib/net/public-http.ts';
 import { PhaseError, RetryableError, isTransient } from '../errors.ts';
 import { ArrivingArchive } from './archive-file.ts';
 
@@ -13,6 +14,8 @@ export interface DownloadInput {
   uri: string;
   dest: string;
   s3: S3Client;
+  /** What an https:// download_uri may reach (public addresses only, but in tests). */
+  urls: UrlPolicy;
   /** Archives larger than this are refused before a byte is written. */
   maxBytes: number;
   signal: AbortSignal;
@@ -60,25 +63,26 @@ async function get(location: ObjectLocation, input: DownloadInput, shown: string
   const headers: Record<string, string> = {};
   if (range) headers.range = range;
   if (ifMatch) headers['if-match'] = ifMatch;
-  const res = await fetch(location.url, { signal: input.signal, headers });
+  // Public addresses only, checked on every redirect (lib/net/public-http.ts).
+  const res = await publicRequest(location.url, { headers, signal: input.signal, policy: input.urls, shown: (u) => redactUri(u.href) });
   if (res.status === 416) {
-    await res.body?.cancel();
+    res.body.destroy();
     throw Object.assign(new Error('range not satisfiable'), { name: 'InvalidRange' });
   }
-  if (!res.ok || !res.body) {
-    await res.body?.cancel();
+  if (res.status < 200 || res.status > 299) {
+    res.body.destroy();
     const reason = `GET ${shown} answered HTTP ${res.status}`;
     if (res.status >= 500 || res.status === 429 || res.status === 412) throw new RetryableError(reason);
     throw new PhaseError('download', `${reason}: check that the URL exists and has not expired`);
   }
-  const parsed = res.status === 206 ? parseContentRange(res.headers.get('content-range') ?? undefined) : undefined;
-  const length = Number(res.headers.get('content-length')) || undefined;
+  const parsed = res.status === 206 ? parseContentRange(res.headers['content-range']) : undefined;
+  const length = Number(res.headers['content-length']) || undefined;
   return {
-    body: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
+    body: res.body,
     total: parsed?.total ?? (res.status === 200 ? length : undefined),
     start: parsed?.start ?? 0,
     ranged: parsed !== undefined,
-    etag: res.headers.get('etag') ?? undefined,
+    etag: res.headers.etag ?? undefined,
   };
 }
 
@@ -191,6 +195,7 @@ export async function startDownload(input: DownloadInput): Promise<ArchiveDownlo
 function classify(err: unknown, shown: string, signal: AbortSignal): Error {
   if (signal.aborted) return signal.reason instanceof Error ? signal.reason : (err as Error);
   if (err instanceof PhaseError || err instanceof RetryableError) return err;
+  if (err instanceof UrlRefusedError) return new PhaseError('download', err.message);
   const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
   if (e.name === 'NoSuchKey' || status === 404) {

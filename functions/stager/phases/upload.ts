@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { parseObjectUri, redactUri } from '../../../lib/aws/uri.ts';
+import { UrlRefusedError, type UrlPolicy, publicRequest } from '../../../lib/net/public-http.ts';
 import { PhaseError, RetryableError, isTransient } from '../errors.ts';
 import type { PackedDroplet } from './pack.ts';
 
@@ -14,6 +15,8 @@ export interface UploadInput {
   droplet: PackedDroplet;
   uri: string;
   s3: S3Client;
+  /** What an https:// upload_uri may reach (public addresses only, but in tests). */
+  urls: UrlPolicy;
   partSizeBytes: number;
   concurrency: number;
   /** The key names the content (sha256): an existing object there is this droplet already. */
@@ -33,15 +36,17 @@ export async function upload(input: UploadInput): Promise<{ skipped: boolean }> 
   try {
     if (location.kind === 'http') {
       const body = createReadStream(input.droplet.path);
-      const res = await fetch(location.url, {
+      // Public addresses only; a redirect is not followed (lib/net/public-http.ts).
+      const res = await publicRequest(location.url, {
         method: 'PUT',
-        body: body as unknown as ReadableStream,
+        body,
         headers: { 'content-length': String(input.droplet.size), 'content-type': 'application/gzip' },
-        duplex: 'half',
         signal: input.signal,
-      } as RequestInit).finally(() => body.destroy());
-      await res.body?.cancel();
-      if (!res.ok) {
+        policy: input.urls,
+        shown: (u) => redactUri(u.href),
+      }).finally(() => body.destroy());
+      res.body.resume();
+      if (res.status < 200 || res.status > 299) {
         const reason = `PUT ${shown} answered HTTP ${res.status}`;
         if (res.status >= 500 || res.status === 429) throw new RetryableError(reason);
         throw new PhaseError('upload', `${reason}: check that the pre-signed URL allows PUT and has not expired`);
@@ -79,6 +84,7 @@ export async function upload(input: UploadInput): Promise<{ skipped: boolean }> 
   } catch (err) {
     if (input.signal.aborted) throw input.signal.reason ?? err;
     if (err instanceof PhaseError || err instanceof RetryableError) throw err;
+    if (err instanceof UrlRefusedError) throw new PhaseError('upload', err.message);
     const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
     if (e.name === 'NoSuchBucket') throw new PhaseError('upload', `the bucket of ${shown} does not exist`);
     if (e.name === 'AccessDenied' || e.$metadata?.httpStatusCode === 403) {
