@@ -26,3 +26,12 @@ export const AppId = z.custom<string | number>(isAppId, { message: APP_ID_RULE }
 export const MIN_MB = 16;
 export const MAX_MB = 1024 * 1024;
 export const Megabytes = z.number().int().min(MIN_MB).max(MAX_MB);
+
+/**
+ * One `NAME=value` entry of an app's environment (staging and instances alike). A NUL cannot
+ * cross exec (a C string ends there): refused here, not found later as a crash loop.
+ */
+export const EnvEntry = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'environment entries must be "NAME=value"')
+  .refine((entry) => !entry.includes('\0'), 'environment entries cannot contain a NUL character (\\0)');

@@ -4,7 +4,7 @@
  * fields are kept (loose objects) and ignored.
  */
 import { z } from 'zod';
-import { AppId, Megabytes } from './common.ts';
+import { AppId, EnvEntry, Megabytes } from './common.ts';
 
 /** The staging request's app id (contracts/common.ts), as a string. */
 const appId = AppId.transform(String);
@@ -34,7 +34,7 @@ export const StartRequest = z.looseObject({
   memory: Megabytes.default(256),
   /** MB. */
   disk: Megabytes.default(1024),
-  environment: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'environment entries must be "NAME=value"')).default([]),
+  environment: z.array(EnvEntry).default([]),
   services: z.array(z.unknown()).default([]),
   health_check: HealthCheck.default({ type: 'port' }),
   /** Extension: also send this request's InstanceStates to this SQS queue URL (as StagingRequest.reply_to). */

@@ -3,7 +3,7 @@
  * Unknown extra fields are kept (loose objects) and ignored, as upstream services may add some.
  */
 import { z } from 'zod';
-import { AppId, Megabytes } from './common.ts';
+import { AppId, EnvEntry, Megabytes } from './common.ts';
 
 const uri = (what: string) =>
   z
@@ -27,9 +27,7 @@ export const StagingProperties = z.looseObject({
       fds: z.number().int().positive().optional(),
     })
     .optional(),
-  environment: z
-    .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'environment entries must be "NAME=value"'))
-    .optional(),
+  environment: z.array(EnvEntry).optional(),
   services: z.array(z.unknown()).optional(),
   meta: z.looseObject({ command: z.string().min(1).optional() }).optional(),
   app_root: z.string().min(1).optional(),

@@ -28,5 +28,9 @@ describe('start queue messages', () => {
     expect(error('{"kind":"start","droplet_uri":"s3://d/k","memory":8,"environment":["1=2"]}')).toBe(
       `app_id: ${APP_ID_RULE}; memory: Too small: expected number to be >=16; environment.0: environment entries must be "NAME=value"`,
     );
+    // A NUL cannot cross exec: refused at the boundary, not found later as a crash loop.
+    expect(error(JSON.stringify({ kind: 'start', app_id: 'a', droplet_uri: 's3://d/k', environment: ['OK=1', 'BAD=a\u0000b'] }))).toBe(
+      'environment.1: environment entries cannot contain a NUL character (\\0)',
+    );
   });
 });

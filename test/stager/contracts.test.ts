@@ -31,6 +31,8 @@ it('names every offending field', () => {
   expect(text).toContain('app_id');
   expect(text).toContain('download_uri: download_uri must be an s3://bucket/key or an https:// URL');
   expect(text).toContain('properties.environment.0');
+  const nul = StagingRequest.safeParse({ app_id: 'a', download_uri: 's3://b/k', properties: { environment: ['BAD=a\0b'] } });
+  expect(describeSchemaError(nul.error!)).toBe('properties.environment.0: environment entries cannot contain a NUL character (\\0)');
 });
 
 describe('app_id (contracts/common.ts, shared with StartRequest and StopRequest)', () => {
