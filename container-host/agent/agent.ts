@@ -158,7 +158,11 @@ export class Agent {
       if (!live.some((i) => i.index === index && i.request.droplet_uri === req.droplet_uri)) indices.push(index);
     }
     const each = { memoryMb: req.memory, diskMb: req.disk };
-    if (indices.length > 0 && !this.capacity.fits(each, indices.length)) return 'no-room';
+    if (indices.length > 0 && !this.capacity.couldEverFit(each, indices.length)) return this.#rejectStart(req, indices, each);
+    if (indices.length > 0 && !this.capacity.fits(each, indices.length)) {
+      this.#metrics.startWaiting();
+      return 'no-room';
+    }
     const entry = app ?? this.#newApp(req);
     Object.assign(entry, { name: req.name ?? req.app_id, droplet_uri: req.droplet_uri, memory: req.memory, disk: req.disk });
     // Instances of these indices that gave up are replaced, not kept beside the new ones.
@@ -173,6 +177,19 @@ export class Agent {
     // Indices beyond the count go, running or given up.
     for (const extra of entry.instances.filter((i) => i.index >= req.instances && !i.stopping)) void extra.stop('scaled down');
     return Promise.all(started.map((i) => i.begin())).then(() => undefined);
+  }
+
+  /**
+   * A start that even this host empty cannot hold: waiting would leave it on the queue unanswered
+   * until the DLQ, so each index gets a CRASHED that says why (on the events queue and reply_to),
+   * and the request is done. The hosts of a stack are one size (one launch template).
+   */
+  #rejectStart(req: StartRequest, indices: number[], each: { memoryMb: number; diskMb: number }): Promise<void> {
+    const { total } = this.capacity;
+    const reason = `cannot run here: ${indices.length} instance${indices.length === 1 ? '' : 's'} of ${each.memoryMb} MB memory and ${each.diskMb} MB disk ` +
+      `need more than this host has in all (${total.memoryMb} MB memory, ${total.diskMb} MB disk); ask for less memory, disk or instances`;
+    this.#log.warn('A start request can never fit on this host: reported CRASHED', { app_id: req.app_id, indices, reason });
+    return Promise.all(indices.map((index) => new Instance(req, index, this.#deps).reject(reason))).then(() => undefined);
   }
 
   /** Stops the app's instances here (or the one named); undefined when none is here. */

@@ -42,6 +42,11 @@ export class Capacity {
     return free.memoryMb >= each.memoryMb * count && free.diskMb >= each.diskMb * count;
   }
 
+  /** Whether `count` instances of `each` would fit even on this host empty: if not, waiting never helps. */
+  couldEverFit(each: Resources, count = 1): boolean {
+    return this.total.memoryMb >= each.memoryMb * count && this.total.diskMb >= each.diskMb * count;
+  }
+
   /** Room for at least the smallest instance: worth taking start requests. */
   hasRoom(): boolean {
     return this.fits(SMALLEST_INSTANCE);

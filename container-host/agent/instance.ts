@@ -107,6 +107,12 @@ export class Instance {
     return sent;
   }
 
+  /** Never to be started (no host of this size can hold it): reports CRASHED with the reason, and is done. */
+  reject(reason: string): Promise<void> {
+    this.#finished = true;
+    return this.#report('CRASHED', { reason });
+  }
+
   /** Found after an agent restart: watched again, health-checked, RUNNING again. */
   adopt(found: Adoption): void {
     this.#container = found.container;

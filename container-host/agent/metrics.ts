@@ -2,7 +2,8 @@
  * The agent's CloudWatch metrics as EMF lines on stdout (Powertools), which the awslogs driver
  * ships and CloudWatch turns into metrics. Names and dimensions are what the dashboard in
  * cdk/lib/operations.ts searches for: namespace `dropwarden`, dimension `service` = `agent`,
- * `FreeMemory` (and `FreeDisk`) per `Host`, `InstanceStates` per `State`.
+ * `FreeMemory` (and `FreeDisk`) per `Host`, `InstanceStates` per `State`, `StartsWaitingForRoom`
+ * per `Host` (start requests left on the queue because they did not fit then).
  *
  * Calls only record; flush() writes. The agent flushes about once a minute and when it stops:
  * free capacity is the latest value (written at every flush, so the series has no gaps), state
@@ -15,6 +16,8 @@ import type { InstanceStateName } from '../../contracts/instances.ts';
 export interface AgentMetrics {
   freeCapacity(memoryMb: number, diskMb: number): void;
   instanceState(state: 'STARTING' | 'RUNNING' | 'CRASHED' | 'STOPPED'): void;
+  /** A start request that does not fit now was left on the queue (for this host later, or another). */
+  startWaiting(): void;
   flush(): void;
 }
 
@@ -28,6 +31,7 @@ export function createAgentMetrics(): AgentMetrics {
   const host = hostname();
   let free: { memoryMb: number; diskMb: number } | undefined;
   const transitions = new Map<InstanceStateName, number>();
+  let waiting = 0;
 
   return {
     freeCapacity(memoryMb, diskMb) {
@@ -35,6 +39,9 @@ export function createAgentMetrics(): AgentMetrics {
     },
     instanceState(state) {
       transitions.set(state, (transitions.get(state) ?? 0) + 1);
+    },
+    startWaiting() {
+      waiting++;
     },
     flush() {
       if (free) {
@@ -49,6 +56,12 @@ export function createAgentMetrics(): AgentMetrics {
         metrics.publishStoredMetrics();
       }
       transitions.clear();
+      if (waiting) {
+        metrics.addDimension('Host', host);
+        metrics.addMetric('StartsWaitingForRoom', MetricUnit.Count, waiting);
+        metrics.publishStoredMetrics();
+        waiting = 0;
+      }
     },
   };
 }

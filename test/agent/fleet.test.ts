@@ -350,7 +350,7 @@ describe('locally: the one host', () => {
 });
 
 describe('agent metrics (EMF)', () => {
-  it('FreeMemory/FreeDisk per Host and InstanceStates per State, namespace dropwarden, service agent', () => {
+  it('FreeMemory/FreeDisk and StartsWaitingForRoom per Host, InstanceStates per State, namespace dropwarden, service agent', () => {
     vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
     const lines: string[] = [];
     const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
@@ -363,6 +363,8 @@ describe('agent metrics (EMF)', () => {
       metrics.instanceState('RUNNING');
       metrics.instanceState('RUNNING');
       metrics.instanceState('CRASHED');
+      metrics.startWaiting();
+      metrics.startWaiting();
       metrics.flush();
       metrics.flush();
     } finally {
@@ -383,7 +385,13 @@ describe('agent metrics (EMF)', () => {
       Metrics: [{ Name: 'InstanceStates', Unit: 'Count' }],
       values: { service: 'agent', State: state, InstanceStates: n },
     });
-    // The second flush repeats the free capacity (no gaps) and has no state changes to count.
-    expect(blobs.map(shape)).toEqual([free, states('RUNNING', 2), states('CRASHED', 1), free]);
+    const waiting = {
+      Namespace: 'dropwarden',
+      Dimensions: [['service', 'Host']],
+      Metrics: [{ Name: 'StartsWaitingForRoom', Unit: 'Count' }],
+      values: { service: 'agent', Host: hostname(), StartsWaitingForRoom: 2 },
+    };
+    // The second flush repeats the free capacity (no gaps) and has no state changes or waits to count.
+    expect(blobs.map(shape)).toEqual([free, states('RUNNING', 2), states('CRASHED', 1), waiting, free]);
   });
 });
