@@ -238,7 +238,9 @@ async function main(): Promise<void> {
   let buf = '';
   const onLine = (line: string): void => {
     // The firmware's escape sequences can share a line with the first marker.
-    const clean = line.replace(/\r$/, '').replace(/^.*(?=VM-(INIT|GUEST|ERROR|EXIT))/, '');
+    // (They can hold a bare \r, which `.` does not match: the marker is searched for, not anchored.)
+    const bare = line.replace(/\r$/, '');
+    const clean = /VM-(INIT|GUEST|ERROR|EXIT)[\s\S]*$/.exec(bare)?.[0] ?? bare;
     process.stdout.write(`${line.replace(/\r$/, '')}\n`);
     if (clean.startsWith('VM-INIT') && !initAt) { initAt = secs(); log(`guest init started after ${initAt}s (${clean})`); }
     const guest = /^VM-GUEST (.*)$/.exec(clean);
