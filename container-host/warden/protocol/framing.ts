@@ -12,6 +12,9 @@ export function encodeFrame(payload: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRA
   return Buffer.concat([Buffer.from(`${payload.length}\r\n`, 'latin1'), payload, CRLF]);
 }
 
+/** A refused length header is quoted up to this many digits. */
+const MAX_REPORTED_DIGITS = 32;
+
 type State = 'length' | 'length-lf' | 'payload' | 'trailer-cr' | 'trailer-lf';
 
 /**
@@ -66,9 +69,15 @@ export class FrameDecoder {
           if (byte >= 0x30 && byte <= 0x39) {
             this.length = this.length * 10 + (byte - 0x30);
             this.digits++;
-            // Checked per digit so a huge header is refused before it is even complete.
+            // Checked per digit so a huge header is refused before it is even complete; the
+            // error names the header as sent (the digits in this chunk, at most MAX_REPORTED).
             if (this.length > this.maxFrameBytes) {
-              throw new FrameTooLargeError(this.length, this.maxFrameBytes);
+              let header = String(this.length);
+              while (i < chunk.length && chunk[i] >= 0x30 && chunk[i] <= 0x39 && header.length < MAX_REPORTED_DIGITS) {
+                header += String.fromCharCode(chunk[i++]);
+              }
+              const more = i < chunk.length ? chunk[i] >= 0x30 && chunk[i] <= 0x39 : true;
+              throw new FrameTooLargeError(Number(header), this.maxFrameBytes, more ? `of at least ${header}` : header);
             }
           } else if (byte === CR && this.digits > 0) {
             this.state = 'length-lf';
