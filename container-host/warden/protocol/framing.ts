@@ -30,8 +30,16 @@ export class FrameDecoder {
   private filled = 0;
   private failure: Error | undefined;
 
-  constructor(options: { maxFrameBytes?: number } = {}) {
+  private readonly reserve: ((length: number) => void) | undefined;
+
+  /**
+   * `reserve` is called with each frame's payload length once its header is complete, before
+   * the payload is buffered; it may throw to refuse the frame (wardend's cap on the bytes held
+   * across connections), which fails the decoder like bad framing does.
+   */
+  constructor(options: { maxFrameBytes?: number; reserve?: (length: number) => void } = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.reserve = options.reserve;
   }
 
   /** True between frames: nothing of a next frame has arrived yet. */
@@ -90,6 +98,7 @@ export class FrameDecoder {
         }
         case 'length-lf':
           if (chunk[i++] !== LF) throw new MalformedFrameError('length header not ended by CR LF');
+          this.reserve?.(this.length);
           this.payload = Buffer.allocUnsafe(this.length);
           this.filled = 0;
           this.state = this.length === 0 ? 'trailer-cr' : 'payload';
