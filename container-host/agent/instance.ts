@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { InstanceState, InstanceStateName, StartRequest } from '../../contracts/instances.ts';
-import { WardenConnectionError, type WardenPool } from '../warden/client/index.ts';
+import { WardenClientClosedError, WardenConnectionError, type WardenPool } from '../warden/client/index.ts';
 import { raceAbort, sleep } from './abort.ts';
 import type { AgentConfig } from './config.ts';
 import { crashReason, DROPLET_DIR, InstanceContainer, type InstanceProperties, type JobExit, type ProbeState } from './container.ts';
@@ -253,7 +253,8 @@ export class Instance {
       try {
         return await watching;
       } catch (err) {
-        if (this.#mode !== 'run' || !(err instanceof WardenConnectionError)) throw err;
+        // A watcher closed on purpose (the container recycled, destroyed or detached) lost nothing.
+        if (this.#mode !== 'run' || !(err instanceof WardenConnectionError) || err instanceof WardenClientClosedError) throw err;
         this.#deps.log.warn('Lost wardend while watching an instance; watching it again', { ...this.#ids(), error: err.message });
         await sleep(1000, this.#abort.signal);
         watching = container.watchAdopted();

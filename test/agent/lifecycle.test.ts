@@ -127,6 +127,10 @@ describe.skipIf(skipReason)('the agent', () => {
     expect(crashed.logs_tail).toContain('deliberately not listening');
     expect(h.events.of(id).some((e) => e.state === 'RUNNING')).toBe(false);
     await h.events.waitFor(id, (e) => e.state === 'STARTING' && e.restarts === 1);
+    // recycling the container closes its watcher on purpose: that is no lost wardend
+    const instance = crashed.instance_id;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(log.entries.filter((e) => e.instance_id === instance && /Lost wardend/.test(e.message))).toEqual([]);
     await stopApp(id);
   });
 

@@ -3,7 +3,7 @@ import { decodeResponse, encodeRequest, type DecodedResponse } from '../protocol
 import { DEFAULT_SOCKET_PATH } from '../protocol/constants.ts';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from '../protocol/framing.ts';
 import type { RequestName, RequestOf, ResponseOf, StreamRequest, StreamResponse } from '../protocol/types.ts';
-import { WardenConnectionError, WardenResponseError } from './errors.ts';
+import { WardenClientClosedError, WardenConnectionError, WardenResponseError } from './errors.ts';
 
 export interface ClientOptions {
   maxFrameBytes?: number;
@@ -135,7 +135,7 @@ export class WardenClient {
 
   close(): void {
     this.socket.end();
-    this.fail(new WardenConnectionError('the client was closed'));
+    this.fail(new WardenClientClosedError('the client was closed'));
   }
 
   private send(name: RequestName, request: object, sink: Sink): void {

@@ -18,3 +18,8 @@ export class WardenResponseError extends Error {
 export class WardenConnectionError extends Error {
   override name = 'WardenConnectionError';
 }
+
+/** The answer never came because this side closed the client on purpose (`close()`): wardend is fine. */
+export class WardenClientClosedError extends WardenConnectionError {
+  override name = 'WardenClientClosedError';
+}

@@ -8,9 +8,10 @@ export class FrameTooLargeError extends WardenProtocolError {
   override name = 'FrameTooLargeError';
   readonly length: number;
   readonly maxFrameBytes: number;
-  constructor(length: number, maxFrameBytes: number) {
+  /** `header`: the length as the client wrote it (may exceed what a number holds exactly). */
+  constructor(length: number, maxFrameBytes: number, header: string = String(length)) {
     super(
-      `frame length ${length} exceeds the maximum of ${maxFrameBytes} bytes ` +
+      `frame length ${header} exceeds the maximum of ${maxFrameBytes} bytes ` +
         '(raise maxFrameBytes on both ends, or send less per request)',
     );
     this.length = length;

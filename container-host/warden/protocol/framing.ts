@@ -12,6 +12,9 @@ export function encodeFrame(payload: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRA
   return Buffer.concat([Buffer.from(`${payload.length}\r\n`, 'latin1'), payload, CRLF]);
 }
 
+/** A refused length header is quoted up to this many digits. */
+const MAX_REPORTED_DIGITS = 32;
+
 type State = 'length' | 'length-lf' | 'payload' | 'trailer-cr' | 'trailer-lf';
 
 /**
@@ -27,8 +30,16 @@ export class FrameDecoder {
   private filled = 0;
   private failure: Error | undefined;
 
-  constructor(options: { maxFrameBytes?: number } = {}) {
+  private readonly reserve: ((length: number) => void) | undefined;
+
+  /**
+   * `reserve` is called with each frame's payload length once its header is complete, before
+   * the payload is buffered; it may throw to refuse the frame (wardend's cap on the bytes held
+   * across connections), which fails the decoder like bad framing does.
+   */
+  constructor(options: { maxFrameBytes?: number; reserve?: (length: number) => void } = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.reserve = options.reserve;
   }
 
   /** True between frames: nothing of a next frame has arrived yet. */
@@ -66,9 +77,15 @@ export class FrameDecoder {
           if (byte >= 0x30 && byte <= 0x39) {
             this.length = this.length * 10 + (byte - 0x30);
             this.digits++;
-            // Checked per digit so a huge header is refused before it is even complete.
+            // Checked per digit so a huge header is refused before it is even complete; the
+            // error names the header as sent (the digits in this chunk, at most MAX_REPORTED).
             if (this.length > this.maxFrameBytes) {
-              throw new FrameTooLargeError(this.length, this.maxFrameBytes);
+              let header = String(this.length);
+              while (i < chunk.length && chunk[i] >= 0x30 && chunk[i] <= 0x39 && header.length < MAX_REPORTED_DIGITS) {
+                header += String.fromCharCode(chunk[i++]);
+              }
+              const more = i < chunk.length ? chunk[i] >= 0x30 && chunk[i] <= 0x39 : true;
+              throw new FrameTooLargeError(Number(header), this.maxFrameBytes, more ? `of at least ${header}` : header);
             }
           } else if (byte === CR && this.digits > 0) {
             this.state = 'length-lf';
@@ -81,6 +98,7 @@ export class FrameDecoder {
         }
         case 'length-lf':
           if (chunk[i++] !== LF) throw new MalformedFrameError('length header not ended by CR LF');
+          this.reserve?.(this.length);
           this.payload = Buffer.allocUnsafe(this.length);
           this.filled = 0;
           this.state = this.length === 0 ? 'trailer-cr' : 'payload';

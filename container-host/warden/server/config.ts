@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_SOCKET_PATH } from '../protocol/constants.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/framing.ts';
+import { DEFAULT_IDLE_TIMEOUT_MS } from './server.ts';
 
 export const DEFAULT_HEALTH_PORT = 7790;
 
@@ -14,6 +15,10 @@ export interface WardendConfig {
   /** Group name or gid that owns the socket; absent: the daemon's group. */
   socketGroup?: string | number;
   maxFrameBytes: number;
+  /** Request bytes all connections together may hold (partial frames and unanswered ones); default 4 × maxFrameBytes. */
+  maxBufferedBytes: number;
+  /** A connection holding no container is closed after this long without traffic; 0: never. */
+  idleTimeoutMs: number;
   /** SIGUSR2: how long connections may take to answer what they have read before being dropped. */
   drainTimeoutMs: number;
   /** `GET /healthz` over HTTP on host:port (port 0: any free port); null turns it off. */
@@ -34,6 +39,8 @@ const checks: Record<string, Check> = {
   socketMode: (v) => ((typeof v === 'string' && /^0?[0-7]{3}$/.test(v)) || (isInt(v) && v >= 0 && v <= 0o777) ? undefined : 'an octal mode such as "0660"'),
   socketGroup: (v) => ((typeof v === 'string' && v.length > 0) || (isInt(v) && v >= 0) ? undefined : 'a group name or gid'),
   maxFrameBytes: (v) => (isInt(v) && v > 0 ? undefined : 'a positive integer'),
+  maxBufferedBytes: (v) => (isInt(v) && v > 0 ? undefined : 'a positive integer'),
+  idleTimeoutMs: (v) => (isInt(v) && v >= 0 ? undefined : 'an integer ≥ 0 (0: never)'),
   drainTimeoutMs: (v) => (isInt(v) && v >= 0 ? undefined : 'an integer ≥ 0'),
   health: (v) => {
     if (v === null) return undefined;
@@ -54,6 +61,11 @@ export function parseWardendConfig(raw: unknown, source = 'wardend config'): War
     .map(([key, check]) => [key, check(input[key])] as const)
     .filter(([, why]) => why !== undefined)
     .map(([key, why]) => `${key}: expected ${why}`);
+  const maxFrameBytes = (input.maxFrameBytes as number | undefined) ?? DEFAULT_MAX_FRAME_BYTES;
+  const maxBufferedBytes = (input.maxBufferedBytes as number | undefined) ?? 4 * maxFrameBytes;
+  if (!problems.length && maxBufferedBytes < maxFrameBytes) {
+    problems.push(`maxBufferedBytes: expected at least maxFrameBytes (${maxFrameBytes}), or no request of that size could ever be read`);
+  }
   if (problems.length) throw new ConfigError(`${source} is invalid: ${problems.join('; ')}`);
   const mode = input.socketMode ?? 0o660;
   const health = input.health as { host?: string; port?: number } | null | undefined;
@@ -61,7 +73,9 @@ export function parseWardendConfig(raw: unknown, source = 'wardend config'): War
     ...input,
     socket: (input.socket as string | undefined) ?? DEFAULT_SOCKET_PATH,
     socketMode: typeof mode === 'number' ? mode : parseInt(mode as string, 8),
-    maxFrameBytes: (input.maxFrameBytes as number | undefined) ?? DEFAULT_MAX_FRAME_BYTES,
+    maxFrameBytes,
+    maxBufferedBytes,
+    idleTimeoutMs: (input.idleTimeoutMs as number | undefined) ?? DEFAULT_IDLE_TIMEOUT_MS,
     drainTimeoutMs: (input.drainTimeoutMs as number | undefined) ?? 10_000,
     health: health === null ? null : { host: health?.host ?? '127.0.0.1', port: health?.port ?? DEFAULT_HEALTH_PORT },
   };

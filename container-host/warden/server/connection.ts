@@ -4,11 +4,16 @@ import { FrameTooLargeError, WardenProtocolError } from '../protocol/errors.ts';
 import { encodeFrame, FrameDecoder } from '../protocol/framing.ts';
 import type { ErrorResponse } from '../protocol/types.ts';
 import { dispatch, dispatchStream } from './dispatch.ts';
+import type { FrameBudget } from './budget.ts';
 import { handleToService } from './handles.ts';
 import { WardenError, type WardenService } from './service.ts';
 
 export interface ConnectionOptions {
   maxFrameBytes: number;
+  /** Shared by every connection: the request bytes they may hold together. */
+  budget: FrameBudget;
+  /** Close a connection that holds no container and has neither sent nor been sent anything for this long; 0: never. */
+  idleTimeoutMs: number;
   /** Operator-facing diagnostics (one line each); clients get ErrorResponses instead. */
   log: (line: string) => void;
 }
@@ -18,7 +23,8 @@ const HIGH_WATER = 64;
 const LOW_WATER = 16;
 
 type Work =
-  | { kind: 'request'; decoded: DecodedRequest }
+  /** `bytes`: the frame's share of the budget, given back once it is answered. */
+  | { kind: 'request'; decoded: DecodedRequest; bytes: number }
   /** `close`: the stream is out of step; answer, then close this connection. */
   | { kind: 'error'; message: string; close: boolean }
   /** Everything before it is answered: close this connection. */
@@ -41,24 +47,60 @@ export class WardenConnection {
   private paused = false;
   private readingDone = false;
   private closed = false;
+  /** Budget bytes this connection holds: the frame being read and those waiting or being served. */
+  private held = 0;
   readonly closedPromise: Promise<void>;
 
   constructor(socket: Socket, service: WardenService, options: ConnectionOptions) {
     this.socket = socket;
     this.service = service;
     this.options = options;
-    this.decoder = new FrameDecoder({ maxFrameBytes: options.maxFrameBytes });
+    this.decoder = new FrameDecoder({
+      maxFrameBytes: options.maxFrameBytes,
+      reserve: (length) => {
+        options.budget.take(length);
+        this.held += length;
+      },
+    });
     this.closedPromise = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
     socket.on('error', (err) => options.log(`warden connection error: ${err.message}`));
     socket.on('close', () => this.onClose());
+    if (options.idleTimeoutMs > 0) {
+      socket.setTimeout(options.idleTimeoutMs);
+      socket.on('timeout', () => this.onIdle());
+    }
+  }
+
+  /**
+   * Nothing went either way for idleTimeoutMs. A connection that references a container keeps
+   * it alive (closing it would start the container's grace time), and one serving a request is
+   * busy; any other (an idle client, or one that stopped half-way through a frame) is closed,
+   * without an answer, which would be one to no request.
+   */
+  private onIdle(): void {
+    if (this.closed || this.handles.size > 0 || this.pumping || this.queue.length > 0) return;
+    const partial = this.decoder.idle ? '' : ' in the middle of a frame';
+    this.options.log(`warden connection closed: idle for ${this.options.idleTimeoutMs} ms${partial}, holding no container`);
+    this.socket.destroy();
+  }
+
+  /** Gives back a frame's share of the budget (all of it once closed). */
+  private giveBack(bytes: number): void {
+    const n = Math.min(bytes, this.held);
+    this.held -= n;
+    this.options.budget.give(n);
   }
 
   private onData(chunk: Buffer): void {
     if (this.readingDone) return;
     try {
-      this.decoder.write(chunk, (payload) => this.enqueue(this.decode(payload)));
+      this.decoder.write(chunk, (payload) => {
+        const work = this.decode(payload);
+        if (work.kind !== 'request') this.giveBack(payload.length);
+        this.enqueue(work);
+      });
     } catch (err) {
       this.stopReading();
       const message = err instanceof Error ? err.message : String(err);
@@ -69,7 +111,7 @@ export class WardenConnection {
 
   private decode(payload: Buffer): Work {
     try {
-      return { kind: 'request', decoded: decodeRequest(payload) };
+      return { kind: 'request', decoded: decodeRequest(payload), bytes: payload.length };
     } catch (err) {
       if (!(err instanceof WardenProtocolError)) throw err;
       return { kind: 'error', message: err.message, close: false };
@@ -109,7 +151,11 @@ export class WardenConnection {
           this.socket.resume();
         }
         if (work.kind === 'request') {
-          await this.serve(work.decoded);
+          try {
+            await this.serve(work.decoded);
+          } finally {
+            this.giveBack(work.bytes);
+          }
           continue;
         }
         if (work.kind === 'error') await this.send(encodeErrorResponse({ message: work.message }));
@@ -186,6 +232,7 @@ export class WardenConnection {
     this.closed = true;
     this.readingDone = true;
     this.queue.length = 0;
+    this.giveBack(this.held);
     this.abort.abort();
     for (const handle of [...this.handles]) this.release(handle);
   }

@@ -29,6 +29,8 @@ export async function startWardend(
     socketMode: config.socketMode,
     socketGroup: config.socketGroup,
     maxFrameBytes: config.maxFrameBytes,
+    maxBufferedBytes: config.maxBufferedBytes,
+    idleTimeoutMs: config.idleTimeoutMs,
     log,
   });
   let health: HealthEndpoint | undefined;

@@ -2,6 +2,7 @@ import { chmod, chown, lstat, mkdir, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/framing.ts';
+import { FrameBudget } from './budget.ts';
 import { WardenConnection } from './connection.ts';
 import type { WardenService } from './service.ts';
 import { resolveGid } from './socket-group.ts';
@@ -13,8 +14,14 @@ export interface WardenServerOptions {
   /** Group name or gid that owns the socket; default: the daemon's group. */
   socketGroup?: string | number;
   maxFrameBytes?: number;
+  /** The request bytes all connections together may hold; default 4 × maxFrameBytes. */
+  maxBufferedBytes?: number;
+  /** Close connections that hold no container after this long without traffic; 0: never. */
+  idleTimeoutMs?: number;
   log?: (line: string) => void;
 }
+
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 
 export class SocketInUseError extends Error {
   override name = 'SocketInUseError';
@@ -27,6 +34,7 @@ export class WardenServer {
   private readonly options: Required<Omit<WardenServerOptions, 'socketGroup'>> & Pick<WardenServerOptions, 'socketGroup'>;
   private readonly server: Server;
   private readonly connections = new Set<WardenConnection>();
+  readonly budget: FrameBudget;
 
   constructor(service: WardenService, options: WardenServerOptions) {
     this.service = service;
@@ -36,11 +44,16 @@ export class WardenServer {
       maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
       log: () => {},
       ...options,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      maxBufferedBytes: options.maxBufferedBytes ?? 4 * (options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES),
     };
+    this.budget = new FrameBudget(this.options.maxBufferedBytes);
     // Half-open: a client may send its requests and shut its write side; it still gets answers.
     this.server = createServer({ allowHalfOpen: true }, (socket) => {
       const connection = new WardenConnection(socket, this.service, {
         maxFrameBytes: this.options.maxFrameBytes,
+        budget: this.budget,
+        idleTimeoutMs: this.options.idleTimeoutMs,
         log: this.options.log,
       });
       this.connections.add(connection);

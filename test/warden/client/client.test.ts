@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   WardenClient,
+  WardenClientClosedError,
   WardenConnectionError,
   WardenPool,
   WardenResponseError,
@@ -95,7 +96,19 @@ describe('WardenClient', () => {
     await expect(c.call('Ping', {})).rejects.toBeInstanceOf(WardenConnectionError);
     expect(c.closed).toBe(true);
     await expect(c.call('Ping', {})).rejects.toThrow(/closed the connection/);
+    await expect(c.call('Ping', {})).rejects.not.toBeInstanceOf(WardenClientClosedError);
     await new Promise((r) => mute.close(r));
+  });
+
+  it('tells a request cut short by its own close() apart from a lost wardend', async () => {
+    const c = await WardenClient.connect(t.socketPath);
+    await c.call('Create', { handle: Buffer.from('w') });
+    const link = c.call('Run', { handle: Buffer.from('w'), script: 'sleep 10000' });
+    c.close();
+    const err = await link.then(() => undefined, (e: Error) => e);
+    expect(err).toBeInstanceOf(WardenClientClosedError);
+    // still a connection error to code that only knows those
+    expect(err).toBeInstanceOf(WardenConnectionError);
   });
 
   it('refuses to send a request that cannot be encoded', async () => {

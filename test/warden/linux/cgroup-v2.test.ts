@@ -36,6 +36,7 @@ describe('cgroup v2 driver over a fake cgroup2 tree', () => {
   it('writes memory.max, cpu.weight and pids.max, and reads them back', () => {
     const cg = new CgroupV2Driver(fakeRoot(), 'dropwarden').create('h2');
     const dir = join(root, 'dropwarden/h2');
+    writeFileSync(join(dir, 'memory.current'), '4096\n');
     cg.setMemoryLimit(64 * 1024 * 1024);
     expect(readFileSync(join(dir, 'memory.max'), 'utf8')).toBe(String(64 * 1024 * 1024));
     expect(cg.memoryLimit()).toBe(64 * 1024 * 1024);
@@ -49,6 +50,25 @@ describe('cgroup v2 driver over a fake cgroup2 tree', () => {
     expect(readFileSync(join(dir, 'pids.max'), 'utf8')).toBe('0');
     restore();
     expect(readFileSync(join(dir, 'pids.max'), 'utf8')).toBe('512');
+  });
+
+  it('refuses a memory limit below the usage it cannot reclaim, saying what to do, and leaves memory.max alone', () => {
+    const cg = new CgroupV2Driver(fakeRoot(), 'dropwarden').create('h4');
+    const dir = join(root, 'dropwarden/h4');
+    writeFileSync(join(dir, 'memory.max'), 'max\n');
+    writeFileSync(join(dir, 'memory.current'), '5000000\n');
+    writeFileSync(join(dir, 'memory.reclaim'), '');
+    expect(() => cg.setMemoryLimit(1048576)).toThrow(
+      "memory limit 1048576 is below the container's current usage of 5000000 bytes, and the kernel could not reclaim enough to fit; " +
+        "stop some of the container's processes (or free their memory) and try again, or set a limit of at least 5000000 bytes",
+    );
+    // it asked the kernel to reclaim the difference first
+    expect(readFileSync(join(dir, 'memory.reclaim'), 'utf8')).toBe(String(5000000 - 1048576));
+    expect(readFileSync(join(dir, 'memory.max'), 'utf8')).toBe('max\n');
+    // once usage fits (the kernel reclaimed enough), the limit is written
+    writeFileSync(join(dir, 'memory.current'), '1000000\n');
+    cg.setMemoryLimit(1048576);
+    expect(readFileSync(join(dir, 'memory.max'), 'utf8')).toBe('1048576');
   });
 
   it('converts shares to weight and back (2→1, 1024→39, 262144→10000)', () => {

@@ -142,6 +142,24 @@ describe.skipIf(skipReason)('warden linux backend: jobs, files and limits', () =
     expect(info.memoryStat!.hierarchicalMemoryLimit).toBe(256 * 1024 * 1024);
   });
 
+  it('refuses a memory limit below the container\'s usage with a message a user can act on', async () => {
+    const { handle: full } = await h.warden.create({ bindMounts: [] });
+    // 40 MB of anonymous memory the kernel cannot reclaim (no swap for a container)
+    const { jobId } = await h.warden.spawn(job(full, `python3 -c 'import time; b = bytearray(40 << 20); print("ready", flush=True); time.sleep(600)'`));
+    const stream = h.warden.stream(full, jobId);
+    for await (const chunk of stream) if ('name' in chunk && chunk.data.toString().includes('ready')) break;
+    const err = await h.warden.limitMemory(full, 1048576).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(
+      /^memory limit 1048576 is below the container's current usage of \d+ bytes, and the kernel could not reclaim enough to fit; .* or set a limit of at least \d+ bytes$/,
+    );
+    expect(err?.message).not.toMatch(/EBUSY|\/sys\/fs\/cgroup/);
+    const usage = Number(/usage of (\d+) bytes/.exec(err!.message)![1]);
+    expect(usage).toBeGreaterThan(40 << 20);
+    // the limit it had is kept
+    expect((await h.warden.limitMemory(full)).limitInBytes).not.toBe(1048576);
+    await h.warden.destroy(full);
+  });
+
   it('with network and disk off in its config, answers the issue-6 requests with a clear error', async () => {
     await expect(h.warden.netIn({ handle, containerPort: 8080 })).rejects.toThrow(/without container networking/);
     await expect(h.warden.netOut({ handle, network: '10.0.0.0/8' })).rejects.toThrow(/without container networking/);

@@ -44,6 +44,16 @@ describe('FrameDecoder', () => {
     expect(() => new FrameDecoder().push(Buffer.from('99999999999999999999'))).toThrow(/exceeds the maximum/);
   });
 
+  it('names the length header as the client sent it, not the digits read when it was refused', () => {
+    expect(() => new FrameDecoder().push(Buffer.from('1000000000000\r\n'))).toThrow(
+      /^frame length 1000000000000 exceeds the maximum of 67108864 bytes/,
+    );
+    // the header is still arriving: say it is at least what came
+    expect(() => new FrameDecoder({ maxFrameBytes: 100 }).push(Buffer.from('123456'))).toThrow(/^frame length of at least 123456 exceeds/);
+    // a header of hundreds of digits is quoted up to 32 of them
+    expect(() => new FrameDecoder().push(Buffer.from(`${'9'.repeat(200)}\r\n`))).toThrow(`frame length of at least ${'9'.repeat(32)} exceeds`);
+  });
+
   it('refuses a header that is not a decimal length', () => {
     expect(() => new FrameDecoder().push(Buffer.from('x\r\n'))).toThrow(MalformedFrameError);
     expect(() => new FrameDecoder().push(Buffer.from('\r\n'))).toThrow(MalformedFrameError);

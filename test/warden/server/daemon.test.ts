@@ -29,6 +29,9 @@ describe('wardend config', () => {
     expect(c.socket).toBe(DEFAULT_SOCKET_PATH);
     expect(c.socketMode).toBe(0o660);
     expect(c.health).toEqual({ host: '127.0.0.1', port: 7790 });
+    expect(c.maxBufferedBytes).toBe(4 * 64 * 1024 * 1024);
+    expect(c.idleTimeoutMs).toBe(300_000);
+    expect(parseWardendConfig({ maxFrameBytes: 1000 }).maxBufferedBytes).toBe(4000);
   });
 
   it('reads a JSON file, keeps keys meant for the service, and lets --socket override', async () => {
@@ -42,6 +45,9 @@ describe('wardend config', () => {
   it('says which key is wrong', async () => {
     expect(() => parseWardendConfig({ maxFrameBytes: -1 })).toThrow(ConfigError);
     expect(() => parseWardendConfig({ socketMode: '999' })).toThrow(/socketMode/);
+    expect(() => parseWardendConfig({ idleTimeoutMs: -1 })).toThrow(/idleTimeoutMs: expected an integer ≥ 0/);
+    expect(() => parseWardendConfig({ maxBufferedBytes: 0 })).toThrow(/maxBufferedBytes: expected a positive integer/);
+    expect(() => parseWardendConfig({ maxFrameBytes: 1000, maxBufferedBytes: 999 })).toThrow(/maxBufferedBytes: expected at least maxFrameBytes \(1000\)/);
     await expect(loadWardendConfig(join(dir, 'missing.json'))).rejects.toThrow(/cannot read wardend config/);
     await writeFile(join(dir, 'bad.json'), '{');
     await expect(loadWardendConfig(join(dir, 'bad.json'))).rejects.toThrow(/is not JSON/);

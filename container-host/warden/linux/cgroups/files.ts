@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { WardenError } from '../../server/service.ts';
 import { HostError } from '../errors.ts';
 
 /** Small synchronous cgroupfs accessors: these are kernel files, read and written in microseconds. */
@@ -10,12 +11,23 @@ export function readCgroupFile(path: string): string {
   }
 }
 
-export function writeCgroupFile(path: string, value: string): void {
+/** `onError` may throw something better for an errno it knows (e.g. EBUSY of a memory limit). */
+export function writeCgroupFile(path: string, value: string, onError?: (code: string | undefined) => void): void {
   try {
     writeFileSync(path, value);
   } catch (e) {
+    onError?.((e as NodeJS.ErrnoException).code);
     throw new HostError(`writing ${JSON.stringify(value)} to ${path}`, (e as Error).message);
   }
+}
+
+/** A memory limit below what the container uses and the kernel could not reclaim: the client's to fix. */
+export function memoryLimitBelowUsage(limit: number, usage: number): WardenError {
+  return new WardenError(
+    `memory limit ${limit} is below the container's current usage of ${usage} bytes, and the kernel could not ` +
+      `reclaim enough to fit; stop some of the container's processes (or free their memory) and try again, ` +
+      `or set a limit of at least ${usage} bytes`,
+  );
 }
 
 export function readPids(procsFile: string): number[] {

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { MemoryStat } from '../../server/service.ts';
 import { HostRequirementError } from '../errors.ts';
-import { listDirs, mkdirCgroup, readCgroupFile, readPids, removeQuietly, rmdirCgroup, writeCgroupFile } from './files.ts';
+import { listDirs, memoryLimitBelowUsage, mkdirCgroup, readCgroupFile, readPids, removeQuietly, rmdirCgroup, writeCgroupFile } from './files.ts';
 import { memoryStatFromV1, parseFlatKeyed } from './memory-stat.ts';
 import type { CgroupDriver, ContainerCgroup, CpuStat } from './types.ts';
 
@@ -82,14 +82,18 @@ class CgroupV1 implements ContainerCgroup {
   setMemoryLimit(bytes: number): void {
     const limit = join(this.#dirs.memory, 'memory.limit_in_bytes');
     const memsw = join(this.#dirs.memory, 'memory.memsw.limit_in_bytes');
+    // The kernel reclaims what it can and answers EBUSY if usage still exceeds the new limit.
+    const busy = (usageFile: string) => (code: string | undefined) => {
+      if (code === 'EBUSY') throw memoryLimitBelowUsage(bytes, Number(readCgroupFile(join(this.#dirs.memory, usageFile)).trim()));
+    };
     // memsw must stay >= limit: raise memsw first when growing, lower it last when shrinking.
-    if (!existsSync(memsw)) return writeCgroupFile(limit, String(bytes));
+    if (!existsSync(memsw)) return writeCgroupFile(limit, String(bytes), busy('memory.usage_in_bytes'));
     if (bytes >= this.memoryLimit()) {
-      writeCgroupFile(memsw, String(bytes));
-      writeCgroupFile(limit, String(bytes));
+      writeCgroupFile(memsw, String(bytes), busy('memory.memsw.usage_in_bytes'));
+      writeCgroupFile(limit, String(bytes), busy('memory.usage_in_bytes'));
     } else {
-      writeCgroupFile(limit, String(bytes));
-      writeCgroupFile(memsw, String(bytes));
+      writeCgroupFile(limit, String(bytes), busy('memory.usage_in_bytes'));
+      writeCgroupFile(memsw, String(bytes), busy('memory.memsw.usage_in_bytes'));
     }
   }
 

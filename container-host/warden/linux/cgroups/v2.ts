@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MemoryStat } from '../../server/service.ts';
 import { HostRequirementError } from '../errors.ts';
-import { listDirs, mkdirCgroup, readCgroupFile, readPids, removeQuietly, rmdirCgroup, writeCgroupFile } from './files.ts';
+import { listDirs, memoryLimitBelowUsage, mkdirCgroup, readCgroupFile, readPids, removeQuietly, rmdirCgroup, writeCgroupFile } from './files.ts';
 import { parseFlatKeyed, V1_MEMORY_STAT_KEYS } from './memory-stat.ts';
 import { UNLIMITED, type CgroupDriver, type ContainerCgroup, type CpuStat } from './types.ts';
 
@@ -91,7 +91,25 @@ class CgroupV2 implements ContainerCgroup {
     return join(this.#dir, name);
   }
 
+  /**
+   * v2 takes any memory.max and OOM-kills what it cannot reclaim; v1 refuses a limit below
+   * usage (EBUSY). Refused here too: reclaim first (memory.reclaim, where the kernel has it),
+   * and leave memory.max alone if usage still does not fit.
+   */
   setMemoryLimit(bytes: number): void {
+    if (bytes < UNLIMITED) {
+      const usage = () => Number(readCgroupFile(this.#file('memory.current')).trim());
+      const excess = usage() - bytes;
+      if (excess > 0 && existsSync(this.#file('memory.reclaim'))) {
+        try {
+          writeCgroupFile(this.#file('memory.reclaim'), String(excess));
+        } catch {
+          // EAGAIN: it reclaimed less than asked; the usage read below says what is left
+        }
+      }
+      const after = usage();
+      if (after > bytes) throw memoryLimitBelowUsage(bytes, after);
+    }
     writeCgroupFile(this.#file('memory.max'), bytes >= UNLIMITED ? 'max' : String(bytes));
   }
 
