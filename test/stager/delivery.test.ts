@@ -179,13 +179,15 @@ describe('stager delivery', () => {
     expect(r.error).toBe('Staging task failed:\n Failed unpacking app: entry escapes the app root: ../../escaped.txt');
   });
 
-  it('yields one droplet and one result for the same request_id sent twice at once', async () => {
-    const uri = await putApp(stack.config, appZip);
-    const body = request({ request_id: 'twice', download_uri: uri, app_id: 'twice' });
+  it('stages once, with one droplet and one result, for the same request_id sent twice at once', async () => {
+    // Served by the test's own server, so each staging's download is counted: droplet keys are
+    // content-addressed, and two stagings of the same app would still leave one key.
+    const body = request({ request_id: 'twice', download_uri: `${httpBase}/twice/app.zip`, app_id: 'twice' });
     await Promise.all([sendRaw(stack.config, body), sendRaw(stack.config, body)]);
     // Long enough for the duplicate to come back after the visibility timeout and be dropped.
     const got = await drain<StagingResult>(stack.config, stack.config.queues.results, 9_000);
     expect(got.filter((r) => r.request_id === 'twice')).toHaveLength(1);
+    expect(hits.get('/twice/app.zip'), 'downloads of the app, one per staging').toBe(1);
     const list = await s3Client(stack.config).send(new ListObjectsV2Command({ Bucket: stack.config.buckets.droplets, Prefix: 'twice/' }));
     expect(list.KeyCount).toBe(1);
   });
