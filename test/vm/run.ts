@@ -131,8 +131,12 @@ mount -t tmpfs -o mode=0755 tmpfs /rw || die "mounting the overlay tmpfs"
 mkdir -p /rw/upper /rw/work
 mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /newroot || die "mounting the overlay root"
 i=0; while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+# The checkout stays visible where it is, also when it lives under /tmp (CI clones there), which
+# the scratch disk is about to cover: held aside by a bind mount and put back on top.
+mkdir -p /repo && mount --bind /newroot${shq(REPO)} /repo || die "binding the checkout ${REPO}"
 mount -t ext4 /dev/vda /newroot/tmp || die "mounting the scratch disk on /tmp"
 chmod 1777 /newroot/tmp
+mkdir -p /newroot${shq(REPO)} && mount --move /repo /newroot${shq(REPO)} || die "putting the checkout back at ${REPO}"
 for d in proc sys dev; do mount --move /$d /newroot/$d || die "moving /$d"; done
 mount -t cgroup2 -o nsdelegate cgroup2 /newroot/sys/fs/cgroup || die "mounting cgroup2"
 # -cpuset etc. stay off; what wardend uses (and io, which the brief asks for) are enabled.
