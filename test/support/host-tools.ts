@@ -69,7 +69,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   try {
     fetchHostTools();
   } catch (err) {
-    process.stderr.write(`host-tools: ${(err as Error).message}\n`);
-    process.exit(1);
+    // The copy tests then fail naming the missing builds (or skip, where the host cannot run them).
+    process.stderr.write(`host-tools: ${(err as Error).message}; going on without them\n`);
   }
 }

@@ -66,18 +66,18 @@ export class RsyncCopier {
     }
   }
 
-  async #run(containerDir: string, request: string, args: string[]): Promise<void> {
-    const result = await runHost(request, [this.#rsync, '-a', '--numeric-ids', '-e', SHIM, '--', ...args], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', DW_RSYNC: this.#rsync, DW_RSYNC_CONF: join(containerDir, CONFIG) },
-      allowFailure: true,
-    });
-    if (result.code !== 0) {
-      throw new WardenError(`${request} failed: ${result.stderr.toString().trim() || `rsync exited ${result.code}`}`);
-    }
+  /** rsync into or out of the container (`-e` the shim, which starts the container's daemon side). */
+  #run(containerDir: string, request: string, args: string[]): Promise<void> {
+    return this.#rsyncCmd(request, ['-e', SHIM], args, { PATH: process.env.PATH ?? '/usr/bin:/bin', DW_RSYNC: this.#rsync, DW_RSYNC_CONF: join(containerDir, CONFIG) });
   }
 
-  async #local(request: string, args: string[]): Promise<void> {
-    const result = await runHost(request, [this.#rsync, '-a', '--numeric-ids', '--', ...args], { allowFailure: true });
+  /** rsync between two host paths. */
+  #local(request: string, args: string[]): Promise<void> {
+    return this.#rsyncCmd(request, [], args);
+  }
+
+  async #rsyncCmd(request: string, opts: string[], paths: string[], env?: NodeJS.ProcessEnv): Promise<void> {
+    const result = await runHost(request, [this.#rsync, '-a', '--numeric-ids', ...opts, '--', ...paths], { env, allowFailure: true });
     if (result.code !== 0) {
       throw new WardenError(`${request} failed: ${result.stderr.toString().trim() || `rsync exited ${result.code}`}`);
     }
