@@ -15,7 +15,7 @@ export interface LinuxWardenConfig {
   /** Unprivileged job uids (and gids) are handed out from [first, first + size). */
   uidPool: { first: number; size: number };
   defaultGraceTimeS: number;
-  /** Per job and per stream; beyond it the job is killed (`command exceeded maximum output`). */
+  /** Per job and per stream, held where the output is written; beyond it the job is killed (`command exceeded maximum output`). */
   maxOutputBytes: number;
   /** Where cgroup hierarchies are mounted (v1: one per controller below it; v2: the root). */
   cgroupRoot: string;
@@ -27,7 +27,7 @@ export interface LinuxWardenConfig {
   pidsLimit: number;
   /** Grace between SIGTERM and SIGKILL on stop. */
   stopTimeoutMs: number;
-  /** How often containers are checked for OOM kills and jobs for output over the cap. */
+  /** How often containers are checked for OOM kills. */
   pollIntervalMs: number;
   user: { name: string; home: string };
   /** A static tini: the init of every container (exec'd from the host, so rootfs need not have it). */

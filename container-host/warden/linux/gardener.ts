@@ -28,8 +28,6 @@ interface Live {
   cgroup: ContainerCgroup;
   /** Jobs not yet consumed by link or stream (info's job_ids). */
   jobs: Map<number, Job>;
-  /** Jobs still running, consumed or not: the output cap applies to them all. */
-  running: Set<Job>;
   refs: number;
   graceTimer?: NodeJS.Timeout;
   /** Set once destroy begins: the handle is then unknown to every other request. */
@@ -109,14 +107,12 @@ export class Gardener implements WardenService {
       // A depot written by an older wardend has a copy configuration without the user.
       await this.#p.copier.prepare(this.#p.depot.dir(handle), init.initPid, { uid: record.uid, gid: record.uid });
       if (!newest || record.createdAt > newest.createdAt) newest = record;
-      const live: Live = { record, cgroup, jobs: new Map(), running: new Set(), refs: 0 };
+      const live: Live = { record, cgroup, jobs: new Map(), refs: 0 };
       // Every job directory left is a job not yet consumed (link and stream remove it).
       for (const id of await this.#p.depot.jobIds(handle)) {
         const job = await Job.adopt(id, this.#p.depot.jobDir(handle, id));
         record.nextJobId = Math.max(record.nextJobId, id + 1);
         live.jobs.set(id, job);
-        live.running.add(job);
-        void job.exited.finally(() => live.running.delete(job)).catch(() => undefined);
       }
       // Connections that referenced it died with the old daemon: its grace time starts now.
       record.idleSince ??= restartedAt;
@@ -207,7 +203,7 @@ export class Gardener implements WardenService {
       this.#uids.release(uid);
       throw asWardenError('create', e);
     }
-    const live: Live = { record, cgroup, jobs: new Map(), running: new Set(), refs: 0 };
+    const live: Live = { record, cgroup, jobs: new Map(), refs: 0 };
     this.#live.set(handle, live);
     this.#armGrace(live);
     return { handle };
@@ -294,10 +290,10 @@ export class Gardener implements WardenService {
         uid: live.record.uid,
         user: this.#p.config.user,
         seccompHelper: this.#p.config.seccompHelper,
+        outputCap: this.#p.config.maxOutputBytes,
       }, this.#launcher);
       live.jobs.set(jobId, job);
-      live.running.add(job);
-      void job.exited.finally(() => live.running.delete(job)).then(() => this.#checkContainer(live)).catch(() => undefined);
+      void job.exited.then(() => this.#checkContainer(live)).catch(() => undefined);
     } catch (e) {
       throw asWardenError('spawn', e);
     }
@@ -517,7 +513,7 @@ export class Gardener implements WardenService {
     live.graceTimer.unref();
   }
 
-  // ---- watching: OOM and output caps ----
+  // ---- watching: OOM kills (the output cap is held by job.sh) ----
 
   async #poll(): Promise<void> {
     if (this.#polling) return;
@@ -526,7 +522,6 @@ export class Gardener implements WardenService {
       for (const live of this.#live.values()) {
         if (live.destroying) continue;
         await this.#checkContainer(live).catch(() => undefined);
-        for (const job of live.running) await this.#checkOutput(live, job).catch(() => undefined);
       }
     } finally {
       this.#polling = false;
@@ -550,13 +545,9 @@ export class Gardener implements WardenService {
     if (init) await this.#p.containerizer.stopProcesses(init, live.cgroup, { kill: true, timeoutMs: 0 });
   }
 
-  /** While a job runs (the poller) and once more when it ends (a fast job beats the poller). */
+  /** Once a job has ended: job.sh holds the cap where the output is written and says when it did. */
   async #checkOutput(live: Live, job: Job): Promise<void> {
-    if (job.discardOutput) return;
-    const cap = this.#p.config.maxOutputBytes;
-    const sizes = await Promise.all([job.outputSize('stdout'), job.outputSize('stderr')]);
-    if (sizes.every((s) => s <= cap)) return;
-    if (job.running) await job.kill();
+    if (job.discardOutput || !(await job.outputExceeded())) return;
     if (!live.record.events.includes(OUTPUT_EXCEEDED)) {
       live.record.events.push(OUTPUT_EXCEEDED);
       await this.#save(live);

@@ -3,6 +3,7 @@ import type { WardenService } from '../server/service.ts';
 import { detectCgroups } from './cgroups/detect.ts';
 import { resolveConfig, type LinuxWardenConfig } from './config.ts';
 import { NamespaceContainerizer } from './containerizer/containerizer.ts';
+import { checkOutputCapper } from './containerizer/jobs.ts';
 import { checkSeccompHelper } from './containerizer/seccomp.ts';
 import { Depot } from './depot.ts';
 import { RsyncCopier } from './files/copy.ts';
@@ -16,6 +17,7 @@ export { Gardener, OUT_OF_MEMORY, OUTPUT_EXCEEDED } from './gardener.ts';
 export { HostError, HostRequirementError } from './errors.ts';
 export { RsyncUnusableError } from './files/copy.ts';
 export { SeccompUnusableError } from './containerizer/seccomp.ts';
+export { OutputCapperUnusableError } from './containerizer/jobs.ts';
 
 export type LinuxWardenService = WardenService & {
   /** Stops timers; containers keep running and are restored by the next start. */
@@ -26,7 +28,7 @@ export type LinuxWardenService = WardenService & {
 
 /**
  * The Linux backend of wardend. Detects the cgroup version, reads the depot (restoring
- * containers whose init still runs, cleaning up the rest) and starts the OOM/output watcher.
+ * containers whose init still runs, cleaning up the rest) and starts the OOM watcher.
  */
 export async function createLinuxWardenService(partial: Partial<LinuxWardenConfig> = {}): Promise<LinuxWardenService> {
   const config = resolveConfig(partial);
@@ -34,6 +36,7 @@ export async function createLinuxWardenService(partial: Partial<LinuxWardenConfi
   // Before anything is restored or created: a host rsync that cannot copy as the container's user is refused here.
   await copier.check(tmpdir());
   if (config.seccompHelper) await checkSeccompHelper(config.seccompHelper);
+  await checkOutputCapper(tmpdir());
   let networker: Networker = new LoopbackNetworker();
   if (config.network) {
     const veth = new VethNetworker(config.network);

@@ -11,11 +11,12 @@
 #     DW_PRIVILEGED    1: run as root in the container; else as DW_UID with nothing to gain
 #     DW_UID, DW_USER, DW_HOME
 #     DW_DISCARD       1: output goes to /dev/null
+#     DW_OUTPUT_CAP    bytes each of stdout and stderr may hold; one more kills the job
 #     DW_RLIMITS       space-separated prlimit options (--nofile=64 ...), may be empty
 #     DW_SECCOMP       the seccomp helper an unprivileged job starts under (empty: none)
 #   script   the script, run by the container's /bin/bash
 # and gets from it: `supervisor` (this pid and its start time), `pgid`, stdout, stderr,
-# exit_status.
+# `output_exceeded` (only when the job went over the cap), exit_status.
 set -u
 DW_JOB_DIR=$1
 source "$DW_JOB_DIR/params"
@@ -29,10 +30,6 @@ echo "$self ${fields[19]}" > "$DW_JOB_DIR/supervisor"
 while IFS= read -r procs; do
   [ -n "$procs" ] && echo "$self" > "$procs"
 done <<< "$DW_CGROUP_PROCS"
-
-out="$DW_JOB_DIR/stdout"
-err="$DW_JOB_DIR/stderr"
-if [ "$DW_DISCARD" = 1 ]; then out=/dev/null; err=/dev/null; fi
 
 filter=()
 if [ "$DW_PRIVILEGED" = 1 ]; then
@@ -58,17 +55,59 @@ fi
 # params are unexported shell variables (dropped here all the same), and no `env -i` exec is
 # needed (every exec is latency).
 set -m
+
+# The output cap holds where the bytes are written: each stream goes through a pipe to `head -c`,
+# which never reads past the cap (it asks for no more than what is left), so the file never holds
+# more; stdbuf -o0 has it write each read at once (streams and links see output as it comes).
+# wardend checks both at start (jobs.ts checkOutputCapper). One byte beyond the cap means the job
+# went over: it is killed (by its group), and whatever of it still writes gets EPIPE once the
+# pipe's reader is gone.
+cap_output() {
+  /usr/bin/stdbuf -o0 /usr/bin/head -c "$DW_OUTPUT_CAP" > "$DW_JOB_DIR/$1"
+  if IFS= read -r -n 1 -d '' _; then
+    : > "$DW_JOB_DIR/output_exceeded"
+    local pg='' tries=0
+    until [ -n "$pg" ] || [ $((tries++)) -ge 500 ]; do
+      IFS= read -r pg 2> /dev/null < "$DW_JOB_DIR/pgid" || sleep 0.01
+    done
+    [ -n "$pg" ] && kill -KILL -- "-$pg" 2> /dev/null
+  fi
+}
+cappers=()
+if [ "$DW_DISCARD" = 1 ]; then
+  exec {out}> /dev/null {err}> /dev/null
+else
+  exec {out}> >(cap_output stdout)
+  cappers+=($!)
+  exec {err}> >(exec {out}>&-; cap_output stderr)
+  cappers+=($!)
+fi
+
 (
   script=$DW_SCRIPT
   init=$DW_INIT_PID
   unset "${!DW_@}" SHLVL
   export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "${identity[@]}"
   exec "${filter[@]}" "${limits[@]}" /usr/bin/nsenter -t "$init" -m -u -i -n -p -r -w -- "${drop[@]}" /bin/bash -c "$script"
-) < /dev/null > "$out" 2> "$err" &
+) < /dev/null >&$out 2>&$err {out}>&- {err}>&- &
 job=$!
+exec {out}>&- {err}>&-
 echo "$job" > "$DW_JOB_DIR/pgid"
 wait "$job"
 status=$?
+# What the job wrote before it ended is in the files once the cappers reach the end of their
+# pipes, a moment after the job's end. A process the job left running may hold a pipe open (and
+# go on writing, under the cap): its output is not waited for beyond ~0.2 s. The wait ticks
+# on a pipe that never delivers (`read -t`: no sleep to exec), finely at first.
+if [ ${#cappers[@]} -gt 0 ]; then
+  exec {tick}<> <(:)
+  for pid in "${cappers[@]}"; do
+    for ((i = 0; i < 36; i++)); do
+      kill -0 "$pid" 2> /dev/null || break
+      if [ $i -lt 20 ]; then read -r -t 0.001 -u "$tick" _; else read -r -t 0.01 -u "$tick" _; fi
+    done
+  done
+fi
 # One short write, after which this process exits: readers treat an empty file as "not yet"
 # (no rename, which would cost an exec of mv).
 echo "$status" > "$DW_JOB_DIR/exit_status"

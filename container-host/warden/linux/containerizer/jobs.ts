@@ -1,14 +1,56 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { watch } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { ResourceLimits } from '../../server/service.ts';
-import { HostError } from '../errors.ts';
+import { HostError, HostRequirementError } from '../errors.ts';
+import { runHost } from '../host-command.ts';
 import { isSameProcess, signalProcess } from './proc.ts';
 
 const SPAWNER = fileURLToPath(new URL('./spawner.sh', import.meta.url));
+
+export class OutputCapperUnusableError extends HostRequirementError {
+  override name = 'OutputCapperUnusableError';
+}
+
+/**
+ * What job.sh's output cap rests on, tried in the host's bash: `stdbuf -o0 head -c N` reads no
+ * further than N (the byte after the cap stays in the pipe, which is how going over is seen) and
+ * writes each read at once; and a `read -t` on a pipe opened read-write times out (the ticks
+ * of its wait for the cappers).
+ */
+const CAPPER_PROBE = String.raw`
+f=$1/capped
+rest=$(printf abcdefgh | { /usr/bin/stdbuf -o0 /usr/bin/head -c 5 > "$f"; IFS= read -r rest; printf %s "$rest"; })
+IFS= read -r kept < "$f"
+[ "$kept/$rest" = abcde/fgh ] || { echo "head -c 5 of abcdefgh kept '$kept' and left '$rest' (wanted abcde, fgh)"; exit 1; }
+exec {tick}<> <(:)
+read -r -t 0.01 -u "$tick" _; r=$?
+[ $r -gt 128 ] || { echo "read -t on a pipe opened read-write ended with $r, not a timeout"; exit 1; }
+exec {w}> >(/usr/bin/stdbuf -o0 /usr/bin/head -c 10 > "$f.2")
+printf abc >&$w
+for ((i = 0; i < 500; i++)); do
+  got=''; IFS= read -r -N 3 got 2> /dev/null < "$f.2"
+  [ "$got" = abc ] && exit 0
+  read -r -t 0.01 -u "$tick" _
+done
+echo "head -c under stdbuf -o0 held 3 bytes back for 5 s (it must write each read at once)"; exit 1
+`;
+
+/** Runs the probe once (wardend's start): a host whose tools would not hold the cap is refused. */
+export async function checkOutputCapper(scratchDir: string): Promise<void> {
+  const dir = await mkdtemp(join(scratchDir, 'dw-capper-'));
+  try {
+    const r = await runHost('checking the output cap', ['/bin/bash', '-c', CAPPER_PROBE, 'probe', dir], { allowFailure: true });
+    if (r.code !== 0) {
+      throw new OutputCapperUnusableError(`job output could not be capped on this host: ${(r.stdout.toString() + r.stderr.toString()).trim()} (job.sh needs coreutils' head and stdbuf, and bash)`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 /** A supervisor that has not said who it is by then was never started. */
 const START_TIMEOUT_MS = 30_000;
 /** inotify says when exit_status is written; this catches what it cannot (a supervisor killed). */
@@ -31,6 +73,8 @@ export interface JobContainer {
   user: { name: string; home: string };
   /** What an unprivileged job starts under ('' for none). */
   seccompHelper: string;
+  /** Bytes each of stdout and stderr may hold: job.sh kills the job at one more. */
+  outputCap: number;
 }
 
 /** ResourceLimits field → prlimit option; each sets soft and hard to the value. */
@@ -116,6 +160,7 @@ export class Job {
       DW_USER: container.user.name,
       DW_HOME: container.user.home,
       DW_DISCARD: spec.discardOutput ? '1' : '0',
+      DW_OUTPUT_CAP: String(container.outputCap),
       DW_RLIMITS: prlimitOptions(spec.rlimits).join(' '),
       DW_SECCOMP: container.seccompHelper,
     };
@@ -162,9 +207,9 @@ export class Job {
     return this.exitStatus === undefined;
   }
 
-  async outputSize(name: OutputName): Promise<number> {
-    if (this.discardOutput) return 0;
-    return stat(join(this.dir, name)).then((s) => s.size, () => 0);
+  /** Whether job.sh found the job writing past the output cap (and killed it). */
+  async outputExceeded(): Promise<boolean> {
+    return stat(join(this.dir, 'output_exceeded')).then(() => true, () => false);
   }
 
   /** Kills the job's process group (inside the container), not its supervisor. */

@@ -1,0 +1,61 @@
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { job, skipReason, startWarden, type Harness } from './helpers.ts';
+
+const CAP = 64 * 1024;
+
+/** The cap is held where the output is written (job.sh), not by a poll that a fast job outruns. */
+describe.skipIf(skipReason)('warden linux backend: the output cap', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    // A poll that never comes: only the write side can hold the cap.
+    h = await startWarden('outcap', { maxOutputBytes: CAP, pollIntervalMs: 3_600_000 });
+  });
+  afterAll(async () => { await h?.close(); });
+
+  const jobDir = (handle: string, jobId: number): string => join(h.dir, 'depot', handle, 'jobs', String(jobId));
+
+  it('kills a job that writes past the cap and exits at once: the host file never holds more', async () => {
+    const { handle } = await h.warden.create({ bindMounts: [] });
+    // 50 MB in one burst, then a clean exit: before, this exited 0 between two polls.
+    const { jobId } = await h.warden.spawn(job(handle, 'yes | head -c 50000000; exit 0'));
+    const dir = jobDir(handle, jobId);
+    // Wait for the end without consuming the job, so that its files can be looked at.
+    for (let i = 0; i < 600 && !existsSync(join(dir, 'exit_status')); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(statSync(join(dir, 'stdout')).size).toBe(CAP);
+    const r = await h.warden.link(handle, jobId);
+    expect(r.exitStatus).toBe(137);
+    expect(r.stdout.length).toBe(CAP);
+    expect(r.info.events).toContain('command exceeded maximum output');
+  });
+
+  it('holds stderr to the cap as well', async () => {
+    const { handle } = await h.warden.create({ bindMounts: [] });
+    const r = await h.warden.run(job(handle, 'echo before; head -c 1000000 /dev/zero >&2; echo after'));
+    expect(r.exitStatus).toBe(137);
+    expect(r.stdout.toString()).toBe('before\n');
+    expect(r.stderr.length).toBe(CAP);
+    expect(r.info.events).toContain('command exceeded maximum output');
+  });
+
+  it('output of exactly the cap is whole, with its exit status and no event', async () => {
+    const { handle } = await h.warden.create({ bindMounts: [] });
+    const r = await h.warden.run(job(handle, `head -c ${CAP} /dev/zero; exit 3`));
+    expect(r.exitStatus).toBe(3);
+    expect(r.stdout.length).toBe(CAP);
+    expect(r.info.events).not.toContain('command exceeded maximum output');
+  });
+
+  it('a process the job leaves running does not hold the link back, and stays under the cap', async () => {
+    const { handle } = await h.warden.create({ bindMounts: [] });
+    const r = await h.warden.run(job(handle, '(sleep 2; yes | head -c 1000000) & echo started'));
+    expect(r.exitStatus).toBe(0);
+    expect(r.stdout.toString()).toBe('started\n');
+    const { jobId } = await h.warden.spawn(job(handle, '(sleep 1; yes | head -c 1000000) & echo left'));
+    const dir = jobDir(handle, jobId);
+    for (let i = 0; i < 600 && !existsSync(join(dir, 'output_exceeded')); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(statSync(join(dir, 'stdout')).size).toBe(CAP);
+    expect((await h.warden.link(handle, jobId)).info.events).toContain('command exceeded maximum output');
+  });
+});
