@@ -82,6 +82,8 @@ describe('cgroup v2 on a real kernel', () => {
     const t0 = Date.now();
     await h.warden.stop(handle, { background: false, kill: true });
     expect(Date.now() - t0).toBeLessThan(15_000);
+    // Stop answered once the killed processes were reaped: none still holds a pid.
+    expect(Number(read(cg(handle, 'pids.current')))).toBe(read(cg(handle, 'cgroup.threads')).split('\n').filter(Boolean).length);
     await h.warden.link(handle, jobId);
     await h.warden.destroy(handle);
     expect(existsSync(cg(handle))).toBe(false);

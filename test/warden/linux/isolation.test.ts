@@ -127,6 +127,10 @@ PY`,
     const t0 = Date.now();
     await h.warden.stop(bomb, { background: false, kill: true });
     expect(Date.now() - t0).toBeLessThan(5000);
+    // Stop answered once the killed processes were reaped: none still holds a pid.
+    const pidsDir = cgroupParentDirs(h.cgroupParent).map((d) => join(d, bomb)).find((d) => existsSync(join(d, 'pids.current')))!;
+    const tasks = readFileSync(join(pidsDir, existsSync(join(pidsDir, 'tasks')) ? 'tasks' : 'cgroup.threads'), 'utf8').split('\n').filter(Boolean);
+    expect(Number(readFileSync(join(pidsDir, 'pids.current'), 'utf8'))).toBe(tasks.length);
     await h.warden.link(bomb, jobId);
     await h.warden.destroy(bomb);
     expect(h.warden.leftoverCgroups()).not.toContain(bomb);

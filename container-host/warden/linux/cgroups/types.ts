@@ -19,6 +19,11 @@ export interface ContainerCgroup {
   cpuStat(): CpuStat;
   /** Host pids of every process in the cgroup. */
   pids(): number[];
+  /**
+   * Tasks that have exited but still count against pids.max, not yet reaped by their parent
+   * (pids.current less the threads listed): a stop is over once none is left.
+   */
+  exitedTasks(): number;
   /** Removes the cgroup(s); fails while a process is still inside. */
   remove(): void;
 }

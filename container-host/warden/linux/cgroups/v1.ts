@@ -141,6 +141,11 @@ class CgroupV1 implements ContainerCgroup {
     return [...all];
   }
 
+  exitedTasks(): number {
+    const current = Number(readCgroupFile(join(this.#dirs.pids, 'pids.current')).trim());
+    return Math.max(0, current - readPids(join(this.#dirs.pids, 'tasks')).length);
+  }
+
   remove(): void {
     for (const f of this.procsFiles) rmdirCgroup(f.slice(0, -'/cgroup.procs'.length));
   }

@@ -185,6 +185,11 @@ class CgroupV2 implements ContainerCgroup {
     return readPids(this.procsFiles[0]);
   }
 
+  exitedTasks(): number {
+    const current = Number(readCgroupFile(this.#file('pids.current')).trim());
+    return Math.max(0, current - readPids(this.#file('cgroup.threads')).length);
+  }
+
   remove(): void {
     rmdirCgroup(this.#dir);
   }

@@ -124,13 +124,20 @@ export class NamespaceContainerizer implements Containerizer {
     // keeper are already running, so blocking forks costs them nothing.
     const restore = cgroup.blockForks();
     try {
-      for (let round = 0; round < 500; round++) {
+      let round = 0;
+      for (; ; round++) {
         const left = this.#containerProcesses(init, cgroup);
-        if (!left.length) return;
+        if (!left.length) break;
+        if (round >= 500) throw new HostError('stopping container processes', 'processes kept appearing after 500 rounds of SIGKILL');
         for (const pid of left) signalProcess(pid, 'SIGKILL');
         await sleep(round < 10 ? 1 : 10);
       }
-      throw new HostError('stopping container processes', 'processes kept appearing after 500 rounds of SIGKILL');
+      // Killed is not gone: a fork bomb leaves hundreds of zombies for init to reap, and they
+      // hold pids until it has. Stop answers once they are released.
+      for (let wait = 0; cgroup.exitedTasks() > 0; wait++) {
+        if (wait >= 1000) throw new HostError('stopping container processes', `${cgroup.exitedTasks()} killed processes were still not reaped after 10 s`);
+        await sleep(10);
+      }
     } finally {
       restore();
     }
