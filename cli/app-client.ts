@@ -14,8 +14,10 @@ import {
 } from '@aws-sdk/client-sqs';
 import {
   type HealthCheck,
+  INVALID_START_REQUEST,
   type InstanceState,
   InstanceStateSchema,
+  REJECTED_INDEX,
   StartRequest,
   type StopRequest,
 } from '../contracts/instances.ts';
@@ -53,6 +55,11 @@ export class AppCrashedError extends Error {
     super(`instance ${state.index} of ${state.app_id} crashed: ${state.reason ?? 'no reason given'}`);
     this.state = state;
   }
+}
+
+/** The agent refused the StartRequest itself (contracts/instances.ts REJECTED_INDEX): nothing started. */
+export class StartRejectedError extends Error {
+  override name = 'StartRejectedError';
 }
 
 export class AppTimeoutError extends Error {
@@ -121,6 +128,7 @@ export async function startApp(stack: StackConfig, opts: StartOptions): Promise<
         const parsed = InstanceStateSchema.safeParse(body);
         if (!parsed.success) continue;
         const state = parsed.data as InstanceState;
+        if (state.index === REJECTED_INDEX && state.state === 'CRASHED') throw new StartRejectedError(state.reason ?? INVALID_START_REQUEST);
         // The instance a new droplet replaces reports on the same queue: not ours.
         if (state.app_id !== request.app_id || state.index >= count || (state.droplet_uri && state.droplet_uri !== opts.dropletUri)) continue;
         latest.set(state.index, state);

@@ -82,6 +82,21 @@ export interface InstanceState {
   timestamp: string;
 }
 
+/**
+ * A StartRequest refused as malformed makes no instance. Its `reply_to`, when that is a usable
+ * queue URL, still gets one InstanceState, as a rejected staging request gets its result:
+ * CRASHED, `instance_id` "", this `index`, and `reason` "Invalid start request: <what is wrong>".
+ */
+export const REJECTED_INDEX = -1;
+export const INVALID_START_REQUEST = 'Invalid start request';
+
+/** The reply_to and app_id of a body that is not a valid StartRequest, where they are usable. */
+export const RejectedStartAddress = z.object({
+  kind: z.literal('start'),
+  reply_to: StartRequest.shape.reply_to.unwrap(),
+  app_id: z.union([z.string(), z.number()]).transform(String).catch(''),
+});
+
 export const InstanceStateSchema = z.looseObject({
   app_id: z.string(),
   instance_id: z.string(),

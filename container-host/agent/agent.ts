@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import type { InstanceState, StartRequest, StopRequest } from '../../contracts/instances.ts';
+import { INVALID_START_REQUEST, REJECTED_INDEX, type InstanceState, type StartRequest, type StopRequest } from '../../contracts/instances.ts';
 import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
 import { WardenPool } from '../warden/client/index.ts';
 import { type ApiApp, type RunningApi, startApi } from './api.ts';
@@ -81,7 +81,7 @@ export class Agent {
     this.#poller = new StartQueuePoller({
       sqs: this.#sqs, queueUrl: config.startQueueUrl, capacity: this.capacity, log: this.#log,
       waitSeconds: config.tuning.pollWaitSeconds,
-      handlers: { start: (r) => this.acceptStart(r), stop: (r) => this.acceptStop(r) },
+      handlers: { start: (r) => this.acceptStart(r), stop: (r) => this.acceptStop(r), reject: (r) => this.#rejectMalformed(r) },
     });
     this.capacity.onChange(() => this.#reportCapacity());
   }
@@ -190,6 +190,15 @@ export class Agent {
       `need more than this host has in all (${total.memoryMb} MB memory, ${total.diskMb} MB disk); ask for less memory, disk or instances`;
     this.#log.warn('A start request can never fit on this host: reported CRASHED', { app_id: req.app_id, indices, reason });
     return Promise.all(indices.map((index) => new Instance(req, index, this.#deps).reject(reason))).then(() => undefined);
+  }
+
+  /** A malformed start request's answer on its reply_to (contracts/instances.ts REJECTED_INDEX). */
+  #rejectMalformed(r: { replyTo: string; appId: string; error: string }): Promise<void> {
+    return this.#events.reply({
+      app_id: r.appId, instance_id: '', index: REJECTED_INDEX, state: 'CRASHED',
+      host: this.#deps.config.advertiseHost, port: null, url: null, reason: `${INVALID_START_REQUEST}: ${r.error}`,
+      agent: this.#deps.config.agentId, timestamp: new Date().toISOString(),
+    }, r.replyTo);
   }
 
   /** Stops the app's instances here (or the one named); undefined when none is here. */

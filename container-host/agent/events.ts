@@ -51,6 +51,12 @@ export class EventPublisher {
     return this.#chain(this.#tails, state.instance_id, () => this.#sendEvent(body, state));
   }
 
+  /** To `replyTo` alone (a rejected request's answer: no instance, nothing for the events queue); resolves once sent or given up on. */
+  reply(state: InstanceState, replyTo: string): Promise<void> {
+    if (replyTo === this.#eventsQueueUrl || this.#gone.has(replyTo)) return Promise.resolve();
+    return this.#chain(this.#replyTails, state.instance_id, () => this.#sendReply(replyTo, JSON.stringify(state), state));
+  }
+
   /** Every send started so far, to the events queue and to `reply_to` queues, has finished. */
   async flush(): Promise<void> {
     await Promise.all([...this.#tails.values(), ...this.#replyTails.values()]);

@@ -1,7 +1,8 @@
 /**
  * The start queue: long-polled while the host has room, parsed with contracts/instances.ts,
  * handed to the agent. A start is deleted once its instances are accepted (STARTING sent); a
- * stop once its instances are stopped; a malformed message at once, with the reason logged.
+ * stop once its instances are stopped; a malformed message at once, with the reason logged (and
+ * sent to a start request's reply_to).
  *
  * A full host still looks every few seconds (short polls) so StopRequests reach it; starts it
  * cannot fit go back on the queue for other hosts. A StopRequest for an app this host does not
@@ -15,7 +16,7 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { StartQueueMessage, type StartRequest, type StopRequest } from '../../contracts/instances.ts';
+import { RejectedStartAddress, StartQueueMessage, type StartRequest, type StopRequest } from '../../contracts/instances.ts';
 import { sleep } from './abort.ts';
 import type { Capacity } from './capacity.ts';
 import type { AgentLogger } from './log.ts';
@@ -35,6 +36,8 @@ export interface StartQueueHandlers {
   start(request: StartRequest): Promise<void> | 'no-room';
   /** undefined: no instance of the app is here; else resolves once they are stopped. */
   stop(request: StopRequest): Promise<void> | undefined;
+  /** A malformed start request that names a reply_to: answered there with why (no instance is made). */
+  reject(rejected: { replyTo: string; appId: string; error: string }): Promise<void>;
 }
 
 export interface PollerOptions {
@@ -46,8 +49,13 @@ export interface PollerOptions {
   waitSeconds: number;
 }
 
-/** Why a body is not a start or stop request, precisely enough to fix the sender. */
-export function explainMalformed(body: string): { error: string } | { message: StartRequest | StopRequest } {
+export type Malformed = { error: string; replyTo?: string; appId?: string };
+
+/**
+ * Why a body is not a start or stop request, precisely enough to fix the sender; with the
+ * reply_to (and app_id) of a start request that has a usable one, to answer it there.
+ */
+export function explainMalformed(body: string): Malformed | { message: StartRequest | StopRequest } {
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -59,7 +67,9 @@ export function explainMalformed(body: string): { error: string } | { message: S
   if (kind !== 'start' && kind !== 'stop') return { error: `"kind" must be "start" or "stop", not ${JSON.stringify(kind) ?? 'absent'}` };
   const parsed = StartQueueMessage.safeParse(json);
   if (parsed.success) return { message: parsed.data };
-  return { error: parsed.error.issues.map((i) => `${i.path.join('.') || 'the body'}: ${i.message}`).join('; ') };
+  const error = parsed.error.issues.map((i) => `${i.path.join('.') || 'the body'}: ${i.message}`).join('; ');
+  const address = RejectedStartAddress.safeParse(json);
+  return address.success ? { error, replyTo: address.data.reply_to, appId: address.data.app_id } : { error };
 }
 
 export class StartQueuePoller {
@@ -141,7 +151,9 @@ export class StartQueuePoller {
     if ('error' in parsed) {
       log.error('Malformed message on the start queue: deleted', {
         message_id: m.MessageId, error: parsed.error, body: body.length > BODY_LOGGED ? `${body.slice(0, BODY_LOGGED)}…` : body,
+        ...(parsed.replyTo ? { reply_to: parsed.replyTo } : {}),
       });
+      if (parsed.replyTo) await this.#o.handlers.reject({ replyTo: parsed.replyTo, appId: parsed.appId ?? '', error: parsed.error });
       await this.#delete(m);
       return;
     }

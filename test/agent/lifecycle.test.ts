@@ -162,6 +162,26 @@ describe.skipIf(skipReason)('the agent', () => {
     await stopApp(id);
   });
 
+  it.concurrent('answers a malformed start request on its reply_to, with why, and starts nothing', async () => {
+    const id = appId('bad-reply');
+    const { QueueUrl } = await sqsClient(h.stack.config).send(new CreateQueueCommand({ QueueName: `reply-${id}` }));
+    const replies = new EventReader(h.stack, QueueUrl!);
+    try {
+      await h.send({ kind: 'start', app_id: id, droplet_uri: droplets.hello, memory: 1, reply_to: QueueUrl });
+      const answer = await replies.waitFor(id, (e) => e.state === 'CRASHED');
+      expect(answer).toMatchObject({ instance_id: '', index: -1, port: null, url: null, reason: 'Invalid start request: memory: Too small: expected number to be >=16' });
+      // The same request made right is taken: the refusal left nothing behind.
+      await h.send({ kind: 'start', app_id: id, droplet_uri: droplets.hello, memory: 64, reply_to: QueueUrl });
+      await replies.waitFor(id, (e) => e.state === 'RUNNING');
+      await h.events.waitFor(id, (e) => e.state === 'RUNNING');
+      expect(replies.of(id).map((e) => e.state)).toEqual(['CRASHED', 'STARTING', 'RUNNING']);
+      expect(h.events.of(id).map((e) => e.state)).toEqual(['STARTING', 'RUNNING']);
+    } finally {
+      await replies.stop();
+    }
+    await stopApp(id);
+  });
+
   it.concurrent('sends every state to the request\'s reply_to queue too', async () => {
     const id = appId('reply');
     const { QueueUrl } = await sqsClient(h.stack.config).send(new CreateQueueCommand({ QueueName: `reply-${id}` }));

@@ -28,6 +28,14 @@ describe('start queue messages', () => {
     expect(error('{"kind":"start","droplet_uri":"s3://d/k","memory":8,"environment":["1=2"]}')).toBe(
       `app_id: ${APP_ID_RULE}; memory: Too small: expected number to be >=16; environment.0: environment entries must be "NAME=value"`,
     );
+    // A start request with a usable reply_to says where to answer; one without does not.
+    const reply = 'http://127.0.0.1:4566/000000000000/replies';
+    expect(explainMalformed(JSON.stringify({ kind: 'start', app_id: 'web', droplet_uri: 'ftp://x', reply_to: reply }))).toEqual({
+      error: 'droplet_uri: droplet_uri must be an s3://bucket/key or an https:// URL', replyTo: reply, appId: 'web',
+    });
+    expect(explainMalformed(JSON.stringify({ kind: 'start', app_id: ['x'], instances: 0, droplet_uri: 's3://d/k', reply_to: reply }))).toMatchObject({ replyTo: reply, appId: '' });
+    expect(explainMalformed(JSON.stringify({ kind: 'start', app_id: 'web', reply_to: 'not a url' }))).not.toHaveProperty('replyTo');
+    expect(explainMalformed(JSON.stringify({ kind: 'stop', app_id: 'A', reply_to: reply }))).not.toHaveProperty('replyTo');
     // A NUL cannot cross exec: refused at the boundary, not found later as a crash loop.
     expect(error(JSON.stringify({ kind: 'start', app_id: 'a', droplet_uri: 's3://d/k', environment: ['OK=1', 'BAD=a\u0000b'] }))).toBe(
       'environment.1: environment entries cannot contain a NUL character (\\0)',
