@@ -40,6 +40,21 @@ describe.skipIf(skipReason)('warden linux backend: limit_disk', () => {
     await h.warden.destroy(handle);
   });
 
+  it('an inode limit beside a byte limit leaves the whole byte limit to the container', async () => {
+    const { handle } = await h.warden.create({ bindMounts: [] });
+    await h.warden.limitDisk(handle, { byteLimit: 50 * 1024 * 1024, inodeLimit: 1000 });
+    // The inode ballast's directory (~1 MB for ~49 000 entries here) is not the container's.
+    const fits = await h.warden.run(job(handle, 'head -c 49M /dev/zero > $HOME/most && echo ok'));
+    expect(fits.stderr.toString()).toBe('');
+    expect(fits.stdout.toString()).toBe('ok\n');
+    const over = await h.warden.run(job(handle, 'head -c 2M /dev/zero > $HOME/more'));
+    expect(over.stderr.toString()).toMatch(/No space left on device/);
+    const stat = (await h.warden.info(handle)).diskStat!;
+    expect(stat.bytesUsed).toBeGreaterThan(49 * 1024 * 1024);
+    expect(stat.bytesUsed).toBeLessThanOrEqual(50 * 1024 * 1024 + 64 * 1024);
+    await h.warden.destroy(handle);
+  });
+
   it('refuses files beyond the inode limit', async () => {
     const { handle } = await h.warden.create({ bindMounts: [] });
     await h.warden.limitDisk(handle, { inodeLimit: 500 });

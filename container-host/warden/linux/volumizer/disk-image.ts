@@ -1,8 +1,10 @@
-import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { mkdir, open, stat, statfs, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { DiskLimits } from '../../server/service.ts';
+import { HostError } from '../errors.ts';
 import { runHost } from '../host-command.ts';
+import type { BallastDone, BallastJob } from './inode-ballast-worker.ts';
 
 export interface DiskConfig {
   /** Nominal size of each container's (sparse) image: the largest byte limit it can take. */
@@ -22,7 +24,7 @@ export interface DiskState {
   blockSoft: number;
   inodeHard: number;
   inodeSoft: number;
-  /** Empty files holding inodes back for an inode limit below the image's count. */
+  /** Symlinks (`.inodes/1…N`) holding inodes back for an inode limit below the image's count. */
   ballastInodes: number;
 }
 
@@ -31,6 +33,7 @@ const MOUNT = 'disk';
 /** Preallocated (never written: the sparse image stays small) blocks holding bytes back. */
 const BALLAST = '.ballast';
 const INODE_BALLAST = '.inodes';
+const BALLAST_WORKER = new URL('./inode-ballast-worker.ts', import.meta.url);
 
 /**
  * The limit asked for by the first field set above 0; 0 (no limit, as in the original's quota)
@@ -40,19 +43,26 @@ function firstSet(...xs: Array<number | undefined>): number | undefined {
   const given = xs.filter((x) => x !== undefined);
   return given.length ? (given.find((x) => x > 0) ?? 0) : undefined;
 }
+/** What the inode ballast's directory has grown by (its first block is in the empty filesystem's usage). */
+const ballastDirBytes = (blocks512: number, blockSize: number): number => Math.max(0, blocks512 * 512 - blockSize);
 const kib = (bytes: number | undefined): number | undefined => (bytes === undefined ? undefined : Math.ceil(bytes / 1024));
 
 /**
- * limit_disk through one ext4 image per container (the kernel here has no quota formats, so no
- * ext4/xfs quotas): a sparse file, formatted and loop-mounted on the host at `<dir>/disk`,
- * holding the overlay's upper and work dirs. The filesystem is as large as the largest limit;
- * a limit is enforced by a ballast beside upper/ that the container cannot see: fallocated
- * blocks for bytes (resized in place: no online shrink needed), empty files for inodes. A write
- * beyond the limit fails with ENOSPC, whoever writes (overlayfs writes as its mounter, so uid
- * quotas and root-reserved blocks would not hold).
+ * limit_disk through one ext4 image per container: a sparse file, formatted and loop-mounted on
+ * the host at `<dir>/disk`, holding the overlay's upper and work dirs. The filesystem is as large
+ * as the largest limit; a limit is enforced by a ballast beside upper/ that the container cannot
+ * see: fallocated blocks for bytes (resized in place: no online shrink needed), symlinks for
+ * inodes. A write beyond the limit fails with ENOSPC, whoever writes. Quotas would not hold:
+ * overlayfs writes as its mounter, root with CAP_SYS_RESOURCE, which quota hard limits let
+ * through (and root-reserved blocks too).
+ *
+ * The inode ballast costs what it holds back (an inode and a directory entry each, ~300 bytes of
+ * real disk), so its file work runs in a worker thread: the daemon answers others meanwhile.
+ * The ballast directory's own blocks are not the container's: they are left out of its usage.
  */
 export class DiskImages {
   readonly #config: DiskConfig;
+  readonly #limiting = new Map<string, Promise<DiskLimits>>();
 
   constructor(config: DiskConfig) {
     this.#config = config;
@@ -73,7 +83,8 @@ export class DiskImages {
     // No journal (the disk dies with the container), inode tables initialized lazily.
     await runHost('formatting the container disk', ['mkfs.ext4', '-q', '-F', '-b', '4096', '-m', '0', '-N', String(this.#config.maxInodes),
       '-O', '^has_journal,^resize_inode', '-E', 'lazy_itable_init=1,nodiscard', image]);
-    await runHost('mounting the container disk', ['mount', '-o', 'loop,nodev,nosuid,noatime', image, mnt]);
+    // noinit_itable: no background zeroing of inode tables that a new sparse file reads as zeros.
+    await runHost('mounting the container disk', ['mount', '-o', 'loop,nodev,nosuid,noatime,noinit_itable', image, mnt]);
     const upper = join(mnt, 'upper');
     const work = join(mnt, 'work');
     await Promise.all([mkdir(upper), mkdir(work), mkdir(join(mnt, INODE_BALLAST)), open(join(mnt, BALLAST), 'w').then((f) => f.close())]);
@@ -85,20 +96,31 @@ export class DiskImages {
     return { state, upper, work };
   }
 
-  /** Sets the limits given (none given: reads them) and answers with all twelve fields. */
-  async limit(dir: string, state: DiskState, req: DiskLimits): Promise<DiskLimits> {
+  /** Sets the limits given (none given: reads them) and answers with all twelve fields; one at a time per container. */
+  limit(dir: string, state: DiskState, req: DiskLimits): Promise<DiskLimits> {
+    const previous = this.#limiting.get(dir) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.#limit(dir, state, req));
+    this.#limiting.set(dir, next);
+    void next.catch(() => undefined).finally(() => {
+      if (this.#limiting.get(dir) === next) this.#limiting.delete(dir);
+    });
+    return next;
+  }
+
+  async #limit(dir: string, state: DiskState, req: DiskLimits): Promise<DiskLimits> {
     const hardBlocks = firstSet(req.blockHard, req.blockLimit, req.block, kib(req.byteHard), kib(req.byteLimit), kib(req.byte));
     const softBlocks = firstSet(req.blockSoft, kib(req.byteSoft));
     const hardInodes = firstSet(req.inodeHard, req.inodeLimit, req.inode);
     const softInodes = firstSet(req.inodeSoft);
     const mnt = join(dir, MOUNT);
-    if (hardBlocks !== undefined) {
-      await this.#setBallastBytes(mnt, state, hardBlocks * 1024);
-      state.blockHard = hardBlocks;
-    }
     if (hardInodes !== undefined) {
-      this.#setBallastInodes(mnt, state, hardInodes, (await statfs(mnt)).files);
+      await this.#setBallastInodes(mnt, state, hardInodes, (await statfs(mnt)).files);
       state.inodeHard = hardInodes;
+    }
+    // After the inodes: their directory grew or shrank, and its blocks are not the container's.
+    if (hardBlocks !== undefined || (hardInodes !== undefined && state.blockHard > 0)) {
+      await this.#setBallastBytes(mnt, state, (hardBlocks ?? state.blockHard) * 1024);
+      if (hardBlocks !== undefined) state.blockHard = hardBlocks;
     }
     if (softBlocks !== undefined) state.blockSoft = softBlocks;
     if (softInodes !== undefined) state.inodeSoft = softInodes;
@@ -118,10 +140,10 @@ export class DiskImages {
 
   async #setBallastBytes(mnt: string, state: DiskState, limitBytes: number): Promise<void> {
     const ballast = join(mnt, BALLAST);
-    const [s, b] = await Promise.all([statfs(mnt), stat(ballast)]);
+    const [s, b, inodeDir] = await Promise.all([statfs(mnt), stat(ballast), stat(join(mnt, INODE_BALLAST))]);
     const held = b.blocks * 512;
     // ext4 keeps a reserve of its own out of what statfs calls available: work from that.
-    const used = (s.blocks - s.bfree - state.baseBlocks) * s.bsize - held;
+    const used = (s.blocks - s.bfree - state.baseBlocks) * s.bsize - held - ballastDirBytes(inodeDir.blocks, s.bsize);
     const available = s.bavail * s.bsize + held;
     const target = limitBytes > 0 ? Math.max(0, Math.floor((available - Math.max(0, limitBytes - used)) / s.bsize) * s.bsize) : 0;
     if (target < b.size) {
@@ -136,24 +158,27 @@ export class DiskImages {
     }
   }
 
-  #setBallastInodes(mnt: string, state: DiskState, limit: number, total: number): void {
-    const dir = join(mnt, INODE_BALLAST);
-    mkdirSync(dir, { recursive: true });
+  async #setBallastInodes(mnt: string, state: DiskState, limit: number, total: number): Promise<void> {
     const target = limit > 0 ? Math.max(0, total - state.baseInodes - limit) : 0;
-    for (; state.ballastInodes > target; state.ballastInodes--) unlinkSync(join(dir, String(state.ballastInodes)));
-    try {
-      for (; state.ballastInodes < target; state.ballastInodes++) closeSync(openSync(join(dir, String(state.ballastInodes + 1)), 'wx'));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e; // already over the limit: none left to take
-    }
+    if (target === state.ballastInodes) return;
+    const job: BallastJob = { dir: join(mnt, INODE_BALLAST), from: state.ballastInodes, to: target };
+    const done = await new Promise<BallastDone>((resolve, reject) => {
+      const worker = new Worker(BALLAST_WORKER, { workerData: job });
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`the inode ballast worker exited ${code} without an answer`)));
+    }).catch((e: Error) => ({ count: state.ballastInodes, error: e.message }));
+    // What is there now, whether or not it got all the way (the next limit_disk starts from it).
+    state.ballastInodes = done.count;
+    if (done.error) throw new HostError('limit_disk (inode ballast)', done.error);
   }
 
   /** disk_stat: what the container's files use, the ballast and the empty filesystem left out. */
   async stat(dir: string, state: DiskState): Promise<{ bytesUsed: number; inodesUsed: number }> {
     const mnt = join(dir, MOUNT);
-    const [s, ballast] = await Promise.all([statfs(mnt), stat(join(mnt, BALLAST))]);
+    const [s, ballast, inodeDir] = await Promise.all([statfs(mnt), stat(join(mnt, BALLAST)), stat(join(mnt, INODE_BALLAST))]);
     return {
-      bytesUsed: Math.max(0, (s.blocks - s.bfree - state.baseBlocks) * s.bsize - ballast.blocks * 512),
+      bytesUsed: Math.max(0, (s.blocks - s.bfree - state.baseBlocks) * s.bsize - ballast.blocks * 512 - ballastDirBytes(inodeDir.blocks, s.bsize)),
       inodesUsed: Math.max(0, s.files - s.ffree - state.baseInodes - state.ballastInodes),
     };
   }
