@@ -7,26 +7,34 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
 import type { StackConfig } from '../../lib/stack-config.ts';
-import { type RunningEmulator, startEmulator } from '../../local/emulator.ts';
+import { type EmulatorIntercept, type RunningEmulator, startEmulator } from '../../local/emulator.ts';
 import { provisionStack } from '../../local/provision.ts';
 
 export interface TestStack {
   config: StackConfig;
   emulator: RunningEmulator;
   dir: string;
+  /** Sees each request to the emulator before it is handled, until replaced: for fault injection. */
+  intercept?: EmulatorIntercept;
   stop(): Promise<void>;
 }
 
 export async function startTestStack(opts: { visibilitySeconds?: number; maxReceiveCount?: number } = {}): Promise<TestStack> {
   const dir = mkdtempSync(join(tmpdir(), 'dw-stack-'));
-  const emulator = await startEmulator({ port: 0, region: 'us-east-1', s3StorageDir: join(dir, 's3') });
+  let stack: TestStack | undefined;
+  const emulator = await startEmulator({
+    port: 0,
+    region: 'us-east-1',
+    s3StorageDir: join(dir, 's3'),
+    intercept: (request) => stack?.intercept?.(request),
+  });
   const config = await provisionStack({
     region: 'us-east-1',
     endpoint: emulator.endpoint,
     stagingVisibilitySeconds: opts.visibilitySeconds ?? 30,
     maxReceiveCount: opts.maxReceiveCount,
   });
-  return {
+  stack = {
     config,
     emulator,
     dir,
@@ -35,6 +43,7 @@ export async function startTestStack(opts: { visibilitySeconds?: number; maxRece
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return stack;
 }
 
 export async function putApp(config: StackConfig, body: Buffer, key = `test/${randomUUID()}.zip`): Promise<string> {
