@@ -20,8 +20,7 @@ import { type ClaimState, claimKey } from '../../functions/stager/claims.ts';
 import { DEFAULT_CLAIMS_PREFIX } from '../../functions/stager/config.ts';
 import { s3Client } from '../../lib/aws/clients.ts';
 import { stackConfigToEnv } from '../../lib/stack-config.ts';
-import type { EmulatorFault, EmulatorRequest } from '../../local/emulator.ts';
-import { type TestStack, drain, sendRaw, startTestStack } from '../support/aws-stack.ts';
+import { type TestStack, drain, holdFirst, sendRaw, sqsCall, startTestStack } from '../support/aws-stack.ts';
 import { CLI } from '../support/cli.ts';
 import { zipTree } from '../support/zip.ts';
 
@@ -32,9 +31,6 @@ const workers: ChildProcess[] = [];
 /** Downloads of the app archive, by request path. */
 const gets = new Map<string, number>();
 let zip: Buffer;
-
-/** An emulator answer for a held request, once its client is dead. */
-const HELD_FAULT: EmulatorFault = { status: 500, body: '' };
 
 beforeAll(async () => {
   stack = await startTestStack({ visibilitySeconds: 3 });
@@ -83,33 +79,6 @@ async function killed(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/**
- * Holds the first request `matches` picks until `release()`; `held` resolves with it. Requests
- * after it pass.
- */
-function holdFirst(matches: (r: EmulatorRequest) => boolean) {
-  let seen!: (r: EmulatorRequest) => void;
-  let release!: () => void;
-  const held = new Promise<EmulatorRequest>((r) => (seen = r));
-  const released = new Promise<EmulatorFault>((r) => (release = () => r(HELD_FAULT)));
-  let holding = false;
-  stack.intercept = (r) => {
-    if (holding || !matches(r)) return;
-    holding = true;
-    seen(r);
-    return released;
-  };
-  return { held, release };
-}
-
-/** The SQS action and queue of a request to the emulator (the JSON protocol), if it is one. */
-function sqsCall(r: EmulatorRequest): { action: string; queueUrl?: string; body: Record<string, unknown> } | undefined {
-  const target = r.headers['x-amz-target'];
-  if (typeof target !== 'string' || !target.startsWith('AmazonSQS.')) return undefined;
-  const body = (typeof r.body === 'string' ? JSON.parse(r.body) : r.body ?? {}) as Record<string, unknown>;
-  return { action: target.slice('AmazonSQS.'.length), queueUrl: body.QueueUrl as string | undefined, body };
-}
-
 const listDroplets = async (appId: string) =>
   (await s3Client(stack.config).send(new ListObjectsV2Command({ Bucket: stack.config.buckets.droplets, Prefix: `${appId}/` }))).Contents ?? [];
 
@@ -136,7 +105,7 @@ async function resultsFor(id: string, ms: number): Promise<StagingResult[]> {
 it('stages once, with no partial droplet, after the worker is SIGKILLed during the upload', async () => {
   const id = 'crash-upload';
   // The multipart upload's completion: every part is on the server, the droplet not yet an object.
-  const hold = holdFirst((r) => r.method === 'POST' && r.bucket === stack.config.buckets.droplets && r.key?.startsWith(`${id}/`) === true && r.query.uploadId !== undefined);
+  const hold = holdFirst(stack, (r) => r.method === 'POST' && r.bucket === stack.config.buckets.droplets && r.key?.startsWith(`${id}/`) === true && r.query.uploadId !== undefined);
   const path = await send(id);
   const first = startWorker();
   await hold.held;
@@ -158,7 +127,7 @@ it('stages once, with no partial droplet, after the worker is SIGKILLed during t
 
 it('sends the recorded result, without staging again, after the worker is SIGKILLed between recording and sending it', async () => {
   const id = 'crash-send';
-  const hold = holdFirst((r) => {
+  const hold = holdFirst(stack, (r) => {
     const call = sqsCall(r);
     return call?.action === 'SendMessage' && call.queueUrl === stack.config.queues.results && JSON.parse(call.body.MessageBody as string).request_id === id;
   });

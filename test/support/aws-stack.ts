@@ -7,7 +7,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
 import type { StackConfig } from '../../lib/stack-config.ts';
-import { type EmulatorIntercept, type RunningEmulator, startEmulator } from '../../local/emulator.ts';
+import { type EmulatorFault, type EmulatorIntercept, type EmulatorRequest, type RunningEmulator, startEmulator } from '../../local/emulator.ts';
 import { provisionStack } from '../../local/provision.ts';
 
 export interface TestStack {
@@ -73,4 +73,31 @@ export async function drain<T = any>(config: StackConfig, queueUrl: string, ms: 
     if (until?.(got)) break;
   }
   return got;
+}
+
+/**
+ * Holds the first emulator request that `matches` picks (later ones pass) until `release()`,
+ * then answers it with `fault` (default: a bare 500); `held` resolves with it.
+ */
+export function holdFirst(stack: TestStack, matches: (r: EmulatorRequest) => boolean, fault: EmulatorFault = { status: 500, body: '' }) {
+  let seen!: (r: EmulatorRequest) => void;
+  let release!: () => void;
+  const held = new Promise<EmulatorRequest>((r) => (seen = r));
+  const released = new Promise<EmulatorFault>((r) => (release = () => r(fault)));
+  let holding = false;
+  stack.intercept = (r) => {
+    if (holding || !matches(r)) return;
+    holding = true;
+    seen(r);
+    return released;
+  };
+  return { held, release };
+}
+
+/** The SQS action and queue of a request to the emulator (SQS's JSON protocol), if it is one. */
+export function sqsCall(r: EmulatorRequest): { action: string; queueUrl?: string; body: Record<string, unknown> } | undefined {
+  const target = r.headers['x-amz-target'];
+  if (typeof target !== 'string' || !target.startsWith('AmazonSQS.')) return undefined;
+  const body = (typeof r.body === 'string' ? JSON.parse(r.body) : r.body ?? {}) as Record<string, unknown>;
+  return { action: target.slice('AmazonSQS.'.length), queueUrl: body.QueueUrl as string | undefined, body };
 }
