@@ -19,7 +19,34 @@ export interface EmulatorOptions {
   region: string;
   /** Where S3 objects are kept as files (droplets land on disk, not in memory). */
   s3StorageDir: string;
+  /**
+   * Seen by every request before the emulator handles it, for tests that inject a fault: it
+   * may hold the request (a pending promise) or answer it instead (an error status). Absent
+   * outside tests.
+   */
+  intercept?: EmulatorIntercept;
 }
+
+/** What an intercept sees: for SQS the parsed body names the action's queue (`QueueUrl`). */
+export interface EmulatorRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  /** S3: the bucket and key of the path; absent for SQS. */
+  bucket?: string;
+  key?: string;
+  query: Record<string, string | undefined>;
+  body: unknown;
+}
+
+/** An answer given instead of the emulator's own. */
+export interface EmulatorFault {
+  status: number;
+  headers?: Record<string, string>;
+  body: string;
+}
+
+export type EmulatorIntercept = (request: EmulatorRequest) => void | EmulatorFault | Promise<void | EmulatorFault>;
 
 export interface RunningEmulator {
   endpoint: string;
@@ -142,6 +169,24 @@ export async function startEmulator(opts: EmulatorOptions): Promise<RunningEmula
 
   const app = buildApp({ logger: false, defaultRegion: opts.region, stores: { sqsStore, snsStore, s3Store } });
   app.addHook('preClose', () => persistence.close());
+
+  const intercept = opts.intercept;
+  if (intercept) {
+    app.addHook('preHandler', async (request: any, reply: any) => {
+      const fault = await intercept({
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        bucket: request.params?.bucket,
+        key: request.params?.['*'],
+        query: request.query ?? {},
+        body: request.body,
+      });
+      if (!fault) return;
+      reply.code(fault.status).headers(fault.headers ?? {}).send(fault.body);
+      return reply;
+    });
+  }
 
   // Keys with a conditional PutObject in flight: a second one racing it loses, as on S3.
   const inFlight = new Set<string>();

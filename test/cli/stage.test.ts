@@ -3,7 +3,8 @@
  * `config --json`, and an upstream service that knows only what `config --json` prints.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -18,9 +19,28 @@ const APP = new URL('../../samples/hello-python', import.meta.url).pathname;
 let up: RunningUp;
 let tmp: string;
 
+/**
+ * A buildpack whose compile says it waits, then waits for a file the test creates only once the
+ * CLI has shown that line: so the staging cannot end before the live log is seen. The wait is
+ * bounded (a safety stop for a broken live log, failing the staging).
+ */
+function writeWaitingBuildpack(dir: string, go: string): void {
+  const scripts: Record<string, string> = {
+    detect: '[ -f "$1/wait-for-go.txt" ] || exit 1\necho Waiting',
+    compile: `echo "-----> Waiting buildpack: waiting for the go file"\nfor _ in $(seq 400); do [ -e ${JSON.stringify(go)} ] && break; sleep 0.1; done\n[ -e ${JSON.stringify(go)} ] || { echo "no go file after 40 s" >&2; exit 1; }\necho "-----> Waiting buildpack: going"`,
+    release: "printf -- '---\\ndefault_process_types:\\n  web: exec python3 -m http.server \\x24PORT\\n'",
+  };
+  mkdirSync(join(dir, 'bin'), { recursive: true });
+  for (const [name, body] of Object.entries(scripts)) {
+    writeFileSync(join(dir, 'bin', name), `#!/usr/bin/env bash\n${body}\n`);
+    chmodSync(join(dir, 'bin', name), 0o755);
+  }
+}
+
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'dw-cli-'));
-  up = await startUp();
+  writeWaitingBuildpack(join(tmp, 'waiting-buildpack'), join(tmp, 'go'));
+  up = await startUp([], { DROPWARDEN_BUILDPACKS: join(tmp, 'waiting-buildpack') });
 });
 afterAll(async () => {
   await up?.stop();
@@ -42,6 +62,36 @@ describe('dropwarden stage', () => {
     for (const entry of ['./startup', './stop', './app/', './logs/', './tmp/', './staging_info.json']) expect(listing).toContain(entry);
     const info = JSON.parse(execFileSync('tar', ['xzOf', out, './staging_info.json'], { encoding: 'utf8' }));
     expect(info).toMatchObject({ framework: 'standalone', start_command: 'python3 app.py', detected: true });
+  });
+
+  it('shows the staging log live, while the staging runs', async () => {
+    const app = join(tmp, 'waiting-app');
+    mkdirSync(app);
+    writeFileSync(join(app, 'wait-for-go.txt'), 'go\n');
+    const go = join(tmp, 'go');
+    const child = spawn(process.execPath, [CLI, 'stage', app, '--json'], { env: { ...process.env, ...up.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdout: string[] = [];
+    createInterface({ input: child.stdout! }).on('line', (l) => stdout.push(l));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // What the CLI had shown when the buildpack's waiting line came, before the go file exists.
+    const shownBeforeGo = await new Promise<string[]>((resolve) => {
+      const lines: string[] = [];
+      createInterface({ input: child.stderr! }).on('line', (l) => {
+        lines.push(l);
+        if (l.includes('Waiting buildpack: waiting for the go file') && !existsSync(go)) {
+          resolve([...lines]);
+          writeFileSync(go, '');
+        }
+      });
+      void exited.then(() => resolve(lines));
+    });
+    expect(await exited).toBe(0);
+    expect(shownBeforeGo.join('\n')).toContain('Downloading application');
+    expect(shownBeforeGo.at(-1)).toContain('Waiting buildpack: waiting for the go file');
+    expect(shownBeforeGo.join('\n')).not.toContain('Waiting buildpack: going');
+    const result = lastJson(stdout.join('\n'));
+    expect(result.error).toBeUndefined();
+    expect(result.task_log).toContain('Waiting buildpack: going');
   });
 
   it('gives the same droplet sha256 when the same directory is staged twice', async () => {

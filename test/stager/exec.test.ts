@@ -2,7 +2,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { alive } from '../support/processes.ts';
+import { alive, until } from '../support/processes.ts';
 import { execInGroup } from '../../functions/stager/exec.ts';
 import { PluginError } from '../../plugins/api/types.ts';
 import { StagingTimeoutError } from '../../functions/stager/errors.ts';
@@ -26,17 +26,18 @@ it('kills the whole process group, grandchildren included, when the deadline pas
   const dir = mkdtempSync(join(tmpdir(), 'dw-exec-'));
   dirs.push(dir);
   const deadline = new AbortController();
-  const run = execInGroup('bash', ['-c', `sleep 60 & echo $! > ${dir}/grandchild; echo $$ > ${dir}/child; wait`], {
-    log: () => {},
+  let started!: () => void;
+  const ready = new Promise<void>((r) => (started = r));
+  const run = execInGroup('bash', ['-c', `sleep 60 & echo $! > ${dir}/grandchild; echo $$ > ${dir}/child; echo ready; wait`], {
+    log: (line) => line === 'ready' && started(),
     signal: deadline.signal,
   });
-  await new Promise((r) => setTimeout(r, 300));
+  await ready; // both pid files are written
   const grandchild = Number(readFileSync(join(dir, 'grandchild'), 'utf8'));
   const child = Number(readFileSync(join(dir, 'child'), 'utf8'));
   expect(alive(grandchild)).toBe(true);
   deadline.abort(new StagingTimeoutError(1));
   await expect(run).rejects.toBeInstanceOf(StagingTimeoutError);
-  await new Promise((r) => setTimeout(r, 100));
-  expect(alive(child)).toBe(false);
-  expect(alive(grandchild)).toBe(false);
+  // SIGKILL to the group is sent, not yet reaped: wait for both to be gone (a safety stop of 15 s).
+  await until('the child and the grandchild gone', () => (!alive(child) && !alive(grandchild) ? true : undefined));
 });

@@ -30,12 +30,15 @@ export interface RunningUp {
   stop(): Promise<void>;
 }
 
-/** `dropwarden up --no-demo` with its own state dir and a free port; resolves once it prints ready. */
-export async function startUp(extraArgs: string[] = []): Promise<RunningUp> {
+/**
+ * `dropwarden up --no-demo` with its own state dir and a free port; resolves once it prints
+ * ready. `partsEnv` is added to the environment of up (and so of its parts).
+ */
+export async function startUp(extraArgs: string[] = [], partsEnv: NodeJS.ProcessEnv = {}): Promise<RunningUp> {
   const stateDir = mkdtempSync(join(tmpdir(), 'dw-up-'));
   const env = { DROPWARDEN_STATE_DIR: stateDir };
   const child = spawn(process.execPath, [CLI, 'up', '--no-demo', '--port', '0', ...extraArgs], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...partsEnv, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];

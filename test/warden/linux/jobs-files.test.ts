@@ -33,14 +33,19 @@ describe.skipIf(skipReason)('warden linux backend: jobs, files and limits', () =
   });
 
   it('streams output as it is produced, ending with the exit status; a stream consumes the job', async () => {
-    const { jobId } = await h.warden.spawn(job(handle, 'echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; exit 5'));
-    const chunks: Array<{ chunk: StreamChunk; at: number }> = [];
-    const t0 = Date.now();
-    for await (const chunk of h.warden.stream(handle, jobId)) chunks.push({ chunk, at: Date.now() - t0 });
-    const data = chunks.filter((c) => 'data' in c.chunk) as Array<{ chunk: { name: string; data: Buffer }; at: number }>;
-    expect(data.map((c) => `${c.chunk.name}:${c.chunk.data.toString()}`)).toEqual(['stdout:one\n', 'stderr:two\n', 'stdout:three\n']);
-    expect(data[0].at).toBeLessThan(250); // the first line arrived before the job ended
-    const last = chunks.at(-1)!.chunk;
+    // Each line waits for a file the test writes only once it has the line before: output that
+    // came only at the job's end would leave the job waiting (up to 30 s, then exit 9).
+    const wait = (n: number) => `for _ in $(seq 600); do [ -e /tmp/go.${n} ] && break; sleep 0.05; done; [ -e /tmp/go.${n} ] || exit 9`;
+    const { jobId } = await h.warden.spawn(job(handle, `rm -f /tmp/go.*; echo one; ${wait(1)}; echo two >&2; ${wait(2)}; echo three; exit 5`));
+    const chunks: StreamChunk[] = [];
+    let lines = 0;
+    for await (const chunk of h.warden.stream(handle, jobId)) {
+      chunks.push(chunk);
+      if ('data' in chunk) await h.warden.run(job(handle, `touch /tmp/go.${++lines}`));
+    }
+    const data = chunks.filter((c) => 'data' in c) as Array<{ name: string; data: Buffer }>;
+    expect(data.map((c) => `${c.name}:${c.data.toString()}`)).toEqual(['stdout:one\n', 'stderr:two\n', 'stdout:three\n']);
+    const last = chunks.at(-1)!;
     expect(last).toMatchObject({ exitStatus: 5 });
     expect('info' in last && last.info.state).toBe('active');
     await expect(h.warden.link(handle, jobId)).rejects.toThrow(/^no such job$/);
