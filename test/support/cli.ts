@@ -30,9 +30,12 @@ export interface RunningUp {
   stop(): Promise<void>;
 }
 
-/** `dropwarden up --no-demo` with its own state dir and a free port; resolves once it prints ready. */
-export async function startUp(extraArgs: string[] = []): Promise<RunningUp> {
-  const stateDir = mkdtempSync(join(tmpdir(), 'dw-up-'));
+/**
+ * `dropwarden up --no-demo` with its own state dir (or `stateDir`, kept on stop: another `up`
+ * may use it after) and a free port; resolves once it prints ready.
+ */
+export async function startUp(extraArgs: string[] = [], given?: string): Promise<RunningUp> {
+  const stateDir = given ?? mkdtempSync(join(tmpdir(), 'dw-up-'));
   const env = { DROPWARDEN_STATE_DIR: stateDir };
   const child = spawn(process.execPath, [CLI, 'up', '--no-demo', '--port', '0', ...extraArgs], {
     env: { ...process.env, ...env },
@@ -56,10 +59,10 @@ export async function startUp(extraArgs: string[] = []): Promise<RunningUp> {
     child,
     output,
     async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGINT');
+      const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       await exited;
-      rmSync(stateDir, { recursive: true, force: true });
+      if (!given) rmSync(stateDir, { recursive: true, force: true });
     },
   };
 }
