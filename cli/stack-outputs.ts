@@ -32,7 +32,11 @@ export function stackFromOutputs(region: string, outputs: Record<string, string>
 export async function stackFromCloudFormation(stackName: string): Promise<StackConfig> {
   const cfn = new CloudFormationClient({});
   const region = await cfn.config.region();
-  const out = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+  // CloudFormation answers a stack it does not have with a ValidationError, not an empty list.
+  const out = await cfn.send(new DescribeStacksCommand({ StackName: stackName })).catch((err: Error) => {
+    if (err.name === 'ValidationError' && /does not exist/.test(err.message)) return { Stacks: [] };
+    throw err;
+  });
   const stack = out.Stacks?.[0];
   if (!stack) throw new UsageError(`no CloudFormation stack named ${stackName} in ${region}`);
   const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));

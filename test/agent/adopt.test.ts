@@ -4,48 +4,13 @@
  * health check, watched again (a crash is restarted), stray containers destroyed, half-launched
  * ones launched again. And a host without room: starts left for others, stops still taken.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../support/processes.ts';
-import { AgentHarness, HELLO_APP, skipReason } from './harness.ts';
+import { AgentHarness, HELLO_APP, type RunningAgent, skipReason } from './harness.ts';
 
-const BIN = new URL('../../bin/dropwarden.js', import.meta.url).pathname;
 const h = new AgentHarness('adopt', { prefix: `aa${process.pid % 10000}`, pool: '100.100.1.0/24', firstPort: 62701 });
-const children: ChildProcess[] = [];
-
-interface RunningAgent {
-  child: ChildProcess;
-  api: string;
-  /** Every line it wrote (its JSON logs). */
-  output: string[];
-}
-
-/** `dropwarden agent` with the harness's environment; resolves on its ready line. */
-async function startAgentProcess(): Promise<RunningAgent> {
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', BIN, 'agent'], {
-    env: { ...process.env, ...h.env({ DROPWARDEN_MAX_RESTARTS: '2' }), POWERTOOLS_LOG_LEVEL: 'INFO' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const output: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (l) => output.push(l));
-  const ready = await new Promise<{ ready: boolean; api: string }>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      output.push(line);
-      if (line.includes('"ready"')) resolve(JSON.parse(line));
-    });
-    child.once('exit', (code) => reject(new Error(`dropwarden agent exited (${code}) before ready: ${output.join('\n')}`)));
-  });
-  expect(ready.ready).toBe(true);
-  return { child, api: ready.api, output };
-}
-
-async function stopAgentProcess(agent: RunningAgent): Promise<number | null> {
-  const exited = new Promise<number | null>((resolve) => agent.child.once('exit', (code) => resolve(code)));
-  agent.child.kill('SIGTERM');
-  return exited;
-}
+const startAgentProcess = () => h.startAgentProcess({ DROPWARDEN_MAX_RESTARTS: '2' });
+const stopAgentProcess = (agent: RunningAgent) => h.stopAgentProcess(agent);
 
 describe.skipIf(skipReason)('the agent on its host', () => {
   beforeAll(async () => {
@@ -53,7 +18,6 @@ describe.skipIf(skipReason)('the agent on its host', () => {
   });
 
   afterAll(async () => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     await h.close();
   });
 

@@ -3,10 +3,11 @@
  * parent, iptables prefix, subnet and port pool), the embedded S3+SQS, droplets staged and
  * packed by the stager's own phases, and an events reader.
  */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { InstanceState } from '../../contracts/instances.ts';
@@ -132,6 +133,16 @@ export const GREEDY_APP: AppSpec = {
   command: 'node greedy.js',
 };
 
+const BIN = new URL('../../bin/dropwarden.js', import.meta.url).pathname;
+
+/** A `dropwarden agent` process. */
+export interface RunningAgent {
+  child: ChildProcess;
+  api: string;
+  /** Every line it wrote (its JSON logs). */
+  output: string[];
+}
+
 export class AgentHarness {
   readonly dir: string;
   readonly wardend: WardendProcess;
@@ -140,6 +151,7 @@ export class AgentHarness {
   stack!: TestStack;
   events!: EventReader;
   readonly agents: Agent[] = [];
+  readonly #children: ChildProcess[] = [];
 
   constructor(name: string, net: { prefix: string; pool: string; firstPort: number }) {
     this.dir = mkdtempSync(join(tmpdir(), `dw-agent-${name}-`));
@@ -179,6 +191,34 @@ export class AgentHarness {
     this.agents.push(agent);
     await agent.start();
     return { agent, log };
+  }
+
+  /** `dropwarden agent` as a process with this harness's environment; resolves on its ready line. */
+  async startAgentProcess(extra: Record<string, string> = {}): Promise<RunningAgent> {
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', BIN, 'agent'], {
+      env: { ...process.env, ...this.env(extra), POWERTOOLS_LOG_LEVEL: 'INFO' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.#children.push(child);
+    const output: string[] = [];
+    createInterface({ input: child.stderr! }).on('line', (l) => output.push(l));
+    const ready = await new Promise<{ ready: boolean; api: string }>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        output.push(line);
+        if (line.includes('"ready"')) resolve(JSON.parse(line));
+      });
+      child.once('exit', (code) => reject(new Error(`dropwarden agent exited (${code}) before ready: ${output.join('\n')}`)));
+    });
+    if (!ready.ready) throw new Error(`dropwarden agent's ready line says not ready: ${JSON.stringify(ready)}`);
+    return { child, api: ready.api, output };
+  }
+
+  /** Signals an agent process (SIGTERM: a clean stop) and resolves with how it exited. */
+  async stopAgentProcess(agent: RunningAgent, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | string | null> {
+    if (agent.child.exitCode !== null || agent.child.signalCode !== null) return agent.child.exitCode ?? agent.child.signalCode;
+    const exited = new Promise<number | string | null>((resolve) => agent.child.once('exit', (code, sig) => resolve(code ?? sig)));
+    agent.child.kill(signal);
+    return exited;
   }
 
   /** Stages `app` with the standalone plugin, packs it, uploads it: its s3:// URI. */
@@ -227,6 +267,7 @@ export class AgentHarness {
   }
 
   async close(): Promise<void> {
+    for (const c of this.#children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await Promise.all(this.agents.map((a) => a.stop().catch(() => undefined)));
     await this.events?.stop();
     await this.wardend.cleanup();

@@ -40,7 +40,7 @@ function writeWaitingBuildpack(dir: string, go: string): void {
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'dw-cli-'));
   writeWaitingBuildpack(join(tmp, 'waiting-buildpack'), join(tmp, 'go'));
-  up = await startUp([], { DROPWARDEN_BUILDPACKS: join(tmp, 'waiting-buildpack') });
+  up = await startUp([], { partsEnv: { DROPWARDEN_BUILDPACKS: join(tmp, 'waiting-buildpack') } });
 });
 afterAll(async () => {
   await up?.stop();

@@ -31,11 +31,14 @@ export interface RunningUp {
 }
 
 /**
- * `dropwarden up --no-demo` with its own state dir and a free port; resolves once it prints
- * ready. `partsEnv` is added to the environment of up (and so of its parts).
+ * `dropwarden up --no-demo` with its own state dir (or `opts.stateDir`, kept on stop: another
+ * `up` may use it after) and a free port; resolves once it prints ready. `opts.partsEnv` is
+ * added to the environment of up (and so of its parts).
  */
-export async function startUp(extraArgs: string[] = [], partsEnv: NodeJS.ProcessEnv = {}): Promise<RunningUp> {
-  const stateDir = mkdtempSync(join(tmpdir(), 'dw-up-'));
+export async function startUp(extraArgs: string[] = [], opts: { stateDir?: string; partsEnv?: NodeJS.ProcessEnv } = {}): Promise<RunningUp> {
+  const given = opts.stateDir;
+  const partsEnv = opts.partsEnv ?? {};
+  const stateDir = given ?? mkdtempSync(join(tmpdir(), 'dw-up-'));
   const env = { DROPWARDEN_STATE_DIR: stateDir };
   const child = spawn(process.execPath, [CLI, 'up', '--no-demo', '--port', '0', ...extraArgs], {
     env: { ...process.env, ...partsEnv, ...env },
@@ -59,10 +62,10 @@ export async function startUp(extraArgs: string[] = [], partsEnv: NodeJS.Process
     child,
     output,
     async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGINT');
+      const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       await exited;
-      rmSync(stateDir, { recursive: true, force: true });
+      if (!given) rmSync(stateDir, { recursive: true, force: true });
     },
   };
 }

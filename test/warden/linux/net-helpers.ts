@@ -6,6 +6,19 @@ export async function removeWardenNetwork(prefix: string, pool: string): Promise
   await new Iptables(new NetNames(prefix), pool).removeGlobal();
 }
 
+/**
+ * Closes a test warden with networking on, then removes its global chains even when closing
+ * failed; resolves with what is left of its rules and interfaces (both should be empty).
+ */
+export async function closeNetworked(close: () => Promise<void>, prefix: string, pool: string): Promise<{ rules: string[]; links: string[] }> {
+  try {
+    await close();
+  } finally {
+    await removeWardenNetwork(prefix, pool);
+  }
+  return { rules: iptablesLines(prefix), links: links(prefix) };
+}
+
 /** iptables-save lines of both tables that mention `needle`. */
 export function iptablesLines(needle: string): string[] {
   return ['filter', 'nat'].flatMap((t) => execFileSync('iptables-save', ['-t', t], { encoding: 'utf8' }).split('\n')).filter((l) => l.includes(needle));
