@@ -6,7 +6,7 @@
  *
  *   npx node test/support/host-tools.ts     fetch what is missing (a no-op when all is there)
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,14 +27,30 @@ export function rsyncBuilds(): RsyncBuild[] {
   return versions.map((version) => ({ version, binary: join(RSYNC_DIR, version, 'usr/bin/rsync') }));
 }
 
+/**
+ * apt with lists of its own under TOOLS_DIR, fetched once by `apt-get update`: every build the
+ * machine's sources offer (the security suite's too, which a stock machine's lists may not hold
+ * yet), while the machine's own lists, and so what set-up installs, stay as they are.
+ */
+const APT_DIR = join(TOOLS_DIR, 'apt');
+const APT_OPTIONS = [
+  '-o', `Dir::State::Lists=${join(APT_DIR, 'lists')}`, '-o', `Dir::Cache=${join(APT_DIR, 'cache')}`,
+  '-o', 'APT::Sandbox::User=root',
+];
+
+function privateAptLists(): void {
+  if (existsSync(join(APT_DIR, 'updated'))) return;
+  mkdirSync(join(APT_DIR, 'lists', 'partial'), { recursive: true });
+  mkdirSync(join(APT_DIR, 'cache', 'archives', 'partial'), { recursive: true });
+  process.stderr.write('host-tools: reading the archive\'s package lists (apt-get update, into node_modules/.cache)\n');
+  execFileSync('apt-get', [...APT_OPTIONS, 'update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  writeFileSync(join(APT_DIR, 'updated'), `${new Date().toISOString()}\n`);
+}
+
 /** The versions apt offers for `pkg`, newest first (`apt-cache madison`). */
 function offeredVersions(pkg: string): string[] {
-  const madison = () => execFileSync('apt-cache', ['madison', pkg], { encoding: 'utf8' });
-  let out = madison();
-  if (!out.trim()) {
-    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-    out = madison();
-  }
+  privateAptLists();
+  const out = execFileSync('apt-cache', [...APT_OPTIONS, 'madison', pkg], { encoding: 'utf8' });
   const versions = out.split('\n').filter((l) => l.includes(' Packages')).map((l) => l.split('|')[1].trim());
   return [...new Set(versions)];
 }
@@ -45,7 +61,7 @@ function fetchRsync(version: string): void {
   const work = mkdtempSync(join(RSYNC_DIR, '.fetch-'));
   try {
     process.stderr.write(`host-tools: fetching rsync ${version} (apt-get download)\n`);
-    execFileSync('apt-get', ['download', '-qq', `rsync=${version}`], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('apt-get', [...APT_OPTIONS, 'download', '-qq', `rsync=${version}`], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
     const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
     if (!deb) throw new Error(`apt-get download rsync=${version} left no .deb`);
     execFileSync('dpkg-deb', ['-x', join(work, deb), join(work, 'root')]);
@@ -59,7 +75,7 @@ function fetchRsync(version: string): void {
 export function fetchHostTools(): void {
   mkdirSync(RSYNC_DIR, { recursive: true });
   const versions = offeredVersions('rsync');
-  if (!versions.length) throw new Error('apt offers no rsync: the copy tests need its builds (apt-get update, then npm test again)');
+  if (!versions.length) throw new Error('apt offers no rsync: the copy tests need its builds');
   for (const version of versions) fetchRsync(version);
   writeFileSync(MANIFEST, `${JSON.stringify(versions)}\n`);
   process.stderr.write(`host-tools: rsync ${versions.join(', ')} for the copy tests\n`);

@@ -26,14 +26,16 @@ const MEM = process.env.DROPWARDEN_VM_MEM ?? '3G';
 const SCRATCH_SIZE = '6G';
 
 /**
- * Small enough for a few minutes under TCG: the cgroup v2 checks against the kernel (a), and the
- * real daemon over the wire, restarts included (b). The whole of test/warden/linux and
+ * Small enough for a few minutes under TCG: the cgroup v2 checks against the kernel (a), the
+ * real daemon over the wire, restarts included (b), and an agent start of a droplet read back
+ * from the kernel's cgroup files (c). The whole of test/warden/linux and
  * test/warden/integration takes about 16 minutes here: `npm run test:vm -- vitest run test/warden`.
  */
 const DEFAULT_FILES = [
   'test/warden/linux/cgroup-v2-kernel.test.ts',
   'test/warden/integration/wire.test.ts',
   'test/warden/integration/restart.test.ts',
+  'test/agent/start-cgroup.test.ts',
 ];
 /** Tests of those files the default run leaves out, and why; printed on every run. */
 const LEFT_OUT: Array<[name: string, why: string]> = [

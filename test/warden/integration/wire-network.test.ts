@@ -26,7 +26,7 @@ describe.skipIf(skipReason)('wardend over the wire, networking on', () => {
   let server: Server;
   let port = 0;
   beforeAll(async () => {
-    d = new WardendProcess('wirenet', { network: { pool: POOL, prefix: PREFIX, portPool: { first: 62101, size: 10 }, mtu: 1500 } });
+    d = new WardendProcess('wirenet', { network: { pool: POOL, prefix: PREFIX, portPool: { first: 62111, size: 10 }, mtu: 1500 } });
     await d.start();
     c = await d.client();
     // A service on the host, on every address (the container reaches it on its host_ip).
