@@ -75,10 +75,12 @@ describe('WardenClient', () => {
       for await (const _ of client.stream({ handle, job_id: 77 })) void _;
     }).rejects.toThrow('no such job');
     const { job_id } = await client.call('Spawn', { handle, script: 'out 61; sleep 20; out 62; exit 4' });
+    const firsts: StreamResponse[] = [];
     for await (const r of client.stream({ handle, job_id })) {
-      expect(r).toEqual({ name: 'stdout', data: Buffer.from('a') });
+      firsts.push(r);
       break;
     }
+    expect(firsts).toEqual([{ name: 'stdout', data: Buffer.from('a') }]);
     expect(await client.call('Echo', { message: 'after' })).toEqual({ message: 'after' });
   });
 
@@ -130,14 +132,28 @@ describe('WardenPool', () => {
 
   it('never opens more than its size, and queues the rest', async () => {
     const pool = new WardenPool({ socketPath: t.socketPath, size: 1 });
-    const started = Date.now();
+    // What the service saw, in order: with one connection, one request at a time, in turn.
+    const seen: string[] = [];
+    const run = t.service.run.bind(t.service);
+    t.service.run = async (spec) => {
+      seen.push(`start ${spec.script}`);
+      try {
+        return await run(spec);
+      } finally {
+        seen.push(`end ${spec.script}`);
+      }
+    };
     const results = await Promise.all([
       pool.call('Run', { handle, script: 'sleep 40; out 01' }),
       pool.call('Run', { handle, script: 'sleep 40; out 02' }),
-      pool.call('Echo', { message: 'z' }),
+      pool.call('Echo', { message: 'z' }).then((r) => (seen.push('echo answered'), r)),
     ]);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(75);
-    expect(results[2]).toEqual({ message: 'z' });
+    expect(seen).toEqual([
+      'start sleep 40; out 01', 'end sleep 40; out 01', 'start sleep 40; out 02', 'end sleep 40; out 02', 'echo answered',
+    ]);
+    expect(results).toEqual([
+      expect.objectContaining({ stdout: Buffer.from([1]) }), expect.objectContaining({ stdout: Buffer.from([2]) }), { message: 'z' },
+    ]);
     expect(t.server.connectionCount).toBe(2);
     pool.close();
   });

@@ -180,11 +180,13 @@ describe.skipIf(skipReason)('wardend over the wire (real daemon, real client)', 
 
   it('stops with kill and in the background', async () => {
     const { handle } = await c.call('Create', {});
-    await c.call('Spawn', { handle, script: 'trap "" TERM; sleep 100' });
-    const t = Date.now();
+    // A job that says so when a SIGTERM reaches it: kill is SIGKILL alone, no SIGTERM and grace first.
+    const { job_id } = await c.call('Spawn', { handle, script: 'trap "echo got TERM; exit 7" TERM; echo up; while :; do sleep 0.05; done' });
+    await waitFor(async () => (await c.call('Run', { handle, script: 'pgrep -c -f "sleep 0.05" || true' })).stdout!.toString().trim() !== '0');
     await c.call('Stop', { handle, kill: true });
-    expect(Date.now() - t).toBeLessThan(1500);
     expect((await c.call('Info', { handle })).state).toBe('stopped');
+    const linked = await c.call('Link', { handle, job_id });
+    expect([linked.stdout?.toString(), linked.exit_status]).toEqual(['up\n', 137]);
     const { handle: other } = await c.call('Create', {});
     await c.call('Stop', { handle: other, background: true });
     expect((await c.call('Info', { handle: other })).state).toBe('stopped');
