@@ -187,13 +187,28 @@ describe('capacity reporter on ECS', () => {
   });
 
   it('coalesces bursts: a quiet reporter sends at once, then only the latest value, one interval later', async () => {
+    // The reporter's clock is faked (its timers and Date.now); the ECS calls are real HTTP.
+    const realSetTimeout = globalThis.setTimeout;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const r = ecsReporter(0.5);
-    await r.report({ memoryMb: 100, diskMb: 1000, instances: 0 });
-    const burst = [200, 300, 400, 500].map((mb, i) => r.report({ memoryMb: mb, diskMb: 1000, instances: i + 1 }));
-    await Promise.all(burst);
+    try {
+      const first = r.report({ memoryMb: 100, diskMb: 1000, instances: 0 });
+      await vi.advanceTimersByTimeAsync(0);
+      await first;
+      const burst = Promise.all([200, 300, 400, 500].map((mb, i) => r.report({ memoryMb: mb, diskMb: 1000, instances: i + 1 })));
+      // Not before one interval has passed since the first call …
+      await vi.advanceTimersByTimeAsync(499);
+      // (a call sent too early would be in flight: give it real time to land)
+      await new Promise((resolve) => realSetTimeout(resolve, 300));
+      expect(ecs.callsOf('PutAttributes')).toHaveLength(1);
+      // … and then once, with the latest value.
+      await vi.advanceTimersByTimeAsync(1);
+      await burst;
+    } finally {
+      vi.useRealTimers();
+    }
     const puts = ecs.callsOf('PutAttributes');
     expect(puts.map((c) => c.body)).toEqual([put('100', '1000', '0'), put('500', '1000', '4')]);
-    expect(puts[1].at - puts[0].at).toBeGreaterThanOrEqual(450);
     // The same value again is no call; DescribeTasks ran once for all of it.
     await r.report({ memoryMb: 500, diskMb: 1000, instances: 4 });
     expect(ecs.callsOf('PutAttributes')).toHaveLength(2);
