@@ -145,6 +145,8 @@ mount -t cgroup2 -o nsdelegate cgroup2 /newroot/sys/fs/cgroup || die "mounting c
 echo "+cpu +memory +pids +io" > /newroot/sys/fs/cgroup/cgroup.subtree_control || die "enabling cgroup controllers"
 mkdir -p /newroot/dev/pts /newroot/dev/shm /newroot/run
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /newroot/dev/pts
+# The links a host's init (systemd, Docker) makes in /dev; bash's process substitution opens /dev/fd/N.
+ln -sfn /proc/self/fd /newroot/dev/fd && ln -sf /proc/self/fd/0 /newroot/dev/stdin && ln -sf /proc/self/fd/1 /newroot/dev/stdout && ln -sf /proc/self/fd/2 /newroot/dev/stderr || die "linking /dev/fd"
 mount -t tmpfs tmpfs /newroot/dev/shm
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run
 cp /stage2.sh /newroot/run/dw-vm-stage2.sh

@@ -22,6 +22,7 @@ export class OutputCapperUnusableError extends HostRequirementError {
  * of its wait for the cappers).
  */
 const CAPPER_PROBE = String.raw`
+[ -e /dev/fd/0 ] || { echo "/dev/fd is missing (bash's process substitution opens /dev/fd/N: link /dev/fd to /proc/self/fd, as systemd and Docker do)"; exit 1; }
 f=$1/capped
 rest=$(printf abcdefgh | { /usr/bin/stdbuf -o0 /usr/bin/head -c 5 > "$f"; IFS= read -r rest; printf %s "$rest"; })
 IFS= read -r kept < "$f"
