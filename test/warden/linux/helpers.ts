@@ -113,3 +113,17 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): 
   }
   throw new Error(`condition not met within ${timeoutMs} ms`);
 }
+
+const nsDepth = (pid: string): number => {
+  try {
+    return /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1].trim().split(/\s+/).length;
+  } catch {
+    return 0; // gone meanwhile
+  }
+};
+
+/** Of these host pids, those inside a container's pid namespace (one level below this process's). */
+export function containerPids(pids: string[]): string[] {
+  const own = nsDepth('self');
+  return pids.filter((pid) => nsDepth(pid) > own);
+}
