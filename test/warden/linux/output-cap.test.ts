@@ -1,7 +1,7 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { job, skipReason, startWarden, type Harness } from './helpers.ts';
+import { cgroupParentDirs, job, skipReason, startWarden, type Harness } from './helpers.ts';
 
 const CAP = 64 * 1024;
 
@@ -45,6 +45,24 @@ describe.skipIf(skipReason)('warden linux backend: the output cap', () => {
     expect(r.exitStatus).toBe(3);
     expect(r.stdout.length).toBe(CAP);
     expect(r.info.events).not.toContain('command exceeded maximum output');
+  });
+
+  it('a job that ends while forks are blocked (as stop blocks them) still gets its exit status', async () => {
+    const { handle } = await h.warden.create({ bindMounts: [] });
+    // Its own wait forks nothing either (the pipe it waits on is made before it says so).
+    const { jobId } = await h.warden.spawn(job(handle, 'exec 3<> <(:); echo started; read -t 1 -u 3; echo done; exit 4'));
+    const out = join(jobDir(handle, jobId), 'stdout');
+    for (let i = 0; i < 600 && !(existsSync(out) && readFileSync(out, 'utf8').includes('started')); i++) await new Promise((r) => setTimeout(r, 20));
+    const pidsMax = cgroupParentDirs(h.cgroupParent).map((d) => join(d, handle, 'pids.max')).find((f) => existsSync(f))!;
+    writeFileSync(pidsMax, '0');
+    try {
+      // The supervisor forks nothing once the job has ended: it writes the status all the same.
+      const r = await h.warden.link(handle, jobId);
+      expect(r.exitStatus).toBe(4);
+      expect(r.stdout.toString()).toBe('started\ndone\n');
+    } finally {
+      writeFileSync(pidsMax, 'max');
+    }
   });
 
   it('a process the job leaves running does not hold the link back, and stays under the cap', async () => {

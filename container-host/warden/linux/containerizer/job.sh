@@ -81,9 +81,14 @@ else
   cappers+=($!)
   exec {err}> >(exec {out}>&-; cap_output stderr)
   cappers+=($!)
+  # The ticks of the wait for the cappers (below): a pipe that never delivers, opened now, since
+  # nothing may fork once the job has ended: stop blocks forks (pids.max 0) while it kills, and a
+  # failed redirection of `exec` would end this shell before it wrote the exit status.
+  exec {tick}<> <(:)
 fi
 
 (
+  [ -n "${tick-}" ] && exec {tick}>&-
   script=$DW_SCRIPT
   init=$DW_INIT_PID
   unset "${!DW_@}" SHLVL
@@ -98,9 +103,8 @@ status=$?
 # What the job wrote before it ended is in the files once the cappers reach the end of their
 # pipes, a moment after the job's end. A process the job left running may hold a pipe open (and
 # go on writing, under the cap): its output is not waited for beyond ~0.2 s. The wait ticks
-# on a pipe that never delivers (`read -t`: no sleep to exec), finely at first.
+# on `tick` (`read -t`: no sleep to exec), finely at first.
 if [ ${#cappers[@]} -gt 0 ]; then
-  exec {tick}<> <(:)
   for pid in "${cappers[@]}"; do
     for ((i = 0; i < 36; i++)); do
       kill -0 "$pid" 2> /dev/null || break
