@@ -50,13 +50,13 @@ function initOf(record: ContainerRecord): InitProcess | undefined {
 }
 
 function stateError(allowed: string[], current: string): WardenError {
-  return new WardenError(`Container state must be one of '${allowed.join("', '")}', current state is '${current}'`);
+  return new WardenError('bad_state', `Container state must be one of '${allowed.join("', '")}', current state is '${current}'`);
 }
 
 /** Host failures reach the client as WardenErrors that say what failed. */
 function asWardenError(request: string, e: unknown): Error {
   if (e instanceof WardenError) return e;
-  if (e instanceof HostError || e instanceof HostRequirementError) return new WardenError(`${request} failed: ${e.message}`);
+  if (e instanceof HostError || e instanceof HostRequirementError) return new WardenError('host_failure', `${request} failed: ${e.message}`);
   return e as Error;
 }
 
@@ -145,7 +145,7 @@ export class Gardener implements WardenService {
 
   #get(handle: string): Live {
     const live = this.#live.get(handle);
-    if (!live || live.destroying) throw new WardenError('unknown handle');
+    if (!live || live.destroying) throw new WardenError('unknown_handle', 'unknown handle');
     return live;
   }
 
@@ -159,8 +159,8 @@ export class Gardener implements WardenService {
     const handle = spec.handle || newHandle();
     Depot.validateHandle(handle);
     for (const b of spec.bindMounts) {
-      if (!isAbsolute(b.srcPath) || !isAbsolute(b.dstPath)) throw new WardenError(`bind mount paths must be absolute: ${b.srcPath} -> ${b.dstPath}`);
-      if (!(await stat(b.srcPath).then(() => true, () => false))) throw new WardenError(`bind mount source does not exist: ${b.srcPath}`);
+      if (!isAbsolute(b.srcPath) || !isAbsolute(b.dstPath)) throw new WardenError('bad_request', `bind mount paths must be absolute: ${b.srcPath} -> ${b.dstPath}`);
+      if (!(await stat(b.srcPath).then(() => true, () => false))) throw new WardenError('bad_request', `bind mount source does not exist: ${b.srcPath}`);
     }
     const dir = await this.#p.depot.reserve(handle);
     let net;
@@ -304,7 +304,7 @@ export class Gardener implements WardenService {
   #consume(handle: string, jobId: number): { live: Live; job: Job } {
     const live = this.#get(handle);
     const job = live.jobs.get(jobId);
-    if (!job) throw new WardenError('no such job');
+    if (!job) throw new WardenError('no_such_job', 'no such job');
     live.jobs.delete(jobId);
     return { live, job };
   }
@@ -312,7 +312,7 @@ export class Gardener implements WardenService {
   async link(handle: string, jobId: number, signal?: AbortSignal): Promise<JobResult> {
     const { live, job } = this.#consume(handle, jobId);
     const exitStatus = await new Promise<number>((resolve, reject) => {
-      const onAbort = (): void => reject(new WardenError('link cut short: the connection closed'));
+      const onAbort = (): void => reject(new WardenError('host_failure', 'link cut short: the connection closed'));
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
       job.exited.then(resolve, reject).finally(() => signal?.removeEventListener('abort', onAbort));
