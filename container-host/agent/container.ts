@@ -122,7 +122,7 @@ export class InstanceContainer {
       await this.#warden.call('LimitDisk', { handle: this.#wire, byte_limit: diskMb * MIB });
       return { disk: true };
     } catch (err) {
-      if (err instanceof WardenResponseError && err.message.includes('disk: false')) return { disk: false };
+      if (err instanceof WardenResponseError && err.code === 'not_supported:disk') return { disk: false };
       throw err;
     }
   }
@@ -244,7 +244,7 @@ cat ${PROPERTIES_PATH} 2>/dev/null || true`,
     try {
       return await this.#run(`cd ${DROPLET_DIR}/logs 2>/dev/null && tail -n ${lines} stdout.log stderr.log 2>/dev/null; true`, { what: 'reading the logs' });
     } catch (err) {
-      if (!(err instanceof WardenResponseError) || !err.message.startsWith('Container state')) throw err;
+      if (!(err instanceof WardenResponseError) || err.code !== 'bad_state') throw err;
     }
     // Stopped containers take no jobs, but copy_out still works.
     const logs = [`${DROPLET_DIR}/logs/stdout.log`, `${DROPLET_DIR}/logs/stderr.log`];
@@ -308,7 +308,7 @@ cat ${PROPERTIES_PATH} 2>/dev/null || true`,
     try {
       await this.#warden.call('Destroy', { handle: this.#wire });
     } catch (err) {
-      if (!(err instanceof WardenResponseError && err.message === 'unknown handle')) throw err;
+      if (!(err instanceof WardenResponseError && err.code === 'unknown_handle')) throw err;
     }
   }
 

@@ -56,7 +56,7 @@ export class Depot {
 
   static validateHandle(handle: string): void {
     if (!HANDLE.test(handle)) {
-      throw new WardenError(`invalid handle ${JSON.stringify(handle)}: use 1-128 characters of A-Z a-z 0-9 . _ - (not starting with . _ or -)`);
+      throw new WardenError('invalid_handle', `invalid handle ${JSON.stringify(handle)}: use 1-128 characters of A-Z a-z 0-9 . _ - (not starting with . _ or -)`);
     }
   }
 
@@ -74,7 +74,7 @@ export class Depot {
     try {
       await mkdir(dir, { mode: 0o700 });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new WardenError(`container with handle: ${handle} already exists.`);
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new WardenError('handle_exists', `container with handle: ${handle} already exists.`);
       throw e;
     }
     await Promise.all(['rootfs', 'upper', 'work', 'jobs'].map((d) => mkdir(join(dir, d))));

@@ -9,39 +9,44 @@ import {
 import type { CgroupDriver, ContainerCgroup } from './cgroups/types.ts';
 import type { LinuxWardenConfig } from './config.ts';
 import type { Containerizer, InitProcess } from './containerizer/containerizer.ts';
-import { Job, SupervisorLauncher, type OutputName } from './containerizer/jobs.ts';
+import type { ContainerJob, JobRunner, OutputName } from './containerizer/jobs.ts';
 import { Depot, type ContainerRecord } from './depot.ts';
-import { HostError, HostRequirementError } from './errors.ts';
+import { mapHostErrors } from './errors.ts';
 import type { RsyncCopier } from './files/copy.ts';
+import { GraceTimers } from './grace.ts';
+import { JobTable } from './job-table.ts';
 import type { Networker } from './networker/networker.ts';
 import { UidPool } from './pools/uid-pool.ts';
 import type { Volumizer } from './volumizer/volumizer.ts';
 
+export { MAX_TIMER_MS } from './grace.ts';
 export const OUT_OF_MEMORY = 'out of memory';
 export const OUTPUT_EXCEEDED = 'command exceeded maximum output';
-/** setTimeout's longest delay (2^31-1 ms, ~24.8 days): a longer one fires after 1 ms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A container as the daemon holds it between requests; the depot record is its durable half. */
 interface Live {
   record: ContainerRecord;
   cgroup: ContainerCgroup;
   /** Jobs not yet consumed by link or stream (info's job_ids). */
-  jobs: Map<number, Job>;
+  jobs: JobTable<ContainerJob>;
   refs: number;
-  graceTimer?: NodeJS.Timeout;
   /** Set once destroy begins: the handle is then unknown to every other request. */
   destroying?: Promise<void>;
 }
 
+/** What the gardener uses of the depot and the copier (their tests' fakes stand in for these). */
+export type GardenerDepot = Pick<Depot, 'init' | 'handles' | 'load' | 'save' | 'remove' | 'reserve' | 'dir' | 'jobDir' | 'jobIds' | 'flush'>;
+export type GardenerCopier = Pick<RsyncCopier, 'prepare' | 'copyIn' | 'copyOut'>;
+
 export interface GardenerParts {
   config: LinuxWardenConfig;
-  depot: Depot;
+  depot: GardenerDepot;
   cgroups: CgroupDriver;
   containerizer: Containerizer;
   networker: Networker;
   volumizer: Volumizer;
-  copier: RsyncCopier;
+  copier: GardenerCopier;
+  jobs: JobRunner;
 }
 
 function initOf(record: ContainerRecord): InitProcess | undefined {
@@ -50,14 +55,7 @@ function initOf(record: ContainerRecord): InitProcess | undefined {
 }
 
 function stateError(allowed: string[], current: string): WardenError {
-  return new WardenError(`Container state must be one of '${allowed.join("', '")}', current state is '${current}'`);
-}
-
-/** Host failures reach the client as WardenErrors that say what failed. */
-function asWardenError(request: string, e: unknown): Error {
-  if (e instanceof WardenError) return e;
-  if (e instanceof HostError || e instanceof HostRequirementError) return new WardenError(`${request} failed: ${e.message}`);
-  return e as Error;
+  return new WardenError('bad_state', `Container state must be one of '${allowed.join("', '")}', current state is '${current}'`);
 }
 
 /** Handles like the original's: short, lowercase base-32, unique enough to never collide. */
@@ -74,7 +72,7 @@ export class Gardener implements WardenService {
   readonly #p: GardenerParts;
   readonly #live = new Map<string, Live>();
   readonly #uids: UidPool;
-  readonly #launcher = new SupervisorLauncher();
+  readonly #grace = new GraceTimers();
   #poller?: NodeJS.Timeout;
   #polling = false;
 
@@ -107,12 +105,12 @@ export class Gardener implements WardenService {
       // A depot written by an older wardend has a copy configuration without the user.
       await this.#p.copier.prepare(this.#p.depot.dir(handle), init.initPid, { uid: record.uid, gid: record.uid });
       if (!newest || record.createdAt > newest.createdAt) newest = record;
-      const live: Live = { record, cgroup, jobs: new Map(), refs: 0 };
+      const live: Live = { record, cgroup, jobs: new JobTable(), refs: 0 };
       // Every job directory left is a job not yet consumed (link and stream remove it).
       for (const id of await this.#p.depot.jobIds(handle)) {
-        const job = await Job.adopt(id, this.#p.depot.jobDir(handle, id));
+        const job = await this.#p.jobs.adopt(id, this.#p.depot.jobDir(handle, id));
         record.nextJobId = Math.max(record.nextJobId, id + 1);
-        live.jobs.set(id, job);
+        live.jobs.add(id, job);
       }
       // Connections that referenced it died with the old daemon: its grace time starts now.
       record.idleSince ??= restartedAt;
@@ -133,8 +131,8 @@ export class Gardener implements WardenService {
   /** Stops timers and waits for the snapshot to be on disk; containers and jobs keep running. */
   async close(): Promise<void> {
     clearInterval(this.#poller);
-    for (const live of this.#live.values()) clearTimeout(live.graceTimer);
-    this.#launcher.close();
+    this.#grace.close();
+    this.#p.jobs.close();
     await this.#p.depot.flush();
   }
 
@@ -145,7 +143,7 @@ export class Gardener implements WardenService {
 
   #get(handle: string): Live {
     const live = this.#live.get(handle);
-    if (!live || live.destroying) throw new WardenError('unknown handle');
+    if (!live || live.destroying) throw new WardenError('unknown_handle', 'unknown handle');
     return live;
   }
 
@@ -159,8 +157,8 @@ export class Gardener implements WardenService {
     const handle = spec.handle || newHandle();
     Depot.validateHandle(handle);
     for (const b of spec.bindMounts) {
-      if (!isAbsolute(b.srcPath) || !isAbsolute(b.dstPath)) throw new WardenError(`bind mount paths must be absolute: ${b.srcPath} -> ${b.dstPath}`);
-      if (!(await stat(b.srcPath).then(() => true, () => false))) throw new WardenError(`bind mount source does not exist: ${b.srcPath}`);
+      if (!isAbsolute(b.srcPath) || !isAbsolute(b.dstPath)) throw new WardenError('bad_request', `bind mount paths must be absolute: ${b.srcPath} -> ${b.dstPath}`);
+      if (!(await stat(b.srcPath).then(() => true, () => false))) throw new WardenError('bad_request', `bind mount source does not exist: ${b.srcPath}`);
     }
     const dir = await this.#p.depot.reserve(handle);
     let net;
@@ -184,26 +182,28 @@ export class Gardener implements WardenService {
       idleSince: Date.now(), net,
     };
     let cgroup: ContainerCgroup | undefined;
-    try {
-      await this.#p.depot.save(record);
-      const { plan, disk } = await this.#p.volumizer.prepareDisk(dir, await this.#p.volumizer.plan(spec.rootfs));
-      record.disk = disk;
-      cgroup = this.#p.cgroups.create(handle);
-      cgroup.setPidsLimit(this.#p.config.pidsLimit);
-      const init = await this.#p.containerizer.start({ handle, dir, plan, uid, bindMounts: spec.bindMounts, cgroup });
-      Object.assign(record, init, { state: 'active' });
-      await this.#p.networker.attach(net, init.initPid);
-      await this.#p.copier.prepare(dir, init.initPid, { uid, gid: uid });
-      await this.#p.depot.save(record);
-    } catch (e) {
-      const init = initOf(record);
-      if (cgroup) await this.#p.containerizer.destroy(init, cgroup).catch(() => undefined);
-      await this.#releaseHostParts(handle, record).catch(() => undefined);
-      await this.#p.depot.remove(handle);
-      this.#uids.release(uid);
-      throw asWardenError('create', e);
-    }
-    const live: Live = { record, cgroup, jobs: new Map(), refs: 0 };
+    await mapHostErrors('create', async () => {
+      try {
+        await this.#p.depot.save(record);
+        const { plan, disk } = await this.#p.volumizer.prepareDisk(dir, await this.#p.volumizer.plan(spec.rootfs));
+        record.disk = disk;
+        cgroup = this.#p.cgroups.create(handle);
+        cgroup.setPidsLimit(this.#p.config.pidsLimit);
+        const init = await this.#p.containerizer.start({ handle, dir, plan, uid, bindMounts: spec.bindMounts, cgroup });
+        Object.assign(record, init, { state: 'active' });
+        await this.#p.networker.attach(net, init.initPid);
+        await this.#p.copier.prepare(dir, init.initPid, { uid, gid: uid });
+        await this.#p.depot.save(record);
+      } catch (e) {
+        const init = initOf(record);
+        if (cgroup) await this.#p.containerizer.destroy(init, cgroup).catch(() => undefined);
+        await this.#releaseHostParts(handle, record).catch(() => undefined);
+        await this.#p.depot.remove(handle);
+        this.#uids.release(uid);
+        throw e;
+      }
+    });
+    const live: Live = { record, cgroup: cgroup!, jobs: new JobTable(), refs: 0 };
     this.#live.set(handle, live);
     this.#armGrace(live);
     return { handle };
@@ -221,23 +221,24 @@ export class Gardener implements WardenService {
       stopping.catch(() => undefined);
       return;
     }
-    await stopping.catch((e) => { throw asWardenError('stop', e); });
+    await mapHostErrors('stop', () => stopping);
   }
 
   async destroy(handle: string): Promise<void> {
     const live = this.#get(handle);
     live.destroying = (async () => {
-      clearTimeout(live.graceTimer);
+      this.#grace.clear(handle);
       await this.#p.containerizer.destroy(initOf(live.record), live.cgroup);
       await this.#releaseHostParts(handle, live.record);
       await this.#p.depot.remove(handle);
       this.#uids.release(live.record.uid);
       this.#live.delete(handle);
     })();
-    await live.destroying.catch((e) => {
+    const destroying = live.destroying;
+    await mapHostErrors('destroy', () => destroying.catch((e: unknown) => {
       live.destroying = undefined;
-      throw asWardenError('destroy', e);
-    });
+      throw e;
+    }));
   }
 
   async info(handle: string): Promise<ContainerInfo> {
@@ -261,7 +262,7 @@ export class Gardener implements WardenService {
       containerPath: this.#p.depot.dir(record.handle),
       ...this.#p.networker.addresses(record.net),
       bandwidthStat: this.#p.networker.bandwidthStat(record.net),
-      jobIds: [...live.jobs.keys()].sort((a, b) => a - b),
+      jobIds: live.jobs.ids(),
     };
     try {
       info.memoryStat = cgroup.memoryStat();
@@ -283,42 +284,37 @@ export class Gardener implements WardenService {
     if (live.record.state !== 'active') throw stateError(['active'], live.record.state);
     const jobId = live.record.nextJobId++;
     await this.#save(live);
-    try {
-      const job = await Job.start(jobId, this.#p.depot.jobDir(spec.handle, jobId), spec, {
+    await mapHostErrors('spawn', async () => {
+      const job = await this.#p.jobs.start(jobId, this.#p.depot.jobDir(spec.handle, jobId), spec, {
         initPid: live.record.initPid!,
         cgroupProcs: live.cgroup.procsFiles,
         uid: live.record.uid,
         user: this.#p.config.user,
         seccompHelper: this.#p.config.seccompHelper,
         outputCap: this.#p.config.maxOutputBytes,
-      }, this.#launcher);
-      live.jobs.set(jobId, job);
+      });
+      live.jobs.add(jobId, job);
       void job.exited.then(() => this.#checkContainer(live)).catch(() => undefined);
-    } catch (e) {
-      throw asWardenError('spawn', e);
-    }
+    });
     return { jobId };
   }
 
   /** Takes the job out of the container's table: link and stream consume it. */
-  #consume(handle: string, jobId: number): { live: Live; job: Job } {
+  #consume(handle: string, jobId: number): { live: Live; job: ContainerJob } {
     const live = this.#get(handle);
-    const job = live.jobs.get(jobId);
-    if (!job) throw new WardenError('no such job');
-    live.jobs.delete(jobId);
-    return { live, job };
+    return { live, job: live.jobs.take(jobId) };
   }
 
   async link(handle: string, jobId: number, signal?: AbortSignal): Promise<JobResult> {
     const { live, job } = this.#consume(handle, jobId);
     const exitStatus = await new Promise<number>((resolve, reject) => {
-      const onAbort = (): void => reject(new WardenError('link cut short: the connection closed'));
+      const onAbort = (): void => reject(new WardenError('host_failure', 'link cut short: the connection closed'));
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
       job.exited.then(resolve, reject).finally(() => signal?.removeEventListener('abort', onAbort));
     }).catch((e: unknown) => {
       // The client left before the job ended: the job goes on, and stays linkable.
-      if (!live.destroying) live.jobs.set(jobId, job);
+      if (!live.destroying) live.jobs.add(jobId, job);
       throw e;
     });
     await this.#checkContainer(live);
@@ -384,7 +380,7 @@ export class Gardener implements WardenService {
       signal?.removeEventListener('abort', onWake);
       if (!live.destroying) {
         if (exitSent) await job.remove();
-        else live.jobs.set(jobId, job);
+        else live.jobs.add(jobId, job);
       }
     }
   }
@@ -407,17 +403,15 @@ export class Gardener implements WardenService {
 
   async limitMemory(handle: string, limitInBytes?: number): Promise<{ limitInBytes: number }> {
     const live = this.#get(handle);
-    try {
+    return mapHostErrors('limit_memory', () => {
       if (limitInBytes !== undefined) live.cgroup.setMemoryLimit(limitInBytes);
       return { limitInBytes: live.cgroup.memoryLimit() };
-    } catch (e) {
-      throw asWardenError('limit_memory', e);
-    }
+    });
   }
 
   async limitCpu(handle: string, limitInShares?: number): Promise<{ limitInShares: number }> {
     const live = this.#get(handle);
-    try {
+    return mapHostErrors('limit_cpu', async () => {
       if (limitInShares !== undefined) {
         live.cgroup.setCpuShares(limitInShares);
         live.record.cpuShares = limitInShares;
@@ -425,51 +419,39 @@ export class Gardener implements WardenService {
       }
       // v2 keeps a weight, which maps back onto shares only approximately: report what was set.
       return { limitInShares: live.record.cpuShares ?? live.cgroup.cpuShares() };
-    } catch (e) {
-      throw asWardenError('limit_cpu', e);
-    }
+    });
   }
 
   async limitDisk(handle: string, limits: DiskLimits): Promise<DiskLimits> {
     const live = this.#get(handle);
-    try {
+    return mapHostErrors('limit_disk', async () => {
       const result = await this.#p.volumizer.limitDisk(this.#p.depot.dir(handle), live.record.disk, limits);
       await this.#save(live);
       return result;
-    } catch (e) {
-      throw asWardenError('limit_disk', e);
-    }
+    });
   }
 
   async limitBandwidth(handle: string, rate?: number, burst?: number): Promise<{ rate: number; burst: number }> {
     const live = this.#get(handle);
-    try {
+    return mapHostErrors('limit_bandwidth', async () => {
       const result = await this.#p.networker.limitBandwidth(live.record.net, rate, burst);
       await this.#save(live);
       return result;
-    } catch (e) {
-      throw asWardenError('limit_bandwidth', e);
-    }
+    });
   }
 
   async netIn(spec: NetInSpec): Promise<{ hostPort: number; containerPort: number }> {
     const live = this.#get(spec.handle);
-    try {
+    return mapHostErrors('net_in', async () => {
       const result = await this.#p.networker.netIn(live.record.net, spec);
       await this.#save(live);
       return result;
-    } catch (e) {
-      throw asWardenError('net_in', e);
-    }
+    });
   }
 
   async netOut(spec: NetOutSpec): Promise<void> {
     const live = this.#get(spec.handle);
-    try {
-      await this.#p.networker.netOut(live.record.net, spec);
-    } catch (e) {
-      throw asWardenError('net_out', e);
-    }
+    await mapHostErrors('net_out', () => this.#p.networker.netOut(live.record.net, spec));
   }
 
   // ---- grace time ----
@@ -478,8 +460,7 @@ export class Gardener implements WardenService {
     const live = this.#live.get(handle);
     if (!live) return;
     live.refs++;
-    clearTimeout(live.graceTimer);
-    live.graceTimer = undefined;
+    this.#grace.clear(handle);
     if (live.record.idleSince !== undefined) {
       delete live.record.idleSince;
       this.#save(live).catch(() => undefined);
@@ -496,21 +477,16 @@ export class Gardener implements WardenService {
     this.#armGrace(live);
   }
 
-  /**
-   * Destroys the container grace_time after `idleSince` (which a restart keeps). A timer holds
-   * at most MAX_TIMER_MS (a longer delay fires at once), so a longer wait re-arms from there,
-   * counting from `idleSince` again.
-   */
+  /** Destroys the container grace_time after `idleSince` (which a restart keeps): see grace.ts. */
   #armGrace(live: Live): void {
-    if (live.refs > 0 || live.destroying) return;
-    clearTimeout(live.graceTimer);
-    const leftMs = live.record.graceTimeS * 1000 - (Date.now() - (live.record.idleSince ?? Date.now()));
-    live.graceTimer = leftMs > MAX_TIMER_MS
-      ? setTimeout(() => this.#armGrace(live), MAX_TIMER_MS)
-      : setTimeout(() => {
-        if (live.refs === 0) this.destroy(live.record.handle).catch(() => undefined);
-      }, Math.max(0, leftMs));
-    live.graceTimer.unref();
+    const { record } = live;
+    this.#grace.arm(
+      record.handle,
+      () => (live.refs > 0 || live.destroying ? undefined : (record.idleSince ?? Date.now()) + record.graceTimeS * 1000),
+      () => {
+        if (live.refs === 0) this.destroy(record.handle).catch(() => undefined);
+      },
+    );
   }
 
   // ---- watching: OOM kills (the output cap is held by job.sh) ----
@@ -546,7 +522,7 @@ export class Gardener implements WardenService {
   }
 
   /** Once a job has ended: job.sh holds the cap where the output is written and says when it did. */
-  async #checkOutput(live: Live, job: Job): Promise<void> {
+  async #checkOutput(live: Live, job: ContainerJob): Promise<void> {
     if (job.discardOutput || !(await job.outputExceeded())) return;
     if (!live.record.events.includes(OUTPUT_EXCEEDED)) {
       live.record.events.push(OUTPUT_EXCEEDED);

@@ -3,7 +3,7 @@ import type { WardenService } from '../server/service.ts';
 import { detectCgroups } from './cgroups/detect.ts';
 import { resolveConfig, type LinuxWardenConfig } from './config.ts';
 import { NamespaceContainerizer } from './containerizer/containerizer.ts';
-import { checkOutputCapper } from './containerizer/jobs.ts';
+import { checkOutputCapper, SupervisorJobs } from './containerizer/jobs.ts';
 import { checkSeccompHelper } from './containerizer/seccomp.ts';
 import { Depot } from './depot.ts';
 import { RsyncCopier } from './files/copy.ts';
@@ -51,6 +51,7 @@ export async function createLinuxWardenService(partial: Partial<LinuxWardenConfi
     networker,
     volumizer: new OverlayVolumizer({ rootfsDir: config.rootfsDir, defaultRootfs: config.defaultRootfs, hostBinds: config.hostBinds, disk: config.disk }),
     copier,
+    jobs: new SupervisorJobs(),
   });
   await gardener.start();
   return gardener;

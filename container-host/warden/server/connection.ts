@@ -179,7 +179,7 @@ export class WardenConnection {
           await this.sendResponse('Stream', response);
           if (response.exit_status !== undefined) return;
         }
-        throw new WardenError('stream ended without an exit status');
+        throw new WardenError('host_failure', 'stream ended without an exit status');
       }
       const response = await dispatch(this.service, decoded, this.abort.signal);
       if (decoded.name === 'Create') this.retain(handleToService((response as { handle: Buffer }).handle));
@@ -255,9 +255,9 @@ export class WardenConnection {
   }
 }
 
-/** A WardenError goes to the client verbatim; anything else is also logged, being our fault. */
+/** A WardenError goes to the client verbatim, with its code; anything else is also logged, being our fault. */
 function errorResponse(err: unknown, log: (line: string) => void): ErrorResponse {
-  if (err instanceof WardenError) return err.data === undefined ? { message: err.message } : { message: err.message, data: err.data };
+  if (err instanceof WardenError) return { message: err.message, data: err.code };
   const message = err instanceof Error ? err.message : String(err);
   log(`warden request failed unexpectedly: ${err instanceof Error ? (err.stack ?? message) : message}`);
   return { message };

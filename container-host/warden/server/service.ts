@@ -1,11 +1,14 @@
 /**
  * The seam between the wire (protocol + connection handling) and the host (gardener:
  * containerizer, networker, volumizer). The server decodes a request, calls one method here,
- * and encodes what it returns; a thrown WardenError becomes an ErrorResponse with its message.
+ * and encodes what it returns; a thrown WardenError becomes an ErrorResponse with its message
+ * and its code (`data`, DESIGN §5).
  *
  * Types mirror the protocol messages of DESIGN.md §5 in camelCase; byte fields
  * (handles, output) are Buffers, u64 fields are bigint-safe numbers (number up to 2^53).
  */
+
+import type { WardenErrorCode } from '../../../contracts/warden-errors.ts';
 
 export interface BindMount {
   srcPath: string;
@@ -125,12 +128,15 @@ export interface WardenService {
   close?(): Promise<void>;
 }
 
-/** An error whose message goes to the client verbatim (the original strings, DESIGN §5). */
+/**
+ * An error whose message goes to the client verbatim (the original strings, DESIGN §5), with
+ * its stable code in the ErrorResponse's `data`.
+ */
 export class WardenError extends Error {
   override name = 'WardenError';
-  readonly data?: string;
-  constructor(message: string, data?: string) {
+  readonly code: WardenErrorCode;
+  constructor(code: WardenErrorCode, message: string) {
     super(message);
-    this.data = data;
+    this.code = code;
   }
 }

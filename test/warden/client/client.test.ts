@@ -34,12 +34,17 @@ describe('WardenClient', () => {
     expect(run).toMatchObject({ exit_status: 0, stdout: Buffer.from([0xff, 0x80]), stderr: Buffer.from([0]) });
   });
 
-  it('rejects with a WardenResponseError carrying the server message', async () => {
+  it('rejects with a WardenResponseError carrying the server message and its code', async () => {
     const err = await client.call('Info', { handle: Buffer.from('nope') }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WardenResponseError);
-    expect(err).toMatchObject({ message: 'unknown handle', request: 'Info' });
+    expect(err).toMatchObject({ message: 'unknown handle', request: 'Info', data: 'unknown_handle', code: 'unknown_handle' });
     // the connection is still usable
     expect(await client.call('Echo', { message: 'ok' })).toEqual({ message: 'ok' });
+  });
+
+  it('leaves the code undefined where data holds none it knows (an older wardend)', () => {
+    expect(new WardenResponseError('Info', { message: 'unknown handle' })).toMatchObject({ data: undefined, code: undefined });
+    expect(new WardenResponseError('Info', { message: 'x', data: 'something_else' })).toMatchObject({ data: 'something_else', code: undefined });
   });
 
   it('matches pipelined answers to their requests', async () => {

@@ -68,6 +68,7 @@ describe.skipIf(skipReason)('wardend over the wire, networking on', () => {
     const refused = (req: Omit<Parameters<WardenClient['call']>[1] & object, 'handle'>) =>
       c.call('NetOut', { handle, ...req } as never).then(() => 'ok', (e: Error) => {
         expect(e).toBeInstanceOf(WardenResponseError);
+        expect((e as WardenResponseError).code).toBe('bad_request');
         return e.message;
       });
     expect(await refused({})).toBe('Please specify network, port, and/or port_range.');

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WardenClient } from '../../../container-host/warden/client/client.ts';
 import { WardenResponseError } from '../../../container-host/warden/client/errors.ts';
+import type { WardenErrorCode } from '../../../contracts/warden-errors.ts';
 import type { RequestName, RequestOf, StreamResponse } from '../../../container-host/warden/protocol/index.ts';
 import { skipReason, waitFor } from '../linux/helpers.ts';
 import { WardendProcess } from './wardend.ts';
@@ -17,11 +18,14 @@ const BINARY = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0x41, 0xc3, 0x28, 0x0a]);
 /** The bytes above as a bash printf format (octal escapes: no UTF-8 anywhere). */
 const BINARY_PRINTF = [...BINARY].map((b) => `\\${b.toString(8).padStart(3, '0')}`).join('');
 
-async function refused<K extends Exclude<RequestName, 'Stream'>>(c: WardenClient, name: K, req: RequestOf<K>): Promise<string> {
+/** The refusal's message (the original text); its code (DESIGN §5) must be `code`, in the frame's `data`. */
+async function refused<K extends Exclude<RequestName, 'Stream'>>(c: WardenClient, name: K, req: RequestOf<K>, code: WardenErrorCode): Promise<string> {
   try {
     await c.call(name, req);
   } catch (e) {
     expect(e).toBeInstanceOf(WardenResponseError);
+    expect((e as WardenResponseError).data).toBe(code);
+    expect((e as WardenResponseError).code).toBe(code);
     return (e as Error).message;
   }
   throw new Error(`${name} was expected to fail`);
@@ -56,7 +60,7 @@ describe.skipIf(skipReason)('wardend over the wire (real daemon, real client)', 
       bind_mounts: [{ src_path: ro, dst_path: '/mnt/ro', mode: 0 }, { src_path: rw, dst_path: '/mnt/rw', mode: 1 }],
     });
     expect(created.handle).toEqual(h('wire-1'));
-    expect(await refused(c, 'Create', { handle: h('wire-1') })).toBe('container with handle: wire-1 already exists.');
+    expect(await refused(c, 'Create', { handle: h('wire-1') }, 'handle_exists')).toBe('container with handle: wire-1 already exists.');
     expect((await c.call('List', {})).handles).toContainEqual(h('wire-1'));
 
     const info = await c.call('Info', { handle: h('wire-1') });
@@ -92,8 +96,8 @@ describe.skipIf(skipReason)('wardend over the wire (real daemon, real client)', 
     expect((await c.call('Info', { handle: h('wire-1') })).job_ids).toContain(job_id);
     const linked = await c.call('Link', { handle: h('wire-1'), job_id });
     expect(linked).toMatchObject({ exit_status: 4, stdout: BINARY });
-    expect(await refused(c, 'Link', { handle: h('wire-1'), job_id })).toBe('no such job');
-    expect(await refused(c, 'Link', { handle: h('wire-1'), job_id: 9999 })).toBe('no such job');
+    expect(await refused(c, 'Link', { handle: h('wire-1'), job_id }, 'no_such_job')).toBe('no such job');
+    expect(await refused(c, 'Link', { handle: h('wire-1'), job_id: 9999 }, 'no_such_job')).toBe('no such job');
     // discard_output: the status, no output
     const quiet = await c.call('Run', { handle: h('wire-1'), script: 'echo lost; exit 2', discard_output: true });
     expect(quiet.exit_status).toBe(2);
@@ -138,7 +142,7 @@ describe.skipIf(skipReason)('wardend over the wire (real daemon, real client)', 
     const out = join(d.dir, 'copy-out');
     await c.call('CopyOut', { handle: h('wire-1'), src_path: '/home/vcap/app/', dst_path: out, owner: 'nobody' });
     expect(readFileSync(join(out, 'sub', 'b.bin'))).toEqual(BINARY);
-    expect(await refused(c, 'CopyIn', { handle: h('nope'), src_path: src, dst_path: '/tmp' })).toBe('unknown handle');
+    expect(await refused(c, 'CopyIn', { handle: h('nope'), src_path: src, dst_path: '/tmp' }, 'unknown_handle')).toBe('unknown handle');
   });
 
   it('sets and reads memory and cpu limits', async () => {
@@ -157,8 +161,13 @@ describe.skipIf(skipReason)('wardend over the wire (real daemon, real client)', 
       c.call('NetOut', { handle: h('wire-1'), network: '10.0.0.0/8', port: 443 }),
       c.call('LimitDisk', { handle: h('wire-1'), byte_limit: 1024 * 1024 * 1024 }),
       c.call('LimitBandwidth', { handle: h('wire-1'), rate: 1_000_000, burst: 100_000 }),
-    ].map((p) => p.then(() => 'ok', (e: Error) => e.message)));
-    for (const o of outcomes) expect(o).toMatch(/^ok$|not supported yet|network: false|disk: false/);
+    ].map((p) => p.then(() => 'ok', (e: WardenResponseError) => `${e.data}: ${e.message}`)));
+    expect(outcomes).toEqual([
+      'not_supported:network: this warden runs without container networking (network: false in its config)',
+      'not_supported:network: this warden runs without container networking (network: false in its config)',
+      'not_supported:disk: limit_disk needs disk limits on (this warden runs with disk: false in its config)',
+      'not_supported:network: this warden runs without container networking (network: false in its config)',
+    ]);
     expect(await c.call('Ping', {})).toEqual({});
   });
 
@@ -168,14 +177,14 @@ describe.skipIf(skipReason)('wardend over the wire (real daemon, real client)', 
     await c.call('Stop', { handle: h('wire-1') });
     expect((await c.call('Link', { handle: h('wire-1'), job_id })).exit_status).toBe(9);
     expect((await c.call('Info', { handle: h('wire-1') })).state).toBe('stopped');
-    expect(await refused(c, 'Run', { handle: h('wire-1'), script: 'true' }))
+    expect(await refused(c, 'Run', { handle: h('wire-1'), script: 'true' }, 'bad_state'))
       .toBe("Container state must be one of 'active', current state is 'stopped'");
     await c.call('Destroy', { handle: h('wire-1') });
     expect((await c.call('List', {})).handles ?? []).not.toContainEqual(h('wire-1'));
     for (const name of ['Info', 'Destroy', 'Stop', 'LimitMemory'] as const) {
-      expect(await refused(c, name, { handle: h('wire-1') })).toBe('unknown handle');
+      expect(await refused(c, name, { handle: h('wire-1') }, 'unknown_handle')).toBe('unknown handle');
     }
-    expect(await refused(c, 'Spawn', { handle: h('wire-1'), script: 'true' })).toBe('unknown handle');
+    expect(await refused(c, 'Spawn', { handle: h('wire-1'), script: 'true' }, 'unknown_handle')).toBe('unknown handle');
   });
 
   it('stops with kill and in the background', async () => {

@@ -29,7 +29,7 @@ function parseScript(script: string): Step[] {
       if (word === 'sleep' || word === 'exit') return { kind: word, n: Number(arg) } as Step;
       if (word === 'out' || word === 'err') return { kind: word, data: Buffer.from(arg, 'hex') } as Step;
       if (word === 'fill') return { kind: 'out', data: Buffer.alloc(Number(arg), 0xab) } as Step;
-      throw new WardenError(`fake service: unknown step ${word}`);
+      throw new WardenError('bad_request', `fake service: unknown step ${word}`);
     });
 }
 
@@ -40,7 +40,7 @@ interface Container {
   memoryLimit: number;
 }
 
-const notSupported = () => Promise.reject(new WardenError('not supported yet'));
+const notSupported = () => Promise.reject(new WardenError('host_failure', 'not supported yet'));
 
 export class FakeWardenService implements WardenService {
   readonly containers = new Map<string, Container>();
@@ -51,7 +51,7 @@ export class FakeWardenService implements WardenService {
 
   private get(handle: string): Container {
     const c = this.containers.get(handle);
-    if (!c) throw new WardenError('unknown handle');
+    if (!c) throw new WardenError('unknown_handle', 'unknown handle');
     return c;
   }
 
@@ -61,7 +61,7 @@ export class FakeWardenService implements WardenService {
 
   async create(spec: CreateSpec) {
     const handle = spec.handle ?? `h${this.nextHandle++}`;
-    if (this.containers.has(handle)) throw new WardenError(`container with handle: ${handle} already exists.`);
+    if (this.containers.has(handle)) throw new WardenError('handle_exists', `container with handle: ${handle} already exists.`);
     this.containers.set(handle, { handle, state: 'active', jobs: new Map(), memoryLimit: 0 });
     return { handle };
   }
@@ -87,7 +87,7 @@ export class FakeWardenService implements WardenService {
   private take(handle: string, jobId: number): { c: Container; steps: Step[] } {
     const c = this.get(handle);
     const steps = c.jobs.get(jobId);
-    if (!steps) throw new WardenError('no such job');
+    if (!steps) throw new WardenError('no_such_job', 'no such job');
     c.jobs.delete(jobId);
     return { c, steps };
   }

@@ -24,7 +24,8 @@ afterEach(async () => {
 
 const frame = <K extends RequestName>(name: K, req: RequestOf<K>) => encodeFrame(encodeRequest(name, req));
 const h = (s: string) => Buffer.from(s);
-const err = (message: string) => ({ type: 1, error: { message, backtrace: [] } });
+/** An ErrorResponse as decoded from the wire: the original text, and its code in `data` (DESIGN §5). */
+const err = (message: string, data: string) => ({ type: 1, error: { message, backtrace: [], data } });
 
 describe('wardend answers every request type of DESIGN §5', () => {
   it('creates a socket with mode 0660', async () => {
@@ -53,7 +54,7 @@ describe('wardend answers every request type of DESIGN §5', () => {
     conn.write(frame('Link', { handle: h('c1'), job_id: 2 }));
     expect(await conn.next()).toMatchObject({ type: 22, response: { exit_status: 7 } });
     conn.write(frame('Link', { handle: h('c1'), job_id: 2 }));
-    expect(await conn.next()).toEqual(err('no such job'));
+    expect(await conn.next()).toEqual(err('no such job', 'no_such_job'));
     conn.write(frame('LimitMemory', { handle: h('c1'), limit_in_bytes: 2 ** 40 }));
     expect(await conn.next()).toEqual({ type: 51, name: 'LimitMemory', response: { limit_in_bytes: 2 ** 40 } });
     conn.write(frame('LimitCpu', { handle: h('c1') }));
@@ -67,7 +68,7 @@ describe('wardend answers every request type of DESIGN §5', () => {
     conn.write(frame('Destroy', { handle: h('c1') }));
     expect(await conn.next()).toEqual({ type: 13, name: 'Destroy', response: {} });
     conn.write(frame('Info', { handle: h('c1') }));
-    expect(await conn.next()).toEqual(err('unknown handle'));
+    expect(await conn.next()).toEqual(err('unknown handle', 'unknown_handle'));
   });
 
   it('streams output frames, then one with exit_status 0 written as 18 00', async () => {
@@ -124,6 +125,6 @@ describe('wardend answers every request type of DESIGN §5', () => {
     conn.write(frame('Create', { handle: h('dup') }));
     await conn.next();
     conn.write(frame('Create', { handle: h('dup') }));
-    expect(await conn.next()).toEqual(err('container with handle: dup already exists.'));
+    expect(await conn.next()).toEqual(err('container with handle: dup already exists.', 'handle_exists'));
   });
 });

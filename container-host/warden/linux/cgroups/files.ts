@@ -24,6 +24,7 @@ export function writeCgroupFile(path: string, value: string, onError?: (code: st
 /** A memory limit below what the container uses and the kernel could not reclaim: the client's to fix. */
 export function memoryLimitBelowUsage(limit: number, usage: number): WardenError {
   return new WardenError(
+    'limit_below_usage',
     `memory limit ${limit} is below the container's current usage of ${usage} bytes, and the kernel could not ` +
       `reclaim enough to fit; stop some of the container's processes (or free their memory) and try again, ` +
       `or set a limit of at least ${usage} bytes`,

@@ -126,11 +126,50 @@ export class SupervisorLauncher {
   }
 }
 
+/** A job as the gardener holds it (the seam its tests put a fake behind). */
+export interface ContainerJob {
+  readonly id: number;
+  readonly discardOutput: boolean;
+  readonly exitStatus: number | undefined;
+  readonly exited: Promise<number>;
+  /** Output already sent: a later link or stream returns only what comes after it. */
+  readonly consumed: Record<OutputName, number>;
+  readonly running: boolean;
+  markConsumed(offsets: Record<OutputName, number>): Promise<void>;
+  outputExceeded(): Promise<boolean>;
+  read(name: OutputName, offset: number, cap: number): Promise<Buffer>;
+  remove(): Promise<void>;
+}
+
+/** Starts jobs, and finds again those an earlier daemon left in the depot. */
+export interface JobRunner {
+  start(id: number, dir: string, spec: JobSpec, container: JobContainer): Promise<ContainerJob>;
+  adopt(id: number, dir: string): Promise<ContainerJob>;
+  close(): void;
+}
+
+/** The real jobs: a supervisor (job.sh) each, started through one spawner. */
+export class SupervisorJobs implements JobRunner {
+  readonly #launcher = new SupervisorLauncher();
+
+  start(id: number, dir: string, spec: JobSpec, container: JobContainer): Promise<ContainerJob> {
+    return Job.start(id, dir, spec, container, this.#launcher);
+  }
+
+  adopt(id: number, dir: string): Promise<ContainerJob> {
+    return Job.adopt(id, dir);
+  }
+
+  close(): void {
+    this.#launcher.close();
+  }
+}
+
 /**
  * One job: a detached supervisor (job.sh) runs the script in the container and leaves output
  * and exit status in the job's depot directory, so a job can be found again from that alone.
  */
-export class Job {
+export class Job implements ContainerJob {
   readonly id: number;
   readonly dir: string;
   readonly discardOutput: boolean;

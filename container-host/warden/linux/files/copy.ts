@@ -53,12 +53,12 @@ export class RsyncCopier {
       await this.#run(containerDir, 'copy_out', [remote(src), dst]);
       return;
     }
-    if (owner.startsWith('-') || /\s/.test(owner)) throw new WardenError(`copy_out failed: owner ${JSON.stringify(owner)} is not a user or user:group`);
+    if (owner.startsWith('-') || /\s/.test(owner)) throw new WardenError('bad_request', `copy_out failed: owner ${JSON.stringify(owner)} is not a user or user:group`);
     const scratch = await mkdtemp(join(containerDir, 'copy-out-'));
     try {
       await this.#run(containerDir, 'copy_out', [remote(src), `${scratch}/`]);
       const chown = await runHost('copy_out', ['chown', '-R', '-h', '--', owner, scratch], { allowFailure: true });
-      if (chown.code !== 0) throw new WardenError(`copy_out failed: ${chown.stderr.toString().trim() || `chown exited ${chown.code}`}`);
+      if (chown.code !== 0) throw new WardenError('host_failure', `copy_out failed: ${chown.stderr.toString().trim() || `chown exited ${chown.code}`}`);
       const copied = copiesContents(src) ? `${scratch}/` : join(scratch, basename(src));
       await this.#local('copy_out', [copied, dst]);
     } finally {
@@ -79,7 +79,7 @@ export class RsyncCopier {
   async #rsyncCmd(request: string, opts: string[], paths: string[], env?: NodeJS.ProcessEnv): Promise<void> {
     const result = await runHost(request, [this.#rsync, '-a', '--numeric-ids', ...opts, '--', ...paths], { env, allowFailure: true });
     if (result.code !== 0) {
-      throw new WardenError(`${request} failed: ${result.stderr.toString().trim() || `rsync exited ${result.code}`}`);
+      throw new WardenError('host_failure', `${request} failed: ${result.stderr.toString().trim() || `rsync exited ${result.code}`}`);
     }
   }
 

@@ -105,7 +105,7 @@ export class Iptables {
     this.#ready ??= (async () => {
       for (const [table, chain] of this.#globalChains()) {
         const r = await iptables('creating iptables chains', table, ['-N', chain], true);
-        if (r.code !== 0 && !/exists/i.test(r.stderr.toString())) throw new WardenError(`creating iptables chain ${chain} failed: ${r.stderr.toString().trim()}`);
+        if (r.code !== 0 && !/exists/i.test(r.stderr.toString())) throw new WardenError('host_failure', `creating iptables chain ${chain} failed: ${r.stderr.toString().trim()}`);
       }
       for (const rule of this.#globalRules()) {
         const present = await iptables('checking iptables rules', rule.table, ['-C', rule.chain, ...rule.args], true);
@@ -206,22 +206,22 @@ export interface NetOutRule { match: string[]; log: boolean }
 /** Validates net_out as the original warden did, with its error messages. */
 export function netOutRule(spec: NetOutSpec): NetOutRule {
   if (!spec.network && spec.port === undefined && !spec.portRange) {
-    throw new WardenError('Please specify network, port, and/or port_range.');
+    throw new WardenError('bad_request', 'Please specify network, port, and/or port_range.');
   }
   const protocol = spec.protocol ?? 'tcp';
-  if (!['tcp', 'udp', 'icmp', 'all'].includes(protocol)) throw new WardenError(`Unknown protocol: ${String(protocol)}`);
+  if (!['tcp', 'udp', 'icmp', 'all'].includes(protocol)) throw new WardenError('bad_request', `Unknown protocol: ${String(protocol)}`);
   const match: string[] = protocol === 'all' ? [] : ['-p', protocol];
 
   if (spec.network) {
     const range = spec.network.split('-');
     if (range.length === 2) {
       const [from, to] = range.map((r) => parseIp(r));
-      if (from === undefined || to === undefined) throw new WardenError(`Invalid network: ${spec.network}`);
-      if (from > to) throw new WardenError(`Invalid network: ${spec.network} (the range ends before it starts)`);
+      if (from === undefined || to === undefined) throw new WardenError('bad_request', `Invalid network: ${spec.network}`);
+      if (from > to) throw new WardenError('bad_request', `Invalid network: ${spec.network} (the range ends before it starts)`);
       match.push('-m', 'iprange', '--dst-range', `${range[0].trim()}-${range[1].trim()}`);
     } else {
       const cidr = parseCidr(spec.network);
-      if (!cidr) throw new WardenError(`Invalid network: ${spec.network}`);
+      if (!cidr) throw new WardenError('bad_request', `Invalid network: ${spec.network}`);
       match.push('-d', formatCidr(cidr));
     }
   }
@@ -229,11 +229,11 @@ export function netOutRule(spec: NetOutSpec): NetOutRule {
   const ports = spec.portRange || (spec.port !== undefined ? String(spec.port) : undefined);
   if (ports !== undefined) {
     const m = /^(\d+)(?::(\d+))?$/.exec(ports.trim());
-    if (!m) throw new WardenError(`Invalid port range: ${ports}`);
+    if (!m) throw new WardenError('bad_request', `Invalid port range: ${ports}`);
     const [min, max] = [Number(m[1]), m[2] === undefined ? undefined : Number(m[2])];
-    if (max !== undefined && !(min < max)) throw new WardenError('Port range maximum must be greater than minimum');
-    if (min < 1 || min > 65535 || (max !== undefined && max > 65535)) throw new WardenError(`Invalid port range: ${ports}`);
-    if (protocol !== 'tcp' && protocol !== 'udp') throw new WardenError(`port and port_range need protocol tcp or udp, not ${protocol}`);
+    if (max !== undefined && !(min < max)) throw new WardenError('bad_request', 'Port range maximum must be greater than minimum');
+    if (min < 1 || min > 65535 || (max !== undefined && max > 65535)) throw new WardenError('bad_request', `Invalid port range: ${ports}`);
+    if (protocol !== 'tcp' && protocol !== 'udp') throw new WardenError('bad_request', `port and port_range need protocol tcp or udp, not ${protocol}`);
     match.push('--dport', max === undefined ? String(min) : `${min}:${max}`);
   }
 

@@ -47,7 +47,7 @@ export interface NetworkConfig {
 }
 
 function noNetwork(): never {
-  throw new WardenError('this warden runs without container networking (network: false in its config)');
+  throw new WardenError('not_supported:network', 'this warden runs without container networking (network: false in its config)');
 }
 
 /** Containers with only loopback (config `network: false`). */
@@ -77,7 +77,7 @@ export class LoopbackNetworker implements Networker {
 }
 
 function netOf(net: NetState | undefined): NetState {
-  if (!net) throw new WardenError('the container has no network');
+  if (!net) throw new WardenError('not_supported:network', 'the container has no network');
   return net;
 }
 
@@ -147,14 +147,14 @@ export class VethNetworker implements Networker {
   async netIn(state: NetState | undefined, spec: NetInSpec): Promise<{ hostPort: number; containerPort: number }> {
     const net = netOf(state);
     for (const p of [spec.hostPort, spec.containerPort]) {
-      if (p !== undefined && !(Number.isInteger(p) && p >= 1 && p <= 65535)) throw new WardenError(`invalid port: ${p}`);
+      if (p !== undefined && !(Number.isInteger(p) && p >= 1 && p <= 65535)) throw new WardenError('bad_request', `invalid port: ${p}`);
     }
     let hostPort: number;
     if (!spec.hostPort) {
       hostPort = this.ports.acquire();
     } else {
       hostPort = spec.hostPort!;
-      if (this.ports.has(hostPort)) throw new WardenError(`host port ${hostPort} is already mapped`);
+      if (this.ports.has(hostPort)) throw new WardenError('bad_request', `host port ${hostPort} is already mapped`);
       this.ports.claim(hostPort);
     }
     const containerPort = spec.containerPort || hostPort;

@@ -40,7 +40,7 @@ export class SubnetPool {
     if (requested) {
       const ip = parseIp(requested);
       const index = ip === undefined ? -1 : Math.floor((ip - this.pool.base) / 4);
-      if (ip === undefined || index < 0 || index >= this.size || this.#used.has(index)) throw new WardenError(COULD_NOT_ACQUIRE_NETWORK);
+      if (ip === undefined || index < 0 || index >= this.size || this.#used.has(index)) throw new WardenError('no_network', COULD_NOT_ACQUIRE_NETWORK);
       this.#used.add(index);
       return this.subnet(index);
     }
@@ -52,7 +52,7 @@ export class SubnetPool {
         return this.subnet(index);
       }
     }
-    throw new WardenError(COULD_NOT_ACQUIRE_NETWORK);
+    throw new WardenError('no_network', COULD_NOT_ACQUIRE_NETWORK);
   }
 
   /** Marks a /30 taken (restoring containers from the depot). */

@@ -26,7 +26,7 @@ export class PortPool {
         return port;
       }
     }
-    throw new WardenError(NO_PORT_AVAILABLE);
+    throw new WardenError('no_port', NO_PORT_AVAILABLE);
   }
 
   /** Marks a port taken: a restored mapping, or one a client asked for by number. */

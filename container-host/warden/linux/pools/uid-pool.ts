@@ -21,7 +21,7 @@ export class UidPool {
         return uid;
       }
     }
-    throw new WardenError(`no uid available (pool of ${this.#size} starting at ${this.#first} is exhausted)`);
+    throw new WardenError('no_uid', `no uid available (pool of ${this.#size} starting at ${this.#first} is exhausted)`);
   }
 
   /** Marks a uid taken (restoring containers from the depot). */

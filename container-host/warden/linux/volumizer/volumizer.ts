@@ -61,7 +61,7 @@ export class OverlayVolumizer implements Volumizer {
     try {
       await checkCustomBase(customRootfs);
     } catch (e) {
-      throw new WardenError(`cannot use rootfs: ${(e as Error).message}`);
+      throw new WardenError('bad_request', `cannot use rootfs: ${(e as Error).message}`);
     }
     return { base: customRootfs, hostBinds: [], dev: defaults.dev };
   }
@@ -73,7 +73,7 @@ export class OverlayVolumizer implements Volumizer {
   }
 
   async limitDisk(dir: string, disk: DiskState | undefined, limits: DiskLimits): Promise<DiskLimits> {
-    if (!this.#disks || !disk) throw new WardenError('limit_disk needs disk limits on (this warden runs with disk: false in its config)');
+    if (!this.#disks || !disk) throw new WardenError('not_supported:disk', 'limit_disk needs disk limits on (this warden runs with disk: false in its config)');
     return this.#disks.limit(dir, disk, limits);
   }
 
