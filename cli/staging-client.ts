@@ -19,8 +19,7 @@ import type { StagingRequest, StagingResult } from '../contracts/staging.ts';
 import { s3Client, sqsClient } from '../lib/aws/clients.ts';
 import { parseObjectUri, s3Uri } from '../lib/aws/uri.ts';
 import type { StackConfig } from '../lib/stack-config.ts';
-import { DEFAULT_LIVE_LOG_PREFIX } from '../functions/stager/config.ts';
-import { liveLogKey } from '../functions/stager/live-log.ts';
+import { DEFAULT_LIVE_LOG_PREFIX, liveLogKey } from '../contracts/bucket-keys.ts';
 import type { AppArchive } from './app-archive.ts';
 
 export interface StageOptions {

@@ -15,9 +15,10 @@ import {
   paginateListContainerInstances,
 } from '@aws-sdk/client-ecs';
 import { Command } from 'commander';
-import { OUTPUT } from '../../cdk/lib/output-names.ts';
+import { OUTPUT } from '../../contracts/stack-outputs.ts';
 import { DEFAULT_AGENT_DIR } from '../../container-host/agent/config.ts';
-import { CAPACITY_ATTRIBUTES, readLocalHost } from '../../container-host/agent/fleet.ts';
+import { readLocalHost } from '../../container-host/agent/fleet.ts';
+import { CAPACITY_ATTRIBUTES } from '../../contracts/host-capacity.ts';
 import { readRunningStack } from '../../local/state.ts';
 import { UsageError } from '../errors.ts';
 

@@ -23,14 +23,9 @@ import {
   ECSClient,
   PutAttributesCommand,
 } from '@aws-sdk/client-ecs';
+import { CAPACITY_ATTRIBUTES, type FreeCapacity } from '../../contracts/host-capacity.ts';
 import { DEFAULT_AGENT_DIR } from './config.ts';
 import { type AgentLogger, createAgentLogger } from './log.ts';
-
-export interface FreeCapacity {
-  memoryMb: number;
-  diskMb: number;
-  instances: number;
-}
 
 export interface CapacityReporter {
   /** Publishes (coalesced) the host's free capacity; resolves once it was sent or the attempt failed. Never rejects. */
@@ -38,13 +33,6 @@ export interface CapacityReporter {
   /** Stops publishing and withdraws what was published. Never rejects. */
   close(): Promise<void>;
 }
-
-/** ECS custom attribute names (1-128 of [A-Za-z0-9_./\\-]); values are decimal integers. */
-export const CAPACITY_ATTRIBUTES = {
-  memoryMb: 'dropwarden.free_memory_mb',
-  diskMb: 'dropwarden.free_disk_mb',
-  instances: 'dropwarden.instances',
-} as const satisfies Record<keyof FreeCapacity, string>;
 
 export const HOST_FILE = 'host.json';
 const DEFAULT_INTERVAL_SECONDS = 5;

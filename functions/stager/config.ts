@@ -1,6 +1,7 @@
 /** The stager's settings: the stack it talks to and the limits it enforces, from the environment. */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_CLAIMS_PREFIX, DEFAULT_LIVE_LOG_PREFIX } from '../../contracts/bucket-keys.ts';
 import { type Places, parsePlaces } from '../../lib/net/places.ts';
 import { type UrlPolicy, urlPolicyFromEnv } from '../../lib/net/public-http.ts';
 import { type StackConfig, stackConfigFromEnv } from '../../lib/stack-config.ts';
@@ -45,10 +46,6 @@ export interface StagerConfig {
   /** What http(s) URLs may reach: public addresses only, unless a test says otherwise (DROPWARDEN_TEST_ALLOW_PRIVATE_URLS). */
   urls: UrlPolicy;
 }
-
-/** Droplets-bucket prefixes the stager writes besides droplets (the CDK stack expires them). */
-export const DEFAULT_CLAIMS_PREFIX = '.requests/';
-export const DEFAULT_LIVE_LOG_PREFIX = '.logs/';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;

@@ -9,6 +9,7 @@ import {
 import type { CgroupDriver, ContainerCgroup } from './cgroups/types.ts';
 import type { LinuxWardenConfig } from './config.ts';
 import type { Containerizer, InitProcess } from './containerizer/containerizer.ts';
+import { OUT_OF_MEMORY, OUTPUT_EXCEEDED } from '../../../contracts/warden-events.ts';
 import { Job, SupervisorLauncher, type OutputName } from './containerizer/jobs.ts';
 import { Depot, type ContainerRecord } from './depot.ts';
 import { HostError, HostRequirementError } from './errors.ts';
@@ -17,8 +18,6 @@ import type { Networker } from './networker/networker.ts';
 import { UidPool } from './pools/uid-pool.ts';
 import type { Volumizer } from './volumizer/volumizer.ts';
 
-export const OUT_OF_MEMORY = 'out of memory';
-export const OUTPUT_EXCEEDED = 'command exceeded maximum output';
 /** setTimeout's longest delay (2^31-1 ms, ~24.8 days): a longer one fires after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
