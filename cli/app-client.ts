@@ -15,8 +15,7 @@ import {
 import {
   type HealthCheck,
   INVALID_START_REQUEST,
-  type InstanceState,
-  InstanceStateSchema,
+  InstanceState,
   REJECTED_INDEX,
   StartRequest,
   type StopRequest,
@@ -76,7 +75,7 @@ const API_POLL_MS = 2000;
 function runningFromApi(instances: AgentInstance[], appDroplet: string | null | undefined, dropletUri: string): Map<number, InstanceState> {
   const found = new Map<number, InstanceState>();
   for (const inst of instances) {
-    if ((inst.droplet_uri ?? appDroplet) === dropletUri && inst.state === 'RUNNING') found.set(inst.index, inst as InstanceState);
+    if ((inst.droplet_uri ?? appDroplet) === dropletUri && inst.state === 'RUNNING') found.set(inst.index, inst);
   }
   return found;
 }
@@ -125,9 +124,9 @@ export async function startApp(stack: StackConfig, opts: StartOptions): Promise<
         } catch {
           continue; // not an InstanceState: this private queue only ever gets the agent's
         }
-        const parsed = InstanceStateSchema.safeParse(body);
+        const parsed = InstanceState.safeParse(body);
         if (!parsed.success) continue;
-        const state = parsed.data as InstanceState;
+        const state = parsed.data;
         if (state.index === REJECTED_INDEX && state.state === 'CRASHED') throw new StartRejectedError(state.reason ?? INVALID_START_REQUEST);
         // The instance a new droplet replaces reports on the same queue: not ours.
         if (state.app_id !== request.app_id || state.index >= count || (state.droplet_uri && state.droplet_uri !== opts.dropletUri)) continue;

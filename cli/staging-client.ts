@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
-import type { StagingRequest, StagingResult } from '../contracts/staging.ts';
+import { type StagingRequest, StagingResult } from '../contracts/staging.ts';
 import { s3Client, sqsClient } from '../lib/aws/clients.ts';
 import { parseObjectUri, s3Uri } from '../lib/aws/uri.ts';
 import type { StackConfig } from '../lib/stack-config.ts';
@@ -90,8 +90,15 @@ export async function stageApp(stack: StackConfig, opts: StageOptions): Promise<
       await tail();
       for (const m of out.Messages ?? []) {
         await sqs.send(new DeleteMessageCommand({ QueueUrl: replyTo, ReceiptHandle: m.ReceiptHandle }));
-        const result = JSON.parse(m.Body ?? '{}') as StagingResult;
-        if (result.request_id !== requestId) continue;
+        let body: unknown;
+        try {
+          body = JSON.parse(m.Body ?? '');
+        } catch {
+          continue; // not a StagingResult
+        }
+        const parsed = StagingResult.safeParse(body);
+        if (!parsed.success || parsed.data.request_id !== requestId) continue; // not our result
+        const result = parsed.data;
         const rest = opts.onLog ? reader.next(result.task_log) : '';
         if (rest) opts.onLog!(rest);
         return result;

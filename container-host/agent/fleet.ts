@@ -24,6 +24,7 @@ import {
   PutAttributesCommand,
 } from '@aws-sdk/client-ecs';
 import { CAPACITY_ATTRIBUTES, type FreeCapacity } from '../../contracts/host-capacity.ts';
+import { SETTING } from '../../contracts/settings.ts';
 import { DEFAULT_AGENT_DIR } from './config.ts';
 import { type AgentLogger, createAgentLogger } from './log.ts';
 
@@ -65,7 +66,7 @@ export interface CapacityReporterOptions {
 export function createCapacityReporter(opts: CapacityReporterOptions): CapacityReporter {
   const { env } = opts;
   const logger = opts.log ?? createAgentLogger();
-  const cluster = env.DROPWARDEN_CLUSTER;
+  const cluster = env[SETTING.cluster];
   const metadataUri = env.ECS_CONTAINER_METADATA_URI_V4;
   if (cluster && metadataUri) {
     const client = new ECSClient({
@@ -79,7 +80,7 @@ export function createCapacityReporter(opts: CapacityReporterOptions): CapacityR
   if (cluster) {
     logger.warn('DROPWARDEN_CLUSTER is set but ECS_CONTAINER_METADATA_URI_V4 is not: not running as an ECS task, so capacity goes to host.json only');
   }
-  return new LocalCapacityReporter(opts.agentDir ?? (env.DROPWARDEN_AGENT_DIR || DEFAULT_AGENT_DIR), logger);
+  return new LocalCapacityReporter(opts.agentDir ?? (env[SETTING.agentDir] || DEFAULT_AGENT_DIR), logger);
 }
 
 function intervalMs(env: NodeJS.ProcessEnv): number {
