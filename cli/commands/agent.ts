@@ -3,6 +3,7 @@ import { Agent } from '../../container-host/agent/agent.ts';
 import { agentConfigFromEnv } from '../../container-host/agent/config.ts';
 import { stackConfigToEnv } from '../../lib/stack-config.ts';
 import { SETTING } from '../../contracts/settings.ts';
+import { EXIT_OK } from '../errors.ts';
 import { resolveStack } from '../stack.ts';
 
 /**
@@ -25,6 +26,6 @@ export function agentCommand(): Command {
         process.once('SIGINT', () => resolve());
       });
       await agent.stop();
-      process.exit(process.exitCode ?? 0);
+      process.exit(process.exitCode ?? EXIT_OK);
     });
 }
