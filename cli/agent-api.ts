@@ -6,11 +6,12 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { DEFAULT_API } from '../container-host/agent/config.ts';
-import { InstanceStateSchema } from '../contracts/instances.ts';
+import { InstanceState } from '../contracts/instances.ts';
+import { SETTING } from '../contracts/settings.ts';
 import { readRunningStack } from '../local/state.ts';
 import { UsageError } from './errors.ts';
 
-export const AgentInstance = InstanceStateSchema.extend({
+export const AgentInstance = InstanceState.extend({
   handle: z.string().nullish(),
   started_at: z.string().nullish(),
 });
@@ -33,7 +34,7 @@ export class AgentApiError extends Error {
 }
 
 export function agentApiAddress(env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = env.DROPWARDEN_AGENT_API;
+  const fromEnv = env[SETTING.agentApi];
   if (fromEnv === 'off') throw new UsageError('DROPWARDEN_AGENT_API is "off": this command reads the agent\'s API; set it to the agent\'s host:port');
   return fromEnv || readRunningStack()?.agent_api || DEFAULT_API;
 }

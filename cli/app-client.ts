@@ -5,18 +5,11 @@
  * instances are STOPPED.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  DeleteQueueCommand,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-} from '@aws-sdk/client-sqs';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import {
   type HealthCheck,
   INVALID_START_REQUEST,
-  type InstanceState,
-  InstanceStateSchema,
+  InstanceState,
   REJECTED_INDEX,
   StartRequest,
   type StopRequest,
@@ -24,6 +17,7 @@ import {
 import { sqsClient } from '../lib/aws/clients.ts';
 import type { StackConfig } from '../lib/stack-config.ts';
 import type { AgentApi, AgentInstance } from './agent-api.ts';
+import { withReplyQueue } from './reply-queue.ts';
 
 export interface StartOptions {
   appId: string;
@@ -76,7 +70,7 @@ const API_POLL_MS = 2000;
 function runningFromApi(instances: AgentInstance[], appDroplet: string | null | undefined, dropletUri: string): Map<number, InstanceState> {
   const found = new Map<number, InstanceState>();
   for (const inst of instances) {
-    if ((inst.droplet_uri ?? appDroplet) === dropletUri && inst.state === 'RUNNING') found.set(inst.index, inst as InstanceState);
+    if ((inst.droplet_uri ?? appDroplet) === dropletUri && inst.state === 'RUNNING') found.set(inst.index, inst);
   }
   return found;
 }
@@ -85,11 +79,8 @@ function runningFromApi(instances: AgentInstance[], appDroplet: string | null | 
 export async function startApp(stack: StackConfig, opts: StartOptions): Promise<InstanceState[]> {
   const sqs = sqsClient(stack);
   const count = opts.instances ?? 1;
-  const { QueueUrl: replyTo } = await sqs.send(new CreateQueueCommand({ QueueName: `dropwarden-cli-start-${randomUUID()}` }));
-  const removeQueue = () => sqs.send(new DeleteQueueCommand({ QueueUrl: replyTo })).catch(() => {});
-  const onSigint = () => void removeQueue().finally(() => process.exit(130));
-  if (opts.cleanUpOnSigint) process.once('SIGINT', onSigint);
-  try {
+  const replyQueue = { name: `dropwarden-cli-start-${randomUUID()}`, cleanUpOnSigint: opts.cleanUpOnSigint };
+  return withReplyQueue(sqs, replyQueue, async (replies) => {
     const request = StartRequest.parse({
       kind: 'start',
       app_id: opts.appId,
@@ -101,7 +92,7 @@ export async function startApp(stack: StackConfig, opts: StartOptions): Promise<
       health_check: opts.healthCheck,
       health_check_timeout: opts.healthCheckTimeout,
       name: opts.name,
-      reply_to: replyTo,
+      reply_to: replies.url,
     });
     await sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.start, MessageBody: JSON.stringify(request) }));
 
@@ -111,23 +102,10 @@ export async function startApp(stack: StackConfig, opts: StartOptions): Promise<
     const deadline = Date.now() + timeout * 1000;
     let nextApiPoll = Date.now() + API_POLL_MS;
     while (Date.now() < deadline) {
-      const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: replyTo, WaitTimeSeconds: 1, MaxNumberOfMessages: 10 }));
-      const messages = out.Messages ?? [];
-      if (messages.length) {
-        await sqs.send(
-          new DeleteMessageBatchCommand({ QueueUrl: replyTo, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
-        );
-      }
-      for (const m of messages) {
-        let body: unknown;
-        try {
-          body = JSON.parse(m.Body ?? 'null');
-        } catch {
-          continue; // not an InstanceState: this private queue only ever gets the agent's
-        }
-        const parsed = InstanceStateSchema.safeParse(body);
-        if (!parsed.success) continue;
-        const state = parsed.data as InstanceState;
+      for (const body of await replies.receive({ waitSeconds: 1, max: 10 })) {
+        const parsed = InstanceState.safeParse(body);
+        if (!parsed.success) continue; // not an InstanceState: this private queue only ever gets the agent's
+        const state = parsed.data;
         if (state.index === REJECTED_INDEX && state.state === 'CRASHED') throw new StartRejectedError(state.reason ?? INVALID_START_REQUEST);
         // The instance a new droplet replaces reports on the same queue: not ours.
         if (state.app_id !== request.app_id || state.index >= count || (state.droplet_uri && state.droplet_uri !== opts.dropletUri)) continue;
@@ -152,10 +130,7 @@ export async function startApp(stack: StackConfig, opts: StartOptions): Promise<
       throw new AppTimeoutError(`${request.app_id} was not running within ${timeout} s (${where}): is the agent running (dropwarden up)?`);
     }
     return [...latest.values()].sort((a, b) => a.index - b.index);
-  } finally {
-    if (opts.cleanUpOnSigint) process.off('SIGINT', onSigint);
-    await removeQueue();
-  }
+  });
 }
 
 export interface StopOptions {

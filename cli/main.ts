@@ -1,13 +1,8 @@
 import { Command, CommanderError } from 'commander';
-import { UsageError } from './errors.ts';
+import { exitCodeFor } from './errors.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 const { version } = pkg;
-
-/** Exit codes shared by every command (DESIGN §6). */
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
 
 /** `only`: a subset of the commands (a long-running daemon loads just its own). */
 export function buildProgram(commands: Array<() => Command>): Command {
@@ -25,17 +20,8 @@ export async function main(argv: string[], only?: Array<() => Command>): Promise
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // --help / --version exit 0; every other parse error is a usage error.
-      process.exitCode = err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-      return;
-    }
-    if (err instanceof UsageError) {
-      process.stderr.write(`dropwarden: ${err.message}\n`);
-      process.exitCode = EXIT_USAGE;
-      return;
-    }
-    process.stderr.write(`dropwarden: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = EXIT_FAILED;
+    // Commander has printed its own message (or the help); for the rest, the message alone, no stack trace.
+    if (!(err instanceof CommanderError)) process.stderr.write(`dropwarden: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = exitCodeFor(err);
   }
 }

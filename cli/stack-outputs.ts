@@ -1,18 +1,19 @@
 /** A deployed stack's CloudFormation outputs, as the CLI's stack config (`config --stack`). */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import type { StackConfig } from '../lib/stack-config.ts';
+import { OUTPUT } from '../contracts/stack-outputs.ts';
 import { UsageError } from './errors.ts';
 
-/** The output names the CDK stack publishes (cdk/). */
+/** Which output holds each queue and bucket of the stack config. */
 export const STACK_OUTPUTS = {
-  staging: 'StagingQueueUrl',
-  staging_dlq: 'StagingDlqUrl',
-  results: 'ResultsQueueUrl',
-  start: 'StartQueueUrl',
-  events: 'EventsQueueUrl',
-  apps: 'AppsBucketName',
-  droplets: 'DropletsBucketName',
-  cache: 'CacheBucketName',
+  staging: OUTPUT.stagingQueueUrl,
+  staging_dlq: OUTPUT.stagingDlqUrl,
+  results: OUTPUT.resultsQueueUrl,
+  start: OUTPUT.startQueueUrl,
+  events: OUTPUT.eventsQueueUrl,
+  apps: OUTPUT.appsBucketName,
+  droplets: OUTPUT.dropletsBucketName,
+  cache: OUTPUT.cacheBucketName,
 } as const;
 
 export function stackFromOutputs(region: string, outputs: Record<string, string>, stackName: string): StackConfig {

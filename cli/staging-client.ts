@@ -6,22 +6,16 @@ import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import {
-  CreateQueueCommand,
-  DeleteMessageCommand,
-  DeleteQueueCommand,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-} from '@aws-sdk/client-sqs';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
-import type { StagingRequest, StagingResult } from '../contracts/staging.ts';
+import { type StagingRequest, StagingResult } from '../contracts/staging.ts';
 import { s3Client, sqsClient } from '../lib/aws/clients.ts';
 import { parseObjectUri, s3Uri } from '../lib/aws/uri.ts';
 import type { StackConfig } from '../lib/stack-config.ts';
-import { DEFAULT_LIVE_LOG_PREFIX } from '../functions/stager/config.ts';
-import { liveLogKey } from '../functions/stager/live-log.ts';
+import { DEFAULT_LIVE_LOG_PREFIX, liveLogKey } from '../contracts/bucket-keys.ts';
 import type { AppArchive } from './app-archive.ts';
+import { withReplyQueue } from './reply-queue.ts';
 
 export interface StageOptions {
   appId: string;
@@ -32,7 +26,7 @@ export interface StageOptions {
   onUploadProgress?: (done: number, total?: number) => void;
   timeoutSeconds?: number;
   liveLogPrefix?: string;
-  /** A person's CLI: on Ctrl-C, delete the private reply queue before exiting (130). */
+  /** A person's CLI: on Ctrl-C, delete the private reply queue before exiting (EXIT_INTERRUPTED). */
   cleanUpOnSigint?: boolean;
 }
 
@@ -54,19 +48,12 @@ export async function stageApp(stack: StackConfig, opts: StageOptions): Promise<
   const s3 = s3Client(stack);
   const downloadUri = await uploadApp(stack, opts.appId, opts.archive, opts.onUploadProgress);
   const requestId = randomUUID();
-  const { QueueUrl: replyTo } = await sqs.send(new CreateQueueCommand({ QueueName: `dropwarden-cli-${requestId}` }));
-  const onSigint = () =>
-    void sqs
-      .send(new DeleteQueueCommand({ QueueUrl: replyTo }))
-      .catch(() => {})
-      .finally(() => process.exit(130));
-  if (opts.cleanUpOnSigint) process.once('SIGINT', onSigint);
-  try {
+  return withReplyQueue(sqs, { name: `dropwarden-cli-${requestId}`, cleanUpOnSigint: opts.cleanUpOnSigint }, async (replies) => {
     const request: StagingRequest = {
       request_id: requestId,
       app_id: opts.appId,
       download_uri: downloadUri,
-      reply_to: replyTo!,
+      reply_to: replies.url,
       properties: opts.properties,
     };
     await sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.staging, MessageBody: JSON.stringify(request) }));
@@ -85,24 +72,19 @@ export async function stageApp(stack: StackConfig, opts: StageOptions): Promise<
     };
     const deadline = Date.now() + (opts.timeoutSeconds ?? 900) * 1000;
     while (Date.now() < deadline) {
-      const out = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: replyTo, WaitTimeSeconds: opts.onLog ? 1 : 10, MaxNumberOfMessages: 1 }),
-      );
+      const bodies = await replies.receive({ waitSeconds: opts.onLog ? 1 : 10, max: 1 });
       await tail();
-      for (const m of out.Messages ?? []) {
-        await sqs.send(new DeleteMessageCommand({ QueueUrl: replyTo, ReceiptHandle: m.ReceiptHandle }));
-        const result = JSON.parse(m.Body ?? '{}') as StagingResult;
-        if (result.request_id !== requestId) continue;
+      for (const body of bodies) {
+        const parsed = StagingResult.safeParse(body);
+        if (!parsed.success || parsed.data.request_id !== requestId) continue; // not our result
+        const result = parsed.data;
         const rest = opts.onLog ? reader.next(result.task_log) : '';
         if (rest) opts.onLog!(rest);
         return result;
       }
     }
     throw new Error(`no staging result within ${opts.timeoutSeconds ?? 900} s: is the stager running (dropwarden up)?`);
-  } finally {
-    if (opts.cleanUpOnSigint) process.off('SIGINT', onSigint);
-    await sqs.send(new DeleteQueueCommand({ QueueUrl: replyTo })).catch(() => {});
-  }
+  });
 }
 
 export async function downloadDroplet(stack: StackConfig, uri: string, file: string, onProgress?: (done: number, total?: number) => void) {

@@ -61,26 +61,27 @@ export type StartQueueMessage = z.infer<typeof StartQueueMessage>;
 export const INSTANCE_STATES = ['STARTING', 'RUNNING', 'CRASHED', 'STOPPED'] as const;
 export type InstanceStateName = (typeof INSTANCE_STATES)[number];
 
-export interface InstanceState {
-  app_id: string;
-  instance_id: string;
-  index: number;
-  state: InstanceStateName;
-  host: string;
-  port: number | null;
-  url: string | null;
+export const InstanceState = z.looseObject({
+  app_id: z.string(),
+  instance_id: z.string(),
+  index: z.number().int(),
+  state: z.enum(INSTANCE_STATES),
+  host: z.string(),
+  port: z.number().int().nullable(),
+  url: z.string().nullable(),
   /** Why it CRASHED (exit status, "out of memory", health check timeout) or why it STOPPED; else null. */
-  reason: string | null;
+  reason: z.string().nullable(),
   /** Extensions. */
-  droplet_uri?: string;
+  droplet_uri: z.string().optional(),
   /** How many times this instance was restarted after crashing. */
-  restarts?: number;
+  restarts: z.number().int().optional(),
   /** Last lines of the instance's stdout/stderr, with a CRASHED state. */
-  logs_tail?: string;
+  logs_tail: z.string().optional(),
   /** The agent that runs it: its host's hostname (AgentConfig.agentId). */
-  agent?: string;
-  timestamp: string;
-}
+  agent: z.string().optional(),
+  timestamp: z.string(),
+});
+export type InstanceState = z.infer<typeof InstanceState>;
 
 /**
  * A StartRequest refused as malformed makes no instance. Its `reply_to`, when that is a usable
@@ -95,16 +96,4 @@ export const RejectedStartAddress = z.object({
   kind: z.literal('start'),
   reply_to: StartRequest.shape.reply_to.unwrap(),
   app_id: z.union([z.string(), z.number()]).transform(String).catch(''),
-});
-
-export const InstanceStateSchema = z.looseObject({
-  app_id: z.string(),
-  instance_id: z.string(),
-  index: z.number().int(),
-  state: z.enum(INSTANCE_STATES),
-  host: z.string(),
-  port: z.number().int().nullable(),
-  url: z.string().nullable(),
-  reason: z.string().nullable(),
-  timestamp: z.string(),
 });

@@ -47,35 +47,39 @@ export const StagingRequest = z.looseObject({
 export type StagingRequest = z.infer<typeof StagingRequest>;
 export type StagingProperties = z.infer<typeof StagingProperties>;
 
-export interface DropletRef {
-  uri: string;
-  sha256: string;
-  sha1: string;
-  size: number;
-}
+export const DropletRef = z.looseObject({
+  uri: z.string(),
+  sha256: z.string(),
+  sha1: z.string(),
+  size: z.number().int(),
+});
+export type DropletRef = z.infer<typeof DropletRef>;
 
-export interface StagingInfo {
-  framework: string;
-  runtime?: string;
-  start_command: string;
-  detected: boolean;
-  [extra: string]: unknown;
-}
+export const StagingInfo = z.looseObject({
+  framework: z.string(),
+  runtime: z.string().optional(),
+  start_command: z.string(),
+  detected: z.boolean(),
+});
+export type StagingInfo = z.infer<typeof StagingInfo>;
 
 export const PHASES = ['download', 'unpack', 'stage', 'pack', 'upload'] as const;
 export type Phase = (typeof PHASES)[number];
 
-export interface StagingResult {
-  request_id: string;
-  app_id: string | number | null;
-  task_id: string;
-  task_log: string;
-  error?: string;
-  droplet?: DropletRef;
-  staging_info?: StagingInfo;
+/** DESIGN §3.2: exactly one per request; `droplet` and `staging_info` on success, `error` on failure. */
+export const StagingResult = z.looseObject({
+  request_id: z.string(),
+  /** As the request sent it; null when the body could not be read. */
+  app_id: z.union([z.string(), z.number()]).nullable(),
+  task_id: z.string(),
+  task_log: z.string(),
+  error: z.string().optional(),
+  droplet: DropletRef.optional(),
+  staging_info: StagingInfo.optional(),
   /** Each phase's wall time. download and unpack overlap (entries unpack as they arrive), so they may add up to more than the task. */
-  timings_ms: Partial<Record<Phase, number>>;
-}
+  timings_ms: z.partialRecord(z.enum(PHASES), z.number()),
+});
+export type StagingResult = z.infer<typeof StagingResult>;
 
 /** The v1 prefix every failure text starts with (DESIGN §3.2). */
 export const FAILURE_PREFIX = 'Staging task failed:\n ';

@@ -2,6 +2,8 @@
  * The names and endpoints of one dropwarden stack (DESIGN §6 `config`): what every process
  * needs to reach the queues and buckets, whether the stack is the embedded one or on AWS.
  */
+import { SETTING } from '../contracts/settings.ts';
+
 export interface StackConfig {
   region: string;
   /** Set for the embedded emulator; absent on AWS. */
@@ -10,15 +12,16 @@ export interface StackConfig {
   buckets: { apps: string; droplets: string; cache: string };
 }
 
+/** Which variable holds each queue and bucket. */
 const ENV = {
-  staging: 'DROPWARDEN_STAGING_QUEUE_URL',
-  staging_dlq: 'DROPWARDEN_STAGING_DLQ_URL',
-  results: 'DROPWARDEN_RESULTS_QUEUE_URL',
-  start: 'DROPWARDEN_START_QUEUE_URL',
-  events: 'DROPWARDEN_EVENTS_QUEUE_URL',
-  apps: 'DROPWARDEN_APPS_BUCKET',
-  droplets: 'DROPWARDEN_DROPLETS_BUCKET',
-  cache: 'DROPWARDEN_CACHE_BUCKET',
+  staging: SETTING.stagingQueueUrl,
+  staging_dlq: SETTING.stagingDlqUrl,
+  results: SETTING.resultsQueueUrl,
+  start: SETTING.startQueueUrl,
+  events: SETTING.eventsQueueUrl,
+  apps: SETTING.appsBucket,
+  droplets: SETTING.dropletsBucket,
+  cache: SETTING.cacheBucket,
 } as const;
 
 export class StackConfigError extends Error {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { WardenClient } from '../container-host/warden/client/client.ts';
+import { SETTING } from '../contracts/settings.ts';
 import { type StackConfig, stackConfigToEnv } from '../lib/stack-config.ts';
 import { provisionStack } from './provision.ts';
 import { claimSlot, type LocalSlot } from './slots.ts';
@@ -195,7 +196,7 @@ export class LocalStack {
     const worker = this.spawnPart(
       'stager',
       [CLI, 'stager-worker'],
-      { ...stackConfigToEnv(config), DROPWARDEN_WORK_DIR: join(dataDir, 'staging'), ...LEAN_MALLOC },
+      { ...stackConfigToEnv(config), [SETTING.workDir]: join(dataDir, 'staging'), ...LEAN_MALLOC },
       STAGER_NODE_FLAGS,
     );
     const workerReady = this.readyLine('stager worker', worker, (l) => l.includes('"ready"'));
@@ -238,10 +239,10 @@ export class LocalStack {
     const agentDir = join(dataDir, 'agent');
     const agent = this.spawnPart('agent', [CLI, 'agent'], {
       ...stackConfigToEnv(config),
-      DROPWARDEN_WARDEN_SOCKET: this.layout!.socket,
-      DROPWARDEN_AGENT_DIR: agentDir,
-      DROPWARDEN_AGENT_API: agentApi,
-      DROPWARDEN_AGENT_ADVERTISE_HOST: '127.0.0.1',
+      [SETTING.wardenSocket]: this.layout!.socket,
+      [SETTING.agentDir]: agentDir,
+      [SETTING.agentApi]: agentApi,
+      [SETTING.agentAdvertiseHost]: '127.0.0.1',
       ...this.opts.agentEnv,
     });
     await this.readyLine('agent', agent, (l) => l.includes('"ready"'));

@@ -41,7 +41,9 @@ import { Construct } from 'constructs';
 import type { HostSettings } from './config.ts';
 import { acknowledge, arnRef, ref } from './nag.ts';
 import type { Queues } from './queues.ts';
-import { DEPOT_DIR, ENV, HOST_SERVICE, METRICS_NAMESPACE, POWERTOOLS } from './runtime-environment.ts';
+import { HOST_SERVICE, METRICS_NAMESPACE } from '../../contracts/metrics.ts';
+import { HOST_STATE_DIR, SETTING } from '../../contracts/settings.ts';
+import { POWERTOOLS } from './runtime-environment.ts';
 import type { Storage } from './storage.ts';
 
 export interface ContainerHostsProps {
@@ -161,7 +163,7 @@ export class ContainerHosts extends Construct {
     // The agent runs host-networked and still needs its task role, not the instance's.
     launchTemplate.userData!.addCommands(
       'echo ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true >> /etc/ecs/ecs.config',
-      `mkdir -p ${DEPOT_DIR}`,
+      `mkdir -p ${HOST_STATE_DIR}`,
     );
 
     const group = new AutoScalingGroup(this, 'Hosts', {
@@ -228,7 +230,7 @@ export class ContainerHosts extends Construct {
       networkMode: NetworkMode.HOST,
       taskRole: this.taskRole,
       volumes: [
-        { name: 'depot', host: { sourcePath: DEPOT_DIR } },
+        { name: 'depot', host: { sourcePath: HOST_STATE_DIR } },
         // iptables inside the container loads netfilter modules from the host's kernel tree.
         { name: 'modules', host: { sourcePath: '/lib/modules' } },
       ],
@@ -248,11 +250,10 @@ export class ContainerHosts extends Construct {
       // An init process reaps what the agent and wardend leave behind and forwards SIGTERM.
       linuxParameters: new LinuxParameters(this, 'LinuxParameters', { initProcessEnabled: true }),
       environment: {
-        [ENV.dropletsBucket]: storage.droplets.bucketName,
-        [ENV.startQueueUrl]: queues.start.queue.queueUrl,
-        [ENV.eventsQueueUrl]: queues.events.queue.queueUrl,
-        [ENV.cluster]: this.cluster.clusterName,
-        [ENV.depotDir]: DEPOT_DIR,
+        [SETTING.dropletsBucket]: storage.droplets.bucketName,
+        [SETTING.startQueueUrl]: queues.start.queue.queueUrl,
+        [SETTING.eventsQueueUrl]: queues.events.queue.queueUrl,
+        [SETTING.cluster]: this.cluster.clusterName,
         [POWERTOOLS.serviceName]: HOST_SERVICE,
         [POWERTOOLS.metricsNamespace]: METRICS_NAMESPACE,
       },
@@ -270,7 +271,7 @@ export class ContainerHosts extends Construct {
       'ecr:GetAuthorizationToken, which the image pull needs, takes no resource.');
     container.addUlimits({ name: UlimitName.NOFILE, softLimit: 65536, hardLimit: 65536 });
     container.addMountPoints(
-      { sourceVolume: 'depot', containerPath: DEPOT_DIR, readOnly: false },
+      { sourceVolume: 'depot', containerPath: HOST_STATE_DIR, readOnly: false },
       { sourceVolume: 'modules', containerPath: '/lib/modules', readOnly: true },
     );
     return task;

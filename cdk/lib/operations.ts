@@ -22,7 +22,7 @@ import { Construct } from 'constructs';
 import type { AlarmSettings } from './config.ts';
 import type { ContainerHosts } from './container-hosts.ts';
 import type { Queues, QueueWithDlq } from './queues.ts';
-import { METRICS_NAMESPACE } from './runtime-environment.ts';
+import { METRICS_NAMESPACE } from '../../contracts/metrics.ts';
 import type { StagerFunction } from './stager-function.ts';
 
 export interface OperationsProps {

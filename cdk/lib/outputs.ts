@@ -1,6 +1,6 @@
-/** The stack's CloudFormation outputs, named as output-names.ts says. */
+/** The stack's CloudFormation outputs, named as contracts/stack-outputs.ts says. */
 import { Aws, CfnOutput, Stack } from 'aws-cdk-lib';
-import { OUTPUT } from './output-names.ts';
+import { OUTPUT } from '../../contracts/stack-outputs.ts';
 import type { Queues } from './queues.ts';
 import type { Storage } from './storage.ts';
 

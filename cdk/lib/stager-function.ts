@@ -15,7 +15,9 @@ import { Construct } from 'constructs';
 import type { StagerSettings } from './config.ts';
 import { acknowledge, arnRef } from './nag.ts';
 import type { Queues } from './queues.ts';
-import { ENV, METRICS_NAMESPACE, POWERTOOLS, STAGER_SERVICE } from './runtime-environment.ts';
+import { METRICS_NAMESPACE, STAGER_SERVICE } from '../../contracts/metrics.ts';
+import { SETTING } from '../../contracts/settings.ts';
+import { POWERTOOLS } from './runtime-environment.ts';
 import type { Storage } from './storage.ts';
 
 export interface StagerFunctionProps {
@@ -47,19 +49,19 @@ export class StagerFunction extends Construct {
     this.runtimeLayer = runtimeLayer(this, settings.runtimeLayerDir);
 
     const environment: Record<string, string> = {
-      [ENV.appsBucket]: storage.apps.bucketName,
-      [ENV.dropletsBucket]: storage.droplets.bucketName,
-      [ENV.cacheBucket]: storage.cache.bucketName,
-      [ENV.resultsQueueUrl]: queues.results.queue.queueUrl,
-      [ENV.stagingDeadlineSeconds]: String(settings.timeoutSeconds - RESULT_MARGIN_SECONDS),
+      [SETTING.appsBucket]: storage.apps.bucketName,
+      [SETTING.dropletsBucket]: storage.droplets.bucketName,
+      [SETTING.cacheBucket]: storage.cache.bucketName,
+      [SETTING.resultsQueueUrl]: queues.results.queue.queueUrl,
+      [SETTING.stagingDeadlineSeconds]: String(settings.timeoutSeconds - RESULT_MARGIN_SECONDS),
       [POWERTOOLS.serviceName]: STAGER_SERVICE,
       [POWERTOOLS.metricsNamespace]: METRICS_NAMESPACE,
       [POWERTOOLS.logLevel]: 'INFO',
     };
     if (this.runtimeLayer) {
       // The layer is resources/build-runtimes.sh's output, unpacked at /opt.
-      environment[ENV.runtimesDir] = '/opt';
-      environment[ENV.npmCli] = '/opt/npm/bin/npm-cli.js';
+      environment[SETTING.runtimesDir] = '/opt';
+      environment[SETTING.npmCli] = '/opt/npm/bin/npm-cli.js';
     }
 
     this.function = new NodejsFunction(this, 'Function', {

@@ -4,7 +4,7 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, StorageClass } from 'aws-cdk-lib/aws-s3';
 import type { LifecycleRule } from 'aws-cdk-lib/aws-s3';
-import { DEFAULT_CLAIMS_PREFIX, DEFAULT_LIVE_LOG_PREFIX } from '../../functions/stager/config.ts';
+import { DEFAULT_CLAIMS_PREFIX, DEFAULT_LIVE_LOG_PREFIX } from '../../contracts/bucket-keys.ts';
 import { Construct } from 'constructs';
 import type { RetentionSettings } from './config.ts';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
-import { OUTPUT } from '../lib/output-names.ts';
+import { OUTPUT } from '../../contracts/stack-outputs.ts';
 import { projectRoot } from './synth.ts';
 
 const outdir = mkdtempSync(join(tmpdir(), 'dropwarden-cdk-cli-'));

@@ -109,7 +109,6 @@ describe('daemon service', () => {
       DROPWARDEN_START_QUEUE_URL: { Ref: logicalId(s.stack.queues.start.queue) },
       DROPWARDEN_EVENTS_QUEUE_URL: { Ref: logicalId(s.stack.queues.events.queue) },
       DROPWARDEN_CLUSTER: { Ref: logicalId(s.stack.hosts.cluster) },
-      DROPWARDEN_DEPOT: '/var/lib/dropwarden',
       POWERTOOLS_SERVICE_NAME: 'agent',
       POWERTOOLS_METRICS_NAMESPACE: 'dropwarden',
     });

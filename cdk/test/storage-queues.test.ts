@@ -1,7 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { STACK_OUTPUTS } from '../../cli/stack-outputs.ts';
-import { OUTPUT } from '../lib/output-names.ts';
+import { OUTPUT } from '../../contracts/stack-outputs.ts';
 import { arn, logicalId, resourcesOfType, synthesize } from './synth.ts';
 import type { Synthesized } from './synth.ts';
 

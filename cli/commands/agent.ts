@@ -2,6 +2,8 @@ import { Command } from 'commander';
 import { Agent } from '../../container-host/agent/agent.ts';
 import { agentConfigFromEnv } from '../../container-host/agent/config.ts';
 import { stackConfigToEnv } from '../../lib/stack-config.ts';
+import { SETTING } from '../../contracts/settings.ts';
+import { EXIT_OK } from '../errors.ts';
 import { resolveStack } from '../stack.ts';
 
 /**
@@ -13,7 +15,7 @@ export function agentCommand(): Command {
     .description('Run the host agent: start/stop requests from the start queue become health-checked instances in wardend containers')
     .action(async () => {
       // On a host the environment names the queues; locally, the running `up` stack does.
-      if (!process.env.DROPWARDEN_START_QUEUE_URL) Object.assign(process.env, { ...stackConfigToEnv(resolveStack()), ...process.env });
+      if (!process.env[SETTING.startQueueUrl]) Object.assign(process.env, { ...stackConfigToEnv(resolveStack()), ...process.env });
       const agent = new Agent(agentConfigFromEnv());
       await agent.start();
       process.stdout.write(
@@ -24,6 +26,6 @@ export function agentCommand(): Command {
         process.once('SIGINT', () => resolve());
       });
       await agent.stop();
-      process.exit(process.exitCode ?? 0);
+      process.exit(process.exitCode ?? EXIT_OK);
     });
 }

@@ -15,9 +15,11 @@ import {
   paginateListContainerInstances,
 } from '@aws-sdk/client-ecs';
 import { Command } from 'commander';
-import { OUTPUT } from '../../cdk/lib/output-names.ts';
+import { OUTPUT } from '../../contracts/stack-outputs.ts';
 import { DEFAULT_AGENT_DIR } from '../../container-host/agent/config.ts';
-import { CAPACITY_ATTRIBUTES, readLocalHost } from '../../container-host/agent/fleet.ts';
+import { readLocalHost } from '../../container-host/agent/fleet.ts';
+import { CAPACITY_ATTRIBUTES } from '../../contracts/host-capacity.ts';
+import { SETTING } from '../../contracts/settings.ts';
 import { readRunningStack } from '../../local/state.ts';
 import { UsageError } from '../errors.ts';
 
@@ -62,7 +64,7 @@ async function hostsView(stackName: string | undefined): Promise<HostsView> {
     const { region, cluster } = await deployedCluster(stackName);
     return { cluster, hosts: await listClusterHosts(new ECSClient({ region }), cluster, region) };
   }
-  const cluster = process.env.DROPWARDEN_CLUSTER;
+  const cluster = process.env[SETTING.cluster];
   if (cluster) return { cluster, hosts: await listClusterHosts(new ECSClient({}), cluster) };
   return { cluster: null, hosts: [localHost()] };
 }
@@ -128,7 +130,8 @@ function clusterHost(ci: ContainerInstance): HostView {
  * stack's `agent_dir` (when its state names one) or `<data_dir>/agent`; the agent's default.
  */
 function localAgentDirs(): { dirs: string[]; stackRunning: boolean } {
-  if (process.env.DROPWARDEN_AGENT_DIR) return { dirs: [process.env.DROPWARDEN_AGENT_DIR], stackRunning: false };
+  const agentDir = process.env[SETTING.agentDir];
+  if (agentDir) return { dirs: [agentDir], stackRunning: false };
   const state = readRunningStack();
   const dirs: string[] = [];
   if (state?.agent_dir) dirs.push(state.agent_dir);
@@ -140,7 +143,7 @@ function localAgentDirs(): { dirs: string[]; stackRunning: boolean } {
 function localHost(): HostView {
   const { dirs, stackRunning } = localAgentDirs();
   const record = dirs.map(readLocalHost).find((r) => r !== undefined);
-  if (!record && !stackRunning && !process.env.DROPWARDEN_AGENT_DIR) {
+  if (!record && !stackRunning && !process.env[SETTING.agentDir]) {
     throw new UsageError('no running dropwarden stack found: start one with `npx dropwarden up`, or pass --stack NAME for a deployed one');
   }
   return {

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
 import { AgentApi } from '../agent-api.ts';
-import { UsageError } from '../errors.ts';
+import { EXIT_FAILED, EXIT_OK, UsageError } from '../errors.ts';
 
 /** `logs APP [--follow]`: an app's run logs (stdout.log / stderr.log) from the agent's API. */
 export function logsCommand(): Command {
@@ -21,11 +21,11 @@ export function logsCommand(): Command {
       const body = await api.logs(appId, { stream: opts.stream, lines, follow: opts.follow, index });
       if ('missing' in body) {
         process.stderr.write(`dropwarden: the agent at ${api.address} says: ${body.missing} (see dropwarden apps)\n`);
-        process.exitCode = 1;
+        process.exitCode = EXIT_FAILED;
         return;
       }
       // Ctrl-C is how a user ends --follow: not an error.
-      process.once('SIGINT', () => process.exit(0));
+      process.once('SIGINT', () => process.exit(EXIT_OK));
       await pipeline(body, process.stdout, { end: false });
     });
 }

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import type { HealthCheck, InstanceState } from '../../contracts/instances.ts';
 import { AgentApi } from '../agent-api.ts';
 import { AppCrashedError, startApp } from '../app-client.ts';
-import { UsageError, wholeNumber } from '../errors.ts';
+import { EXIT_FAILED, UsageError, wholeNumber } from '../errors.ts';
 import { resolveStack } from '../stack.ts';
 import { addStageFlags, runStage, type StageFlags } from './stage.ts';
 
@@ -44,7 +44,7 @@ export function pushCommand(): Command {
     const staged = await runStage(path, { ...flags, json: false });
     if (staged.error) {
       if (flags.json) process.stdout.write(`${JSON.stringify({ app_id: staged.app_id, error: staged.error })}\n`);
-      process.exitCode = 1;
+      process.exitCode = EXIT_FAILED;
       return;
     }
     const appId = String(staged.app_id);
@@ -73,7 +73,7 @@ export function pushCommand(): Command {
         const { instance_id, state, url, reason } = err.state;
         process.stdout.write(`${JSON.stringify({ app_id: appId, droplet: staged.droplet, instances: [{ instance_id, state, url, reason }] })}\n`);
       }
-      process.exitCode = 1;
+      process.exitCode = EXIT_FAILED;
       return;
     }
     if (flags.json) {

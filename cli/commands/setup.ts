@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { setUpHost } from '../../local/host-setup.ts';
 import { PrerequisiteError } from '../../local/prerequisites.ts';
 import { SetupBuildError } from '../../local/setup-errors.ts';
-import { EXIT_FAILED, EXIT_USAGE } from '../main.ts';
+import { EXIT_FAILED, EXIT_USAGE } from '../errors.ts';
 
 /**
  * `dropwarden setup`: what `up` does first, by itself (`npm test` runs it before the suites).

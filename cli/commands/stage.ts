@@ -3,7 +3,7 @@ import { APP_ID_RULE, isAppId } from '../../contracts/common.ts';
 import { Command, Option } from 'commander';
 import type { StagingProperties, StagingResult } from '../../contracts/staging.ts';
 import { openAppArchive } from '../app-archive.ts';
-import { UsageError } from '../errors.ts';
+import { EXIT_FAILED, EXIT_OK, UsageError } from '../errors.ts';
 import { progressBar } from '../progress.ts';
 import { resolveStack } from '../stack.ts';
 import { downloadDroplet, stageApp } from '../staging-client.ts';
@@ -92,7 +92,7 @@ export function stageCommand(): Command {
   return addStageFlags(new Command('stage').description('Stage an app into a droplet on the running stack')).action(
     async (path: string, flags: StageFlags) => {
       const result = await runStage(path, flags);
-      process.exitCode = result.error ? 1 : 0;
+      process.exitCode = result.error ? EXIT_FAILED : EXIT_OK;
     },
   );
 }

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { AgentApi } from '../agent-api.ts';
 import { AppNotFoundError, stopApp } from '../app-client.ts';
-import { wholeNumber } from '../errors.ts';
+import { EXIT_FAILED, wholeNumber } from '../errors.ts';
 import { resolveStack } from '../stack.ts';
 
 /** `stop APP [--instance ID]`: a StopRequest on the start queue, then wait for STOPPED. */
@@ -22,7 +22,7 @@ export function stopCommand(): Command {
       } catch (err) {
         if (!(err instanceof AppNotFoundError)) throw err;
         process.stderr.write(`dropwarden: ${err.message}\n`);
-        process.exitCode = 1;
+        process.exitCode = EXIT_FAILED;
       }
     });
 }

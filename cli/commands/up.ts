@@ -7,7 +7,7 @@ import { type SampleApp, selectSamples } from '../../samples/index.ts';
 import { AgentApi } from '../agent-api.ts';
 import { stopApp } from '../app-client.ts';
 import { type DemoDisplay, demoDisplay, runDemo } from '../demo.ts';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../main.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../errors.ts';
 
 /** Without --verbose, a part's line is shown when it is not a structured log line, or is a warning or worse. */
 export function worthShowing(line: string): boolean {

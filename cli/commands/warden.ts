@@ -3,11 +3,12 @@ import { WardenClient } from '../../container-host/warden/client/client.ts';
 import { parseRequestArgs, RequestArgsError, runRequest, runShell } from '../../container-host/warden/client/shell/index.ts';
 import { DEFAULT_SOCKET_PATH } from '../../container-host/warden/protocol/constants.ts';
 import { readRunningStack } from '../../local/state.ts';
+import { SETTING } from '../../contracts/settings.ts';
 import { UsageError } from '../errors.ts';
 
 /** --socket, else $DROPWARDEN_WARDEN_SOCKET, else the running `up` stack's wardend, else the default. */
 export function wardenSocket(given?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return given || env.DROPWARDEN_WARDEN_SOCKET || readRunningStack()?.warden_socket || DEFAULT_SOCKET_PATH;
+  return given || env[SETTING.wardenSocket] || readRunningStack()?.warden_socket || DEFAULT_SOCKET_PATH;
 }
 
 /** `dropwarden warden [--socket S] [REQUEST --field value …]` (DESIGN §6). */

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { loadWardendConfig, type WardendConfig } from '../../container-host/warden/server/config.ts';
 import { startWardend } from '../../container-host/warden/server/daemon.ts';
 import type { WardenService } from '../../container-host/warden/server/service.ts';
+import { EXIT_OK } from '../errors.ts';
 
 /** The real service: imported when wardend starts, so other commands do not load the backend. */
 async function createLinuxService(config: WardendConfig): Promise<WardenService> {
@@ -37,6 +38,6 @@ export function wardendCommand(): Command {
       await (how === 'drain' ? wardend.drain() : wardend.close());
       process.stderr.write('wardend: stopped\n');
       // Job supervisors are children of ours that outlive us by design: do not wait for them.
-      process.exit(process.exitCode ?? 0);
+      process.exit(process.exitCode ?? EXIT_OK);
     });
 }

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, readFileSync, statfsSync } from 'node:fs';
 import { hostname, networkInterfaces, totalmem } from 'node:os';
+import { HOST_STATE_DIR, SETTING } from '../../contracts/settings.ts';
 import { type Places, PlacesSettingError, parsePlaces } from '../../lib/net/places.ts';
 import { type UrlPolicy, urlPolicyFromEnv } from '../../lib/net/public-http.ts';
 import { DEFAULT_SOCKET_PATH } from '../warden/protocol/constants.ts';
@@ -71,7 +72,7 @@ export const DEFAULT_TUNING: AgentTuning = {
   logsTailLines: 20,
 };
 
-export const DEFAULT_AGENT_DIR = '/var/lib/dropwarden/agent';
+export const DEFAULT_AGENT_DIR = `${HOST_STATE_DIR}/agent`;
 export const DEFAULT_API = '127.0.0.1:7791';
 
 /** A setting that cannot be used; the message names the variable and what it expects. */
@@ -93,7 +94,7 @@ export function parseApiAddress(raw: string): { host: string; port: number } | n
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(raw.trim());
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {
-    throw new AgentConfigError(`DROPWARDEN_AGENT_API=${JSON.stringify(raw)} is not HOST:PORT (e.g. ${DEFAULT_API}) or "off"`);
+    throw new AgentConfigError(`${SETTING.agentApi}=${JSON.stringify(raw)} is not HOST:PORT (e.g. ${DEFAULT_API}) or "off"`);
   }
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
@@ -138,7 +139,7 @@ function requireUrl(env: NodeJS.ProcessEnv, name: string): string {
 }
 
 function places(env: NodeJS.ProcessEnv): Places {
-  const bucket = env.DROPWARDEN_DROPLETS_BUCKET;
+  const bucket = env[SETTING.dropletsBucket];
   try {
     return parsePlaces('DROPWARDEN_DROPLETS_FROM', env.DROPWARDEN_DROPLETS_FROM, [bucket ? `s3://${bucket}` : '', 'https']);
   } catch (err) {
@@ -148,23 +149,23 @@ function places(env: NodeJS.ProcessEnv): Places {
 }
 
 export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env, tuning: Partial<AgentTuning> = {}): AgentConfig {
-  const agentDir = env.DROPWARDEN_AGENT_DIR || DEFAULT_AGENT_DIR;
+  const agentDir = env[SETTING.agentDir] || DEFAULT_AGENT_DIR;
   const memoryMb = wholeNumber(env, 'DROPWARDEN_AGENT_MEMORY_MB', () => Math.max(0, Math.floor(totalmem() / MIB) - 512), 0);
   const diskMb = wholeNumber(env, 'DROPWARDEN_AGENT_DISK_MB', () => Math.max(0, freeDiskMb(agentDir) - 1024), 0);
   return {
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
     endpoint: env.AWS_ENDPOINT_URL || undefined,
-    startQueueUrl: requireUrl(env, 'DROPWARDEN_START_QUEUE_URL'),
-    eventsQueueUrl: requireUrl(env, 'DROPWARDEN_EVENTS_QUEUE_URL'),
-    wardenSocket: env.DROPWARDEN_WARDEN_SOCKET || DEFAULT_SOCKET_PATH,
+    startQueueUrl: requireUrl(env, SETTING.startQueueUrl),
+    eventsQueueUrl: requireUrl(env, SETTING.eventsQueueUrl),
+    wardenSocket: env[SETTING.wardenSocket] || DEFAULT_SOCKET_PATH,
     agentDir,
-    api: parseApiAddress(env.DROPWARDEN_AGENT_API || DEFAULT_API),
-    advertiseHost: env.DROPWARDEN_AGENT_ADVERTISE_HOST || detectAdvertiseHost(),
+    api: parseApiAddress(env[SETTING.agentApi] || DEFAULT_API),
+    advertiseHost: env[SETTING.agentAdvertiseHost] || detectAdvertiseHost(),
     memoryMb,
     diskMb,
     healthCheckTimeoutS: wholeNumber(env, 'DROPWARDEN_HEALTH_CHECK_TIMEOUT_SECONDS', () => 60),
     maxRestarts: wholeNumber(env, 'DROPWARDEN_MAX_RESTARTS', () => 5, 0),
-    cluster: env.DROPWARDEN_CLUSTER || undefined,
+    cluster: env[SETTING.cluster] || undefined,
     agentId: hostname(),
     dropletsFrom: places(env),
     urls: urlPolicyFromEnv(env),

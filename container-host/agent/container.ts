@@ -13,6 +13,7 @@ import type { StartRequest } from '../../contracts/instances.ts';
 import { WardenClient, type WardenPool, WardenResponseError } from '../warden/client/index.ts';
 import type { InfoResponse, LinkResponse } from '../warden/protocol/types.ts';
 import { exportLines, INSTANCE_FDS } from './run-environment.ts';
+import { OUT_OF_MEMORY } from '../../contracts/warden-events.ts';
 
 /** The droplet directory in the container: the pool user's home, as on the DEA (HOME = droplet dir). */
 export const DROPLET_DIR = '/home/vcap';
@@ -22,7 +23,6 @@ export const PROPERTIES_PATH = '/etc/dropwarden/instance.json';
 /** Written by the spawned wrapper when it begins, and when `./startup` returns: what an adopting agent reads. */
 const STARTED_PATH = '/tmp/.dropwarden-started';
 const EXIT_STATUS_PATH = '/tmp/.dropwarden-exit-status';
-const OUT_OF_MEMORY = 'out of memory';
 const MIB = 1024 * 1024;
 
 export type LogFile = 'stdout.log' | 'stderr.log';

@@ -23,14 +23,10 @@ import {
   ECSClient,
   PutAttributesCommand,
 } from '@aws-sdk/client-ecs';
+import { CAPACITY_ATTRIBUTES, type FreeCapacity } from '../../contracts/host-capacity.ts';
+import { SETTING } from '../../contracts/settings.ts';
 import { DEFAULT_AGENT_DIR } from './config.ts';
 import { type AgentLogger, createAgentLogger } from './log.ts';
-
-export interface FreeCapacity {
-  memoryMb: number;
-  diskMb: number;
-  instances: number;
-}
 
 export interface CapacityReporter {
   /** Publishes (coalesced) the host's free capacity; resolves once it was sent or the attempt failed. Never rejects. */
@@ -38,13 +34,6 @@ export interface CapacityReporter {
   /** Stops publishing and withdraws what was published. Never rejects. */
   close(): Promise<void>;
 }
-
-/** ECS custom attribute names (1-128 of [A-Za-z0-9_./\\-]); values are decimal integers. */
-export const CAPACITY_ATTRIBUTES = {
-  memoryMb: 'dropwarden.free_memory_mb',
-  diskMb: 'dropwarden.free_disk_mb',
-  instances: 'dropwarden.instances',
-} as const satisfies Record<keyof FreeCapacity, string>;
 
 export const HOST_FILE = 'host.json';
 const DEFAULT_INTERVAL_SECONDS = 5;
@@ -77,7 +66,7 @@ export interface CapacityReporterOptions {
 export function createCapacityReporter(opts: CapacityReporterOptions): CapacityReporter {
   const { env } = opts;
   const logger = opts.log ?? createAgentLogger();
-  const cluster = env.DROPWARDEN_CLUSTER;
+  const cluster = env[SETTING.cluster];
   const metadataUri = env.ECS_CONTAINER_METADATA_URI_V4;
   if (cluster && metadataUri) {
     const client = new ECSClient({
@@ -91,7 +80,7 @@ export function createCapacityReporter(opts: CapacityReporterOptions): CapacityR
   if (cluster) {
     logger.warn('DROPWARDEN_CLUSTER is set but ECS_CONTAINER_METADATA_URI_V4 is not: not running as an ECS task, so capacity goes to host.json only');
   }
-  return new LocalCapacityReporter(opts.agentDir ?? (env.DROPWARDEN_AGENT_DIR || DEFAULT_AGENT_DIR), logger);
+  return new LocalCapacityReporter(opts.agentDir ?? (env[SETTING.agentDir] || DEFAULT_AGENT_DIR), logger);
 }
 
 function intervalMs(env: NodeJS.ProcessEnv): number {

@@ -12,6 +12,7 @@
 import { hostname } from 'node:os';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { InstanceStateName } from '../../contracts/instances.ts';
+import { HOST_SERVICE, METRICS_NAMESPACE } from '../../contracts/metrics.ts';
 
 export interface AgentMetrics {
   freeCapacity(memoryMb: number, diskMb: number): void;
@@ -21,12 +22,9 @@ export interface AgentMetrics {
   flush(): void;
 }
 
-/** cdk/lib/runtime-environment.ts METRICS_NAMESPACE and HOST_SERVICE (the image does not ship cdk/). */
-const NAMESPACE = 'dropwarden';
-const SERVICE = 'agent';
 
 export function createAgentMetrics(): AgentMetrics {
-  const metrics = new Metrics({ namespace: NAMESPACE, serviceName: SERVICE });
+  const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: HOST_SERVICE });
   // With host networking this is the EC2 host's name: one series per host.
   const host = hostname();
   let free: { memoryMb: number; diskMb: number } | undefined;

@@ -1,6 +1,8 @@
 /** The stager's settings: the stack it talks to and the limits it enforces, from the environment. */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_CLAIMS_PREFIX, DEFAULT_LIVE_LOG_PREFIX } from '../../contracts/bucket-keys.ts';
+import { SETTING } from '../../contracts/settings.ts';
 import { type Places, parsePlaces } from '../../lib/net/places.ts';
 import { type UrlPolicy, urlPolicyFromEnv } from '../../lib/net/public-http.ts';
 import { type StackConfig, stackConfigFromEnv } from '../../lib/stack-config.ts';
@@ -46,10 +48,6 @@ export interface StagerConfig {
   urls: UrlPolicy;
 }
 
-/** Droplets-bucket prefixes the stager writes besides droplets (the CDK stack expires them). */
-export const DEFAULT_CLAIMS_PREFIX = '.requests/';
-export const DEFAULT_LIVE_LOG_PREFIX = '.logs/';
-
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
@@ -81,8 +79,8 @@ export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Stage
   const stack = stackConfigFromEnv(env);
   return {
     stack,
-    workRoot: env.DROPWARDEN_WORK_DIR || join(tmpdir(), 'dropwarden-staging'),
-    deadlineSeconds: num(env, 'DROPWARDEN_STAGING_DEADLINE_SECONDS', 840),
+    workRoot: env[SETTING.workDir] || join(tmpdir(), 'dropwarden-staging'),
+    deadlineSeconds: num(env, SETTING.stagingDeadlineSeconds, 840),
     unpack: unpackLimitsFromEnv(env),
     gzipLevel: num(env, 'DROPWARDEN_GZIP_LEVEL', 6),
     partSizeBytes: num(env, 'DROPWARDEN_UPLOAD_PART_BYTES', 5 * MiB),

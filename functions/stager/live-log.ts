@@ -3,12 +3,7 @@
  * that whoever sent the request can tail it live (`dropwarden stage` does). Best effort: a
  * failed publish is logged and never fails the staging.
  */
-import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-
-export function liveLogKey(prefix: string, requestId: string): string {
-  return `${prefix}${createHash('sha256').update(requestId).digest('hex')}.log`;
-}
 
 export class LiveLog {
   private timer?: NodeJS.Timeout;

@@ -7,6 +7,7 @@ import { cp, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exists } from '../api/files.ts';
+import { SETTING } from '../../contracts/settings.ts';
 import { PluginError } from '../api/types.ts';
 import type { ServletApi } from './servlet-api.ts';
 
@@ -14,7 +15,7 @@ export const DEFAULT_RUNTIMES_DIR = fileURLToPath(new URL('../../resources/build
 export const BUILD_SCRIPT = 'resources/tomcat/build-bundle.sh';
 
 export function runtimesDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.DROPWARDEN_RUNTIMES_DIR || DEFAULT_RUNTIMES_DIR;
+  return env[SETTING.runtimesDir] || DEFAULT_RUNTIMES_DIR;
 }
 
 export const BUNDLE_FOR: Record<ServletApi, string> = { jakarta: 'tomcat10', javax: 'tomcat9' };

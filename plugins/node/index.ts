@@ -10,6 +10,7 @@
 import { createRequire } from 'node:module';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { SETTING } from '../../contracts/settings.ts';
 import { exists, firstExisting, readText } from '../api/files.ts';
 import { type Plugin, PluginError, type StageContext } from '../api/types.ts';
 
@@ -52,7 +53,7 @@ export async function nodeStartCommand(dir: string, pkg: PackageJson | undefined
  * Never the host's `npm` from PATH.
  */
 export function bundledNpmCli(): string | undefined {
-  const configured = process.env.DROPWARDEN_NPM_CLI;
+  const configured = process.env[SETTING.npmCli];
   if (configured) return configured;
   try {
     // npm's exports map hides bin/: find the package, then the CLI beside its manifest.

@@ -17,7 +17,7 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { StagingResult } from '../../contracts/staging.ts';
 import { type ClaimState, claimKey } from '../../functions/stager/claims.ts';
-import { DEFAULT_CLAIMS_PREFIX } from '../../functions/stager/config.ts';
+import { DEFAULT_CLAIMS_PREFIX } from '../../contracts/bucket-keys.ts';
 import { s3Client } from '../../lib/aws/clients.ts';
 import { stackConfigToEnv } from '../../lib/stack-config.ts';
 import { type TestStack, drain, holdFirst, sendRaw, sqsCall, startTestStack } from '../support/aws-stack.ts';

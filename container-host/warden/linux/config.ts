@@ -1,3 +1,4 @@
+import { HOST_STATE_DIR } from '../../../contracts/settings.ts';
 import { SECCOMP_HELPER } from './containerizer/seccomp.ts';
 import type { NetworkConfig } from './networker/networker.ts';
 import type { DiskConfig } from './volumizer/disk-image.ts';
@@ -45,8 +46,8 @@ export interface LinuxWardenConfig {
 }
 
 export const DEFAULT_CONFIG: LinuxWardenConfig = {
-  depotDir: '/var/lib/dropwarden/depot',
-  rootfsDir: '/var/lib/dropwarden/rootfs',
+  depotDir: `${HOST_STATE_DIR}/depot`,
+  rootfsDir: `${HOST_STATE_DIR}/rootfs`,
   uidPool: { first: 20000, size: 10000 },
   defaultGraceTimeS: 300,
   maxOutputBytes: 10 * 1024 * 1024,

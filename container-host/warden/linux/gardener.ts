@@ -9,6 +9,7 @@ import {
 import type { CgroupDriver, ContainerCgroup } from './cgroups/types.ts';
 import type { LinuxWardenConfig } from './config.ts';
 import type { Containerizer, InitProcess } from './containerizer/containerizer.ts';
+import { OUT_OF_MEMORY, OUTPUT_EXCEEDED } from '../../../contracts/warden-events.ts';
 import type { ContainerJob, JobRunner, OutputName } from './containerizer/jobs.ts';
 import { Depot, type ContainerRecord } from './depot.ts';
 import { mapHostErrors } from './errors.ts';
@@ -20,8 +21,6 @@ import { UidPool } from './pools/uid-pool.ts';
 import type { Volumizer } from './volumizer/volumizer.ts';
 
 export { MAX_TIMER_MS } from './grace.ts';
-export const OUT_OF_MEMORY = 'out of memory';
-export const OUTPUT_EXCEEDED = 'command exceeded maximum output';
 
 /** A container as the daemon holds it between requests; the depot record is its durable half. */
 interface Live {

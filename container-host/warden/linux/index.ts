@@ -13,7 +13,7 @@ import { OverlayVolumizer } from './volumizer/volumizer.ts';
 
 export type { LinuxWardenConfig } from './config.ts';
 export { DEFAULT_CONFIG, resolveConfig } from './config.ts';
-export { Gardener, OUT_OF_MEMORY, OUTPUT_EXCEEDED } from './gardener.ts';
+export { Gardener } from './gardener.ts';
 export { HostError, HostRequirementError } from './errors.ts';
 export { RsyncUnusableError } from './files/copy.ts';
 export { SeccompUnusableError } from './containerizer/seccomp.ts';

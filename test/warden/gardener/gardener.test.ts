@@ -3,7 +3,8 @@
  * nothing on the host. The same rules on the real parts: test/warden/linux/.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MAX_TIMER_MS, OUT_OF_MEMORY, OUTPUT_EXCEEDED } from '../../../container-host/warden/linux/gardener.ts';
+import { OUT_OF_MEMORY, OUTPUT_EXCEEDED } from '../../../contracts/warden-events.ts';
+import { MAX_TIMER_MS } from '../../../container-host/warden/linux/gardener.ts';
 import { WardenError } from '../../../container-host/warden/server/service.ts';
 import { FakeCgroup, fakeGardener, FakeHost, jobOf } from './fakes.ts';
 

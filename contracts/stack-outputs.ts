@@ -1,6 +1,7 @@
 /**
- * The names of the stack's CloudFormation outputs: a contract with `dropwarden config --stack
- * NAME`, which may import this module (it has no dependencies). Add names, never rename.
+ * The names of the stack's CloudFormation outputs: cdk/lib/outputs.ts publishes them and
+ * `dropwarden config --stack NAME` / `hosts --stack NAME` read them (DESIGN §6, §13). Add
+ * names, never rename.
  */
 export const OUTPUT = {
   region: 'Region',

@@ -1,0 +1,61 @@
+/**
+ * A private reply queue (DESIGN §6: `stage` and `push` send their request with a `reply_to` of
+ * their own, `dropwarden-cli-…`): created for one request, polled, and deleted when the work
+ * is done, whether it succeeded or threw, or on Ctrl-C.
+ */
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteQueueCommand,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { EXIT_INTERRUPTED } from './errors.ts';
+
+export interface ReplyQueue {
+  url: string;
+  /**
+   * Waits up to `waitSeconds` for at most `max` messages, deletes them, and gives each body
+   * parsed as JSON. A body that is not JSON is dropped: only the stack replies here.
+   */
+  receive(opts: { waitSeconds: number; max: number }): Promise<unknown[]>;
+}
+
+export interface ReplyQueueOptions {
+  /** The queue's name; unique per request. */
+  name: string;
+  /** A person's CLI: on Ctrl-C, delete the queue and exit 130. */
+  cleanUpOnSigint?: boolean;
+}
+
+export async function withReplyQueue<T>(sqs: SQSClient, opts: ReplyQueueOptions, use: (queue: ReplyQueue) => Promise<T>): Promise<T> {
+  const { QueueUrl: url } = await sqs.send(new CreateQueueCommand({ QueueName: opts.name }));
+  if (!url) throw new Error(`SQS created the reply queue ${opts.name} but gave no URL`);
+  const remove = () => sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
+  const onSigint = () => void remove().finally(() => process.exit(EXIT_INTERRUPTED));
+  if (opts.cleanUpOnSigint) process.once('SIGINT', onSigint);
+  const queue: ReplyQueue = {
+    url,
+    async receive({ waitSeconds, max }) {
+      const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: waitSeconds, MaxNumberOfMessages: max }));
+      const messages = out.Messages ?? [];
+      if (messages.length === 0) return [];
+      await sqs.send(
+        new DeleteMessageBatchCommand({ QueueUrl: url, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
+      );
+      return messages.flatMap((m) => {
+        try {
+          return [JSON.parse(m.Body ?? '') as unknown];
+        } catch {
+          return [];
+        }
+      });
+    },
+  };
+  try {
+    return await use(queue);
+  } finally {
+    if (opts.cleanUpOnSigint) process.off('SIGINT', onSigint);
+    await remove();
+  }
+}

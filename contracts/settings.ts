@@ -1,0 +1,34 @@
+/**
+ * The names of the `DROPWARDEN_*` variables one process sets and another reads: the CDK stack
+ * (DESIGN §13) and `dropwarden up` (DESIGN §12) set them for the stager, wardend and the agent;
+ * the CLI reads some of the same (DESIGN §6). Only the names live here; each process parses its
+ * own values. Add names, never rename: deployments set these.
+ */
+export const SETTING = {
+  // The stack's queues and buckets (lib/stack-config.ts).
+  stagingQueueUrl: 'DROPWARDEN_STAGING_QUEUE_URL',
+  stagingDlqUrl: 'DROPWARDEN_STAGING_DLQ_URL',
+  resultsQueueUrl: 'DROPWARDEN_RESULTS_QUEUE_URL',
+  startQueueUrl: 'DROPWARDEN_START_QUEUE_URL',
+  eventsQueueUrl: 'DROPWARDEN_EVENTS_QUEUE_URL',
+  appsBucket: 'DROPWARDEN_APPS_BUCKET',
+  dropletsBucket: 'DROPWARDEN_DROPLETS_BUCKET',
+  cacheBucket: 'DROPWARDEN_CACHE_BUCKET',
+  // The stager (functions/stager/config.ts, plugins/).
+  stagingDeadlineSeconds: 'DROPWARDEN_STAGING_DEADLINE_SECONDS',
+  workDir: 'DROPWARDEN_WORK_DIR',
+  runtimesDir: 'DROPWARDEN_RUNTIMES_DIR',
+  npmCli: 'DROPWARDEN_NPM_CLI',
+  // The agent (container-host/agent/config.ts) and the CLI commands that find it.
+  cluster: 'DROPWARDEN_CLUSTER',
+  wardenSocket: 'DROPWARDEN_WARDEN_SOCKET',
+  agentDir: 'DROPWARDEN_AGENT_DIR',
+  agentApi: 'DROPWARDEN_AGENT_API',
+  agentAdvertiseHost: 'DROPWARDEN_AGENT_ADVERTISE_HOST',
+} as const;
+
+/**
+ * The host directory wardend and the agent keep their state under (their defaults: `depot/`,
+ * `rootfs/`, `agent/`), which the CDK task definition bind-mounts at the same path (DESIGN §13).
+ */
+export const HOST_STATE_DIR = '/var/lib/dropwarden';
