@@ -40,7 +40,7 @@ async function stageThroughTask(fixture: string, properties: Record<string, unkn
   const config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work });
   const uri = await putApp(stack.config, await zipTree(treeOf(appPath(fixture))));
   const request = { app_id: fixture, download_uri: uri, properties };
-  return runStagingTask(request, `${fixture}-${Date.now()}`, { config, s3: s3Client(stack.config), log: new TaskLog() });
+  return (await runStagingTask(request, `${fixture}-${Date.now()}`, { config, s3: s3Client(stack.config), log: new TaskLog() })).result;
 }
 
 it.each([

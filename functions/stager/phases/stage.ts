@@ -14,7 +14,7 @@ import { PluginError, type Plugin, type StageContext, type ZipRoot } from '../..
 import { UnknownFrameworkError, detectOrder, detectPlugin, findPlugin } from '../../../plugins/registry.ts';
 import { renderStartup } from '../../../resources/templates/startup.ts';
 import { renderStop } from '../../../resources/templates/stop.ts';
-import { PhaseError } from '../errors.ts';
+import { PhaseError, classify } from '../errors.ts';
 import { execInGroup } from '../exec.ts';
 
 export const STAGER_VERSION = 'dropwarden-stager 0.1.0';
@@ -190,9 +190,11 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
     await writeFile(join(input.dropletDir, 'staging_info.json'), `${JSON.stringify(info, null, 2)}\n`);
     return info;
   } catch (err) {
-    if (input.signal.aborted) throw input.signal.reason ?? err;
-    if (err instanceof PluginError || err instanceof UnknownFrameworkError) throw new PhaseError('stage', err.message);
-    throw new PhaseError('stage', (err as Error).message, { cause: err });
+    // A plugin's failure is the app's: another delivery would fail the same way.
+    throw classify(err, { phase: 'stage', signal: input.signal, describe: (e) => {
+      if (e instanceof PluginError || e instanceof UnknownFrameworkError) return new PhaseError('stage', e.message);
+      return new PhaseError('stage', (e as Error).message, { cause: e });
+    } });
   } finally {
     if (root && root.dir !== appDir) await rm(root.dir, { recursive: true, force: true });
   }

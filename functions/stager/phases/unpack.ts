@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import type { UnpackLimits } from '../config.ts';
-import { PhaseError, RetryableError } from '../errors.ts';
+import { PhaseError, RetryableError, classify } from '../errors.ts';
 import { type ArchiveFile, openCompleteArchive } from './archive-file.ts';
 
 export type UnpackInput = {
@@ -206,8 +206,8 @@ export async function unpack(input: UnpackInput): Promise<UnpackStats> {
     });
   } catch (err) {
     owned?.close();
-    if (err instanceof PhaseError || err instanceof RetryableError) throw err; // the download's own failure
-    throw fail(describeOpenError(err as Error));
+    // A download's own failure comes through as it is; anything else is the archive's.
+    throw classify(err, { phase: 'unpack', describe: (e) => fail(describeOpenError(e as Error)) });
   }
   try {
     if (zip.entryCount > limits.maxEntries) {
@@ -430,9 +430,11 @@ function describeFsError(err: unknown, destDir: string): string {
 }
 
 function toUnpackError(err: unknown, signal: AbortSignal, destDir: string): Error {
-  if (signal.aborted) return signal.reason instanceof Error ? signal.reason : (err as Error);
-  if (err instanceof PhaseError || err instanceof RetryableError) return err;
-  const e = err as NodeJS.ErrnoException;
+  return classify(err, { phase: 'unpack', signal, describe: (e) => describeUnpackFailure(e as NodeJS.ErrnoException, destDir) });
+}
+
+/** Unpack's own words for what went wrong writing the app (every failure here has some). */
+function describeUnpackFailure(e: NodeJS.ErrnoException, destDir: string): Error {
   if (e.code === 'EEXIST' || e.code === 'ENOTDIR' || e.code === 'EISDIR') {
     return fail(`entries conflict (a file and a directory of the same name?): ${describeFsError(e, destDir)}`);
   }
