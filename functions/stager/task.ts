@@ -12,7 +12,7 @@ import { FAILURE_PREFIX, type Phase, type StagingRequest, type StagingResult } f
 import { s3Uri } from '../../lib/aws/uri.ts';
 import type { StagerConfig } from './config.ts';
 import { type Failure, PhaseError, StagingTimeoutError, classify, failureOf, failureText } from './errors.ts';
-import { buildCache } from './phases/cache.ts';
+import { buildCache } from './cache.ts';
 import { type ArchiveDownload, startDownload } from './phases/download.ts';
 import { pack } from './phases/pack.ts';
 import { stage } from './phases/stage.ts';

@@ -1,5 +1,5 @@
 /**
- * The per-app build cache (functions/stager/phases/cache.ts) through the whole staging task on
+ * The per-app build cache (functions/stager/cache.ts) through the whole staging task on
  * the embedded S3: restored before the stage phase and saved after it, purgeable, size-bounded,
  * never failing a staging, and never changing the droplet's bytes. The fixture buildpack counts
  * its compiles in its CACHE_DIR.
@@ -14,7 +14,7 @@ import { create as createTar, extract as extractTar } from 'tar';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it, vi } from 'vitest';
 import type { StagingResult } from '../../contracts/staging.ts';
 import { stagerConfigFromEnv } from '../../functions/stager/config.ts';
-import { buildCache, cacheKey } from '../../functions/stager/phases/cache.ts';
+import { buildCache, cacheKey } from '../../functions/stager/cache.ts';
 import { runStagingTask } from '../../functions/stager/task.ts';
 import { TaskLog } from '../../functions/stager/task-log.ts';
 import { s3Client } from '../../lib/aws/clients.ts';

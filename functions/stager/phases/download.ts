@@ -7,7 +7,7 @@ import { parseObjectUri, redactUri } from '../../../lib/aws/uri.ts';
 import { UrlRefusedError, type UrlPolicy, publicRequest } from '../../../lib/net/public-http.ts';
 import { isRangeNotSatisfiable } from '../../../lib/aws/errors.ts';
 import { PhaseError, RetryableError, classify } from '../errors.ts';
-import { ArrivingArchive } from './archive-file.ts';
+import { ArrivingArchive } from '../../../lib/archive/archive-file.ts';
 
 type ObjectLocation = ReturnType<typeof parseObjectUri>;
 

@@ -14,7 +14,7 @@ import { chmodSync, closeSync, lstatSync, openSync, readdirSync, readlinkSync, r
 import { join, posix } from 'node:path';
 import { Header, Pax } from 'tar';
 import { PhaseError, classify } from '../errors.ts';
-import { GzipWriter } from './gzip.ts';
+import { GzipWriter } from '../../../lib/archive/gzip.ts';
 
 export interface PackInput {
   dropletDir: string;

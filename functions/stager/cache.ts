@@ -23,8 +23,8 @@ import { pipeline } from 'node:stream/promises';
 import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { create as createTar, extract as extractTar } from 'tar';
-import { isObjectNotFound } from '../../../lib/aws/errors.ts';
-import { DROPLET_MTIME, sortBytewise } from './pack.ts';
+import { isObjectNotFound } from '../../lib/aws/errors.ts';
+import { DROPLET_MTIME, sortBytewise } from './phases/pack.ts';
 
 export interface CacheOptions {
   s3: S3Client;
