@@ -1,4 +1,4 @@
-/** An archive refused for what it holds: the reason says what, in words the uploader can act on. */
+/** An archive refused for what it holds (or that could not be unpacked): the reason says why, in words the uploader can act on. */
 export class ArchiveError extends Error {
   override name = 'ArchiveError';
   readonly reason: string;
