@@ -81,15 +81,26 @@ export class RetryableError extends Error {
   override name = 'RetryableError';
 }
 
+/** An https:// download or upload answered with a status that is not 2xx. */
+export class HttpStatusError extends Error {
+  override name = 'HttpStatusError';
+  readonly status: number;
+  constructor(method: string, shown: string, status: number) {
+    super(`${method} ${shown} answered HTTP ${status}`);
+    this.status = status;
+  }
+}
+
 /** What each phase that talks to S3 or a URL says about an object it could not use. */
-const OBJECT_WORDS: Partial<Record<Phase, { verb: string; permission: string; missing?: string; changed?: string }>> = {
+const OBJECT_WORDS: Partial<Record<Phase, { verb: string; permission: string; http: string; missing?: string; changed?: string }>> = {
   download: {
     verb: 'downloading',
     permission: 's3:GetObject',
+    http: 'check that the URL exists and has not expired',
     missing: 'upload the app archive there first',
     changed: 'changed while it was being downloaded: staging it again',
   },
-  upload: { verb: 'uploading', permission: 's3:PutObject' },
+  upload: { verb: 'uploading', permission: 's3:PutObject', http: 'check that the pre-signed URL allows PUT and has not expired' },
 };
 
 export interface Where {
@@ -117,6 +128,12 @@ export function classify(err: unknown, where: Where): Error {
   const message = e?.message ?? String(err);
   if (err instanceof UrlRefusedError) return new PhaseError(phase, err.message);
   const words = OBJECT_WORDS[phase];
+  if (err instanceof HttpStatusError && words) {
+    // A server's trouble (5xx, 429), or an archive that changed between two ranged GETs (412).
+    const { status } = err;
+    if (status >= 500 || status === 429 || (words.changed && status === 412)) return new RetryableError(err.message);
+    return new PhaseError(phase, `${err.message}: ${words.http}`);
+  }
   if (object !== undefined && words) {
     // A missing bucket answers 404 too: it is said before the missing object.
     if (isNoSuchBucket(err)) return new PhaseError(phase, `the bucket of ${object} does not exist`);

@@ -6,6 +6,7 @@
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import {
+  HttpStatusError,
   PhaseError,
   RetryableError,
   StagingTimeoutError,
@@ -47,6 +48,18 @@ describe('classify', () => {
     expect(classify(Object.assign(new Error('reset'), { code: 'ECONNRESET' }), { phase: 'stage' })).toEqual(new RetryableError('stage: reset'));
     // A precondition only means "changed" for the download.
     expect(classify(sdk('PreconditionFailed', 412), { phase: 'upload', object })).toBeInstanceOf(PhaseError);
+  });
+
+  it('judges an https:// answer by its status: the server\'s trouble is retried, the rest is the URL\'s', () => {
+    expect(classify(new HttpStatusError('GET', 'https://x/a.zip', 503), { phase: 'download' })).toEqual(new RetryableError('GET https://x/a.zip answered HTTP 503'));
+    expect(classify(new HttpStatusError('GET', 'https://x/a.zip', 412), { phase: 'download' })).toBeInstanceOf(RetryableError);
+    expect(classify(new HttpStatusError('PUT', 'https://x/d.tgz', 429), { phase: 'upload' })).toBeInstanceOf(RetryableError);
+    expect(classify(new HttpStatusError('GET', 'https://x/a.zip', 404), { phase: 'download' }).message).toBe(
+      'Failed downloading app: GET https://x/a.zip answered HTTP 404: check that the URL exists and has not expired',
+    );
+    expect(classify(new HttpStatusError('PUT', 'https://x/d.tgz', 412), { phase: 'upload' }).message).toBe(
+      'Failed uploading droplet: PUT https://x/d.tgz answered HTTP 412: check that the pre-signed URL allows PUT and has not expired',
+    );
   });
 
   it('passes the deadline and already-decided errors through, and lets a phase word its own', () => {

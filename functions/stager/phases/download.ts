@@ -6,7 +6,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parseObjectUri, redactUri } from '../../../lib/aws/uri.ts';
 import { UrlRefusedError, type UrlPolicy, publicRequest } from '../../../lib/net/public-http.ts';
 import { isRangeNotSatisfiable } from '../../../lib/aws/errors.ts';
-import { PhaseError, RetryableError, classify } from '../errors.ts';
+import { HttpStatusError, PhaseError, RetryableError, classify } from '../errors.ts';
 import { ArrivingArchive } from '../../../lib/archive/archive-file.ts';
 
 type ObjectLocation = ReturnType<typeof parseObjectUri>;
@@ -67,9 +67,7 @@ async function get(location: ObjectLocation, input: DownloadInput, shown: string
   }
   if (res.status < 200 || res.status > 299) {
     res.body.destroy();
-    const reason = `GET ${shown} answered HTTP ${res.status}`;
-    if (res.status >= 500 || res.status === 429 || res.status === 412) throw new RetryableError(reason);
-    throw new PhaseError('download', `${reason}: check that the URL exists and has not expired`);
+    throw new HttpStatusError('GET', shown, res.status); // judged by classify
   }
   const parsed = res.status === 206 ? parseContentRange(res.headers['content-range']) : undefined;
   const length = Number(res.headers['content-length']) || undefined;

@@ -61,7 +61,7 @@ async function choosePlugin(input: StageInput, appDir: string, root: ZipRoot | u
     input.log(`Using ${plugin.name}: the request names framework "${named}"`);
     return { plugin, detected: false, detection: { requested: named } };
   }
-  const order = detectOrder();
+  const order = detectOrder(settingsOf(input));
   const outcome = await detectPlugin({ dir: appDir, properties: input.properties, root, settings: settingsOf(input) }, order);
   input.log(`Detecting the framework, in the order ${order.join(', ')}`);
   for (const c of outcome.candidates) {

@@ -9,7 +9,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { parseObjectUri, redactUri } from '../../../lib/aws/uri.ts';
 import { isObjectNotFound } from '../../../lib/aws/errors.ts';
 import { type UrlPolicy, publicRequest } from '../../../lib/net/public-http.ts';
-import { PhaseError, RetryableError, classify } from '../errors.ts';
+import { HttpStatusError, PhaseError, classify } from '../errors.ts';
 import type { PackedDroplet } from './pack.ts';
 
 export interface UploadInput {
@@ -47,11 +47,7 @@ export async function upload(input: UploadInput): Promise<{ skipped: boolean }> 
         shown: (u) => redactUri(u.href),
       }).finally(() => body.destroy());
       res.body.resume();
-      if (res.status < 200 || res.status > 299) {
-        const reason = `PUT ${shown} answered HTTP ${res.status}`;
-        if (res.status >= 500 || res.status === 429) throw new RetryableError(reason);
-        throw new PhaseError('upload', `${reason}: check that the pre-signed URL allows PUT and has not expired`);
-      }
+      if (res.status < 200 || res.status > 299) throw new HttpStatusError('PUT', shown, res.status); // judged by classify
       return { skipped: false };
     }
     if (input.contentAddressed && (await exists(input.s3, location.bucket, location.key, input.droplet.size))) {
