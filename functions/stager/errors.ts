@@ -153,8 +153,15 @@ export function classify(err: unknown, where: Where): Error {
  * made, say) will not get better by retrying: it is answered as an internal error.
  */
 export function failureOf(err: unknown): Failure {
-  if (err instanceof RetryableError) throw err;
+  const retry = asRetryable(err);
+  if (retry) throw retry;
   if (err instanceof TerminalError) return err.failure;
-  if (isTransient(err)) throw new RetryableError((err as Error).message);
   return { phase: 'internal', reason: (err as Error)?.message ?? String(err) };
+}
+
+/** The error as a RetryableError when another delivery may succeed (it is one, or it is transient); else undefined. */
+export function asRetryable(err: unknown): RetryableError | undefined {
+  if (err instanceof RetryableError) return err;
+  if (err instanceof TerminalError || !isTransient(err)) return undefined;
+  return new RetryableError((err as Error).message);
 }

@@ -12,10 +12,10 @@ import {
   type StagingResult,
   describeSchemaError,
 } from '../../contracts/staging.ts';
-import { isQueueDoesNotExist, isTransient } from '../../lib/aws/errors.ts';
+import { isQueueDoesNotExist } from '../../lib/aws/errors.ts';
 import { ClaimLease, type ClaimStore, claim, markSent, recordResult, release } from './claims.ts';
 import type { StagerConfig } from './config.ts';
-import { type Failure, RetryableError, failureMetricReason, failureText } from './errors.ts';
+import { type Failure, RetryableError, asRetryable, failureMetricReason, failureText } from './errors.ts';
 import { LiveLog, liveLogKey } from './live-log.ts';
 import { sendResult } from './reply.ts';
 import { type TaskProgress, runStagingTask } from './task.ts';
@@ -138,9 +138,10 @@ async function stageAndAnswer(record: SQSRecord, deps: RecordDeps, deferCleanup:
     } catch (err) {
       // Retryable: give the claim back so the next delivery can stage at once.
       await release(store, parsed.requestId, await lease.stop()).catch(() => {});
-      if (err instanceof RetryableError || isTransient(err)) {
-        logger.warn('Staging hit a transient failure; the message will be retried', { error: (err as Error).message });
-        throw err instanceof RetryableError ? err : new RetryableError((err as Error).message);
+      const retry = asRetryable(err);
+      if (retry) {
+        logger.warn('Staging hit a transient failure; the message will be retried', { error: retry.message });
+        throw retry;
       }
       throw err;
     } finally {

@@ -10,6 +10,7 @@ import {
   PhaseError,
   RetryableError,
   StagingTimeoutError,
+  asRetryable,
   classify,
   failureMetricReason,
   failureOf,
@@ -89,5 +90,9 @@ describe('a failure renders the v1 text and the metric Reason', () => {
     expect(failureOf(new StagingTimeoutError(3))).toEqual({ phase: 'timeout', seconds: 3 });
     expect(() => failureOf(sdk('InternalError', 500))).toThrow(RetryableError);
     expect(failureOf(new Error('boom'))).toEqual({ phase: 'internal', reason: 'boom' });
+    // The same judgement the record applies to what escapes the task.
+    expect(asRetryable(sdk('SlowDown', 503))).toEqual(new RetryableError('SlowDown'));
+    expect(asRetryable(new PhaseError('pack', 'p'))).toBeUndefined();
+    expect(asRetryable(new Error('boom'))).toBeUndefined();
   });
 });
