@@ -3,7 +3,7 @@
  * (never a path); without a name, plugins are asked in a fixed order, every candidate's answer
  * is logged, and the first match wins.
  */
-import type { AppSource, Detection, Plugin } from './api/types.ts';
+import type { AppSource, Detection, Plugin, PluginSettings } from './api/types.ts';
 import { buildpack } from './buildpack/index.ts';
 import { javaWeb } from './java_web/index.ts';
 import { node } from './node/index.ts';
@@ -48,7 +48,7 @@ export interface DetectionOutcome {
   candidates: Array<{ name: string } & Detection>;
 }
 
-export async function detectPlugin(app: AppSource, order: readonly string[] = detectOrder()): Promise<DetectionOutcome> {
+export async function detectPlugin(app: AppSource, order: readonly string[] = detectOrder(app.settings)): Promise<DetectionOutcome> {
   const candidates: DetectionOutcome['candidates'] = [];
   let plugin: Plugin | undefined;
   for (const name of order) {
@@ -64,8 +64,9 @@ export async function detectPlugin(app: AppSource, order: readonly string[] = de
   return { plugin, candidates };
 }
 
-export function detectOrder(): string[] {
-  const raw = process.env.DROPWARDEN_DETECT_ORDER;
+/** DROPWARDEN_DETECT_ORDER from the stager's settings (the stager passes its own; by default its environment). */
+export function detectOrder(settings: PluginSettings = process.env): string[] {
+  const raw = settings.DROPWARDEN_DETECT_ORDER;
   if (!raw) return [...DEFAULT_DETECT_ORDER];
   const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
   for (const name of names) {

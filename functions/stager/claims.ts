@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { StagingResult } from '../../contracts/staging.ts';
+import { isConditionalConflict, isObjectNotFound, isPreconditionFailed } from '../../lib/aws/errors.ts';
 
 export type ClaimState =
   | { state: 'staging'; task_owner: string; expires_at: number }
@@ -37,10 +38,8 @@ export interface ClaimStore {
   prefix: string;
 }
 
-const isPreconditionFailed = (err: unknown) => {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412 || e?.name === 'ConditionalRequestConflict' || e?.$metadata?.httpStatusCode === 409;
-};
+/** Another writer got there first: its condition failed (412), or it raced one in flight (409). */
+const lostRace = (err: unknown) => isPreconditionFailed(err) || isConditionalConflict(err);
 
 export function claimKey(store: ClaimStore, requestId: string): string {
   return `${store.prefix}${createHash('sha256').update(requestId).digest('hex')}.json`;
@@ -65,8 +64,7 @@ async function read(store: ClaimStore, key: string): Promise<{ etag: string; cla
     const out = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: key }));
     return { etag: out.ETag ?? '', claim: JSON.parse(await out.Body!.transformToString()) as ClaimState };
   } catch (err) {
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return undefined;
+    if (isObjectNotFound(err)) return undefined;
     throw err;
   }
 }
@@ -78,7 +76,7 @@ export async function claim(store: ClaimStore, requestId: string, owner: string,
     try {
       return { kind: 'owned', etag: await put(store, key, mine, { ifNoneMatch: '*' }) };
     } catch (err) {
-      if (!isPreconditionFailed(err)) throw err;
+      if (!lostRace(err)) throw err;
     }
     const current = await read(store, key);
     if (!current) continue; // removed between the two calls: try to claim again
@@ -92,7 +90,7 @@ export async function claim(store: ClaimStore, requestId: string, owner: string,
         const taken = await put(store, key, { ...c, written_at: Date.now() }, { ifMatch: etag });
         return { kind: 'unsent', etag: taken, result: c.result };
       } catch (err) {
-        if (!isPreconditionFailed(err)) throw err;
+        if (!lostRace(err)) throw err;
         continue;
       }
     }
@@ -100,7 +98,7 @@ export async function claim(store: ClaimStore, requestId: string, owner: string,
     try {
       return { kind: 'owned', etag: await put(store, key, mine, { ifMatch: etag }) };
     } catch (err) {
-      if (!isPreconditionFailed(err)) throw err; // another taker won: look again
+      if (!lostRace(err)) throw err; // another taker won: look again
     }
   }
   return { kind: 'busy', retryInMs: 1000 };

@@ -5,18 +5,10 @@ import { DEFAULT_CLAIMS_PREFIX, DEFAULT_LIVE_LOG_PREFIX } from '../../contracts/
 import { SETTING } from '../../contracts/settings.ts';
 import { type Places, parsePlaces } from '../../lib/net/places.ts';
 import { type UrlPolicy, urlPolicyFromEnv } from '../../lib/net/public-http.ts';
+import type { UnpackLimits } from '../../lib/archive/limits.ts';
 import { type StackConfig, stackConfigFromEnv } from '../../lib/stack-config.ts';
 
-export interface UnpackLimits {
-  /** Sum of the entries' uncompressed sizes. */
-  maxTotalBytes: number;
-  maxEntries: number;
-  /** Uncompressed/compressed, checked for entries above `ratioMinBytes`. */
-  maxRatio: number;
-  ratioMinBytes: number;
-  maxPathBytes: number;
-  maxNameBytes: number;
-}
+export type { UnpackLimits };
 
 export interface StagerConfig {
   stack: StackConfig;
@@ -38,7 +30,7 @@ export interface StagerConfig {
   claimLeaseSeconds: number;
   /** Where live task logs are published, in the droplets bucket. */
   liveLogPrefix: string;
-  /** The per-app build cache (phases/cache.ts): not saved when its files add up to more. */
+  /** The per-app build cache (cache.ts): not saved when its files add up to more. */
   cacheMaxBytes: number;
   /** Where download_uri may point (DROPWARDEN_DOWNLOAD_FROM): the apps bucket and public https:// by default. */
   downloadFrom: Places;

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { PluginError, type ExecOptions } from '../../plugins/api/types.ts';
+import { ExecError, type ExecOptions, PluginError } from '../../plugins/api/types.ts';
 
 export function execInGroup(
   file: string,
@@ -41,7 +41,7 @@ export function execInGroup(
       killGroup(); // leave no stray grandchildren behind
       if (options.signal.aborted) return reject(options.signal.reason);
       if (code === 0) return resolvePromise();
-      reject(new PluginError(`${[file, ...args].join(' ')} ${sig ? `was killed by ${sig}` : `exited with status ${code}`}`));
+      reject(new ExecError([file, ...args].join(' '), code, sig));
     });
   });
 }

@@ -15,7 +15,7 @@ import {
 import { isQueueDoesNotExist } from '../../lib/aws/errors.ts';
 import { ClaimLease, type ClaimStore, claim, markSent, recordResult, release } from './claims.ts';
 import type { StagerConfig } from './config.ts';
-import { PHASE_FAILURE, RetryableError, isTransient } from './errors.ts';
+import { type Failure, RetryableError, asRetryable, failureMetricReason, failureText } from './errors.ts';
 import { liveLogKey } from '../../contracts/bucket-keys.ts';
 import { LiveLog } from './live-log.ts';
 import { sendResult } from './reply.ts';
@@ -98,6 +98,7 @@ async function stageAndAnswer(record: SQSRecord, deps: RecordDeps, deferCleanup:
   }
 
   let result: StagingResult;
+  let failure: Failure | undefined;
   let claimEtag = outcome.etag;
   if (!parsed.ok) {
     logger.warn('Rejected staging request', { reason: parsed.reason });
@@ -107,7 +108,7 @@ async function stageAndAnswer(record: SQSRecord, deps: RecordDeps, deferCleanup:
       app_id: parsed.appId,
       task_id: record.messageId,
       task_log: '',
-      error: `${FAILURE_PREFIX}${PHASE_FAILURE.request}: ${parsed.reason}`,
+      error: FAILURE_PREFIX + failureText({ phase: 'request', reason: parsed.reason }),
       timings_ms: {},
     };
   } else {
@@ -127,20 +128,21 @@ async function stageAndAnswer(record: SQSRecord, deps: RecordDeps, deferCleanup:
     lease.start((err) => logger.warn('Renewing the request claim failed', { error: err.message }));
     try {
       logger.info('Staging', { app_id: parsed.request.app_id });
-      result = await runStagingTask(parsed.request, parsed.requestId, {
+      ({ result, failure } = await runStagingTask(parsed.request, parsed.requestId, {
         config: deps.config,
         s3: deps.s3,
         log,
         progress: deps.progress,
         onPhaseTimed: recordPhase,
         deferCleanup,
-      });
+      }));
     } catch (err) {
       // Retryable: give the claim back so the next delivery can stage at once.
       await release(store, parsed.requestId, await lease.stop()).catch(() => {});
-      if (err instanceof RetryableError || isTransient(err)) {
-        logger.warn('Staging hit a transient failure; the message will be retried', { error: (err as Error).message });
-        throw err instanceof RetryableError ? err : new RetryableError((err as Error).message);
+      const retry = asRetryable(err);
+      if (retry) {
+        logger.warn('Staging hit a transient failure; the message will be retried', { error: retry.message });
+        throw retry;
       }
       throw err;
     } finally {
@@ -149,7 +151,7 @@ async function stageAndAnswer(record: SQSRecord, deps: RecordDeps, deferCleanup:
     }
     if (result.error) {
       logger.warn('Staging failed', { error: result.error, timings_ms: result.timings_ms });
-      recordFailure(result.error.split('\n ')[1]?.split(':')[0] ?? 'unknown');
+      recordFailure(failure ? failureMetricReason(failure) : 'unknown');
     } else {
       logger.info('Staged', { droplet: result.droplet, timings_ms: result.timings_ms });
       recordDropletSize(result.droplet!.size);

@@ -1,7 +1,8 @@
 /**
  * The staging task: download → unpack → stage → pack → upload, in a workspace of its own,
  * under one deadline. It only sequences and times the phases; each phase is its own module.
- * Terminal failures come back as a result with `error`; retryable ones are thrown.
+ * Terminal failures come back as a result with `error`, rendered from the `failure` returned
+ * beside it; retryable ones are thrown.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -10,8 +11,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { FAILURE_PREFIX, type Phase, type StagingRequest, type StagingResult } from '../../contracts/staging.ts';
 import { s3Uri } from '../../lib/aws/uri.ts';
 import type { StagerConfig } from './config.ts';
-import { PHASE_FAILURE, PhaseError, RetryableError, StagingTimeoutError, TerminalError, isTransient } from './errors.ts';
-import { buildCache } from './phases/cache.ts';
+import { type Failure, PhaseError, StagingTimeoutError, classify, failureOf, failureText } from './errors.ts';
+import { buildCache } from './cache.ts';
 import { type ArchiveDownload, startDownload } from './phases/download.ts';
 import { pack } from './phases/pack.ts';
 import { stage } from './phases/stage.ts';
@@ -43,7 +44,13 @@ export function defaultDropletUri(config: StagerConfig, appId: string | number, 
   return s3Uri(config.stack.buckets.droplets, `${appId}/${sha256}.tgz`);
 }
 
-export async function runStagingTask(request: StagingRequest, requestId: string, deps: TaskDeps): Promise<StagingResult> {
+/** The task's answer: the result to send and, when it failed, why (its `error` is rendered from that). */
+export interface TaskOutcome {
+  result: StagingResult;
+  failure?: Failure;
+}
+
+export async function runStagingTask(request: StagingRequest, requestId: string, deps: TaskDeps): Promise<TaskOutcome> {
   const { config, log } = deps;
   const taskId = randomUUID();
   const timings: StagingResult['timings_ms'] = {};
@@ -62,10 +69,7 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
     try {
       return await fn();
     } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      if (err instanceof TerminalError || err instanceof RetryableError) throw err;
-      if (isTransient(err)) throw new RetryableError(`${phase}: ${(err as Error).message}`);
-      throw new PhaseError(phase, (err as Error).message ?? String(err), { cause: err });
+      throw classify(err, { phase, signal });
     } finally {
       const ms = Math.round(performance.now() - started);
       timings[phase] = ms;
@@ -81,7 +85,7 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
   try {
     // Nothing is fetched or written for a request that names a place it may not.
     const refused = requestUriViolation(request, config);
-    if (refused) throw new TerminalError(`${PHASE_FAILURE.request}: ${refused}`);
+    if (refused) throw new PhaseError('request', refused);
     await mkdir(appDir, { recursive: true });
     const zipPath = join(workDir, 'app.zip');
     // Download and unpack overlap: entries are unpacked as their bytes arrive (their timings
@@ -133,7 +137,7 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
     });
     await cache.restore();
     const info = await timed('stage', 'Staging application', () =>
-      stage({ dropletDir, properties: request.properties, log: (m) => log.info(m), signal, cacheDir: cache.dir }),
+      stage({ dropletDir, properties: request.properties, log: (m) => log.info(m), signal, cacheDir: cache.dir, unpackLimits: config.unpack }),
     );
     cacheSaved = cache.save();
     cacheSaved.catch(() => {}); // awaited below; only the deadline's abort rejects it
@@ -159,20 +163,20 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
     log.info(sent.skipped ? 'Droplet already uploaded (same content)' : 'Uploaded droplet');
     await cacheSaved;
     return {
-      ...base,
-      task_log: log.toString(),
-      droplet: { uri, sha256: droplet.sha256, sha1: droplet.sha1, size: droplet.size },
-      staging_info: info,
-      timings_ms: timings,
+      result: {
+        ...base,
+        task_log: log.toString(),
+        droplet: { uri, sha256: droplet.sha256, sha1: droplet.sha1, size: droplet.size },
+        staging_info: info,
+        timings_ms: timings,
+      },
     };
   } catch (err) {
-    if (err instanceof RetryableError) throw err;
-    if (!(err instanceof TerminalError) && isTransient(err)) throw new RetryableError((err as Error).message);
-    // Anything else (a workspace that cannot be made, say) will not get better by retrying:
-    // answer it, so the request still gets its one result.
-    const message = err instanceof TerminalError ? err.message : `Internal stager error: ${(err as Error).message ?? String(err)}`;
+    // A retryable failure is thrown on; any other is answered, so the request gets its one result.
+    const failure = failureOf(err);
+    const message = failureText(failure);
     log.info(message);
-    return { ...base, task_log: log.toString(), error: FAILURE_PREFIX + message, timings_ms: timings };
+    return { result: { ...base, task_log: log.toString(), error: FAILURE_PREFIX + message, timings_ms: timings }, failure };
   } finally {
     clearTimeout(timer);
     await cacheSaved?.catch(() => {});

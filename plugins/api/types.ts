@@ -5,6 +5,9 @@
  */
 import type { StagingProperties } from '../../contracts/staging.ts';
 
+/** What `unpackArchive` rejects with when it refused or could not unpack an archive: `reason` says why. */
+export { ArchiveError } from '../../lib/archive/errors.ts';
+
 /**
  * With `properties.app_root`, the rest of the zip: kept beside the droplet (never packed) so a
  * plugin can read what lives at the zip's root, such as a monorepo's lockfile. Read only.
@@ -16,12 +19,27 @@ export interface ZipRoot {
   appRoot: string;
 }
 
+/**
+ * The stager's settings a plugin may read: its `DROPWARDEN_*` variables (`DROPWARDEN_NPM_CLI`,
+ * `DROPWARDEN_NODE_HEADERS`, `DROPWARDEN_RUNTIMES_DIR`, `DROPWARDEN_BUILDPACKS`, …), given by
+ * the stager. A plugin reads them here, never from `process.env`.
+ */
+export type PluginSettings = Readonly<Record<string, string | undefined>>;
+
 export interface AppSource {
   /** The app's files: the droplet's `app/` (with `app_root`, the subdirectory moved there). */
   dir: string;
   properties: StagingProperties;
   /** Present only with `properties.app_root`. */
   root?: ZipRoot;
+  settings: PluginSettings;
+}
+
+/** What `unpackArchive` wrote. */
+export interface UnpackedArchive {
+  entries: number;
+  files: number;
+  bytes: number;
 }
 
 export interface Detection {
@@ -44,9 +62,17 @@ export interface StageContext extends AppSource {
   log(message: string): void;
   /**
    * Runs a program in its own process group, its output streamed into the task log; the
-   * whole group is killed when the staging deadline passes. Rejects on a non-zero exit.
+   * whole group is killed when the staging deadline passes. Rejects with an ExecError when it
+   * exits non-zero or is killed, a PluginError when it cannot be started, and the deadline's
+   * own error when the deadline passed.
    */
   exec(file: string, args: string[], options?: ExecOptions): Promise<void>;
+  /**
+   * Unpacks a zip (a .war inside the app, say) into `destDir` (existing, empty) under the same
+   * rules and limits as the app archive itself, for this task (DESIGN §9). Rejects with an
+   * ArchiveError saying why, or with the deadline's own error when the deadline passed.
+   */
+  unpackArchive(zipPath: string, destDir: string): Promise<UnpackedArchive>;
   signal: AbortSignal;
   /**
    * A start command the user gave (`properties.meta.command`, else a Procfile `web:` line): it
@@ -98,4 +124,26 @@ export interface Plugin {
 /** A failure the user can act on; its message reaches the result as it is, with no stack. */
 export class PluginError extends Error {
   override name = 'PluginError';
+}
+
+/** A program `exec` ran that exited non-zero (`exitCode`) or was killed (`signal`). */
+export class ExecError extends PluginError {
+  override name = 'ExecError';
+  /** The command line, as shown in the message. */
+  readonly command: string;
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  constructor(command: string, exitCode: number | null, signal: NodeJS.Signals | null) {
+    super(`${command} ${ExecError.how(exitCode, signal)}`);
+    this.command = command;
+    this.exitCode = exitCode;
+    this.signal = signal;
+  }
+  /** How it ended, in words: `exited with status 3`, `was killed by SIGKILL`. */
+  get how(): string {
+    return ExecError.how(this.exitCode, this.signal);
+  }
+  private static how(exitCode: number | null, signal: NodeJS.Signals | null): string {
+    return signal ? `was killed by ${signal}` : `exited with status ${exitCode}`;
+  }
 }

@@ -5,7 +5,7 @@
  */
 import { access, constants } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
-import { PluginError } from '../api/types.ts';
+import { PluginError, type PluginSettings } from '../api/types.ts';
 
 export interface Buildpack {
   /** The directory's name, shown in logs and errors. */
@@ -15,7 +15,7 @@ export interface Buildpack {
 
 export const SCRIPTS = ['detect', 'compile', 'release'] as const;
 
-export function configuredBuildpacks(env: NodeJS.ProcessEnv = process.env): Buildpack[] {
+export function configuredBuildpacks(env: PluginSettings): Buildpack[] {
   return (env.DROPWARDEN_BUILDPACKS ?? '')
     .split(':')
     .map((s) => s.trim())

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AppSource, type Detection, type Plugin, PluginError, type StageContext } from '../api/types.ts';
+import { type AppSource, type Detection, ExecError, type Plugin, PluginError, type StageContext } from '../api/types.ts';
 import { type Buildpack, checkBuildpack, configuredBuildpacks } from './config.ts';
 import { parseRelease } from './release.ts';
 
@@ -86,7 +86,7 @@ async function step<T>(ctx: StageContext, bp: Buildpack, script: string, run: ()
     return await run();
   } catch (err) {
     if (ctx.signal.aborted || !(err instanceof PluginError)) throw err;
-    const how = /(exited with status \d+|was killed by \w+)$/.exec(err.message)?.[1] ?? `failed: ${err.message}`;
+    const how = err instanceof ExecError ? err.how : `failed: ${err.message}`;
     throw new PluginError(`Buildpack staging failed: buildpack ${bp.name}'s bin/${script} ${how}`);
   }
 }
@@ -107,7 +107,7 @@ export const buildpack: Plugin = {
   detectsLast: true,
   version: '1.0.0',
   async detect(app: AppSource): Promise<Detection> {
-    const bps = configuredBuildpacks();
+    const bps = configuredBuildpacks(app.settings);
     if (bps.length === 0) return { matched: false, reason: 'no buildpacks are configured (DROPWARDEN_BUILDPACKS)' };
     for (const bp of bps) {
       const name = await detectQuietly(bp, app.dir);
@@ -116,7 +116,7 @@ export const buildpack: Plugin = {
     return { matched: false, reason: `none of the buildpacks detected the app (tried ${tried(bps)})` };
   },
   async stage(ctx) {
-    const bps = configuredBuildpacks();
+    const bps = configuredBuildpacks(ctx.settings);
     if (bps.length === 0) {
       throw new PluginError('Buildpack staging failed: this stager has no buildpacks configured (DROPWARDEN_BUILDPACKS)');
     }

@@ -8,13 +8,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exists } from '../api/files.ts';
 import { SETTING } from '../../contracts/settings.ts';
-import { PluginError } from '../api/types.ts';
+import { PluginError, type PluginSettings } from '../api/types.ts';
 import type { ServletApi } from './servlet-api.ts';
 
 export const DEFAULT_RUNTIMES_DIR = fileURLToPath(new URL('../../resources/build/', import.meta.url));
 export const BUILD_SCRIPT = 'resources/tomcat/build-bundle.sh';
 
-export function runtimesDir(env: NodeJS.ProcessEnv = process.env): string {
+/** Where the Tomcat bundles are: DROPWARDEN_RUNTIMES_DIR (a plugin passes its ctx.settings; host tools, the environment). */
+export function runtimesDir(env: PluginSettings = process.env): string {
   return env[SETTING.runtimesDir] || DEFAULT_RUNTIMES_DIR;
 }
 
@@ -26,7 +27,7 @@ export interface TomcatBundle {
   version: string;
 }
 
-export async function findBundle(api: ServletApi, env: NodeJS.ProcessEnv = process.env): Promise<TomcatBundle> {
+export async function findBundle(api: ServletApi, env: PluginSettings): Promise<TomcatBundle> {
   const name = BUNDLE_FOR[api];
   const dir = join(runtimesDir(env), name);
   if (!(await exists(join(dir, 'bin', 'bootstrap.jar')))) {

@@ -7,10 +7,8 @@
  */
 import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { unpack } from '../../functions/stager/phases/unpack.ts';
-import { unpackLimitsFromEnv } from '../../functions/stager/config.ts';
 import { exists } from '../api/files.ts';
-import { type Plugin, PluginError, type StageContext } from '../api/types.ts';
+import { type Plugin, PluginError, type StageContext, ArchiveError } from '../api/types.ts';
 import { copyBundle, findBundle } from './bundle.ts';
 import { START_COMMAND, prestartLines } from './launch.ts';
 import { MIN_QUOTA_MB, tomcatMemory } from './memory.ts';
@@ -35,17 +33,17 @@ function requestedApi(ctx: StageContext): ServletApiGuess | undefined {
   return undefined;
 }
 
-/** Unpacks the one .war into a fresh directory beside the droplet's app/, safely. */
+/** Unpacks the one .war into a fresh directory beside the droplet's app/, by the task's rules and limits. */
 async function unpackWar(ctx: StageContext, war: string): Promise<string> {
   const dest = await mkdtemp(join(ctx.dropletDir, '.war-'));
   ctx.log(`Unpacking ${war}`);
   try {
-    const stats = await unpack({ zipPath: join(ctx.dir, war), destDir: dest, limits: unpackLimitsFromEnv(), signal: ctx.signal });
+    const stats = await ctx.unpackArchive(join(ctx.dir, war), dest);
     ctx.log(`Unpacked ${war}: ${stats.files} files, ${stats.bytes} bytes`);
   } catch (err) {
     await rm(dest, { recursive: true, force: true });
     if (ctx.signal.aborted) throw err;
-    const reason = (err as { reason?: string }).reason ?? (err as Error).message;
+    const reason = err instanceof ArchiveError ? err.reason : (err as Error).message;
     throw new PluginError(`Web application staging failed: cannot unpack ${war}: ${reason}`);
   }
   await rm(join(ctx.dir, war));
@@ -84,7 +82,7 @@ export const javaWeb: Plugin = {
     }
 
     const api = requestedApi(ctx) ?? (await servletApi(webapp));
-    const bundle = await findBundle(api.api);
+    const bundle = await findBundle(api.api, ctx.settings);
     ctx.log(`Servlet API: ${api.api} (${api.reason}): Tomcat ${bundle.version} (${bundle.name})`);
     const tomcat = join(ctx.dropletDir, 'tomcat');
     await copyBundle(bundle, tomcat);

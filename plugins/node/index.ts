@@ -12,7 +12,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SETTING } from '../../contracts/settings.ts';
 import { exists, firstExisting, readText } from '../api/files.ts';
-import { type Plugin, PluginError, type StageContext } from '../api/types.ts';
+import { ExecError, type Plugin, PluginError, type PluginSettings, type StageContext } from '../api/types.ts';
 
 const ENTRY_FILES = ['server.js', 'app.js', 'index.js', 'main.js'] as const;
 const LOCKFILES = ['npm-shrinkwrap.json', 'package-lock.json'] as const;
@@ -52,8 +52,8 @@ export async function nodeStartCommand(dir: string, pkg: PackageJson | undefined
  * or `DROPWARDEN_NPM_CLI` (an npm-cli.js the deployment bundles, e.g. in a Lambda layer).
  * Never the host's `npm` from PATH.
  */
-export function bundledNpmCli(): string | undefined {
-  const configured = process.env[SETTING.npmCli];
+export function bundledNpmCli(settings: PluginSettings = process.env): string | undefined {
+  const configured = settings[SETTING.npmCli];
   if (configured) return configured;
   try {
     // npm's exports map hides bin/: find the package, then the CLI beside its manifest.
@@ -82,7 +82,7 @@ async function hasNativeModules(dir: string, depth = 0): Promise<boolean> {
 }
 
 async function runNpm(ctx: StageContext, args: string[]): Promise<void> {
-  const cli = bundledNpmCli();
+  const cli = bundledNpmCli(ctx.settings);
   if (!cli) {
     throw new PluginError(
       'this stager has no npm bundled (the npm package is missing from its dependencies), so it cannot install this app\'s dependencies',
@@ -104,7 +104,7 @@ async function runNpm(ctx: StageContext, args: string[]): Promise<void> {
       npm_config_foreground_scripts: 'true',
       HOME: scratch,
     };
-    if (process.env.DROPWARDEN_NODE_HEADERS) env.npm_config_nodedir = process.env.DROPWARDEN_NODE_HEADERS;
+    if (ctx.settings.DROPWARDEN_NODE_HEADERS) env.npm_config_nodedir = ctx.settings.DROPWARDEN_NODE_HEADERS;
     // The stager's own node runs npm, so native modules are built for the node it ships.
     // npm's summary ("added 3 packages in 2s") would put a duration into logs/staging.log and
     // so change the droplet's sha256 from one staging to the next: the durations are cut.
@@ -116,7 +116,7 @@ async function runNpm(ctx: StageContext, args: string[]): Promise<void> {
       });
     } catch (err) {
       if (!(err instanceof PluginError)) throw err;
-      const how = /(exited with status \d+|was killed by \w+)$/.exec(err.message)?.[1] ?? err.message;
+      const how = err instanceof ExecError ? err.how : err.message;
       throw new PluginError(`npm ${args.join(' ')} ${how}: its output is in the staging log above`);
     }
   } finally {

@@ -61,7 +61,7 @@ try {
     let size = 0;
     for (let i = 0; i <= runs; i++) {
       const started = performance.now();
-      const result = await runStagingTask(
+      const { result } = await runStagingTask(
         { app_id: `bench-${i}`, download_uri: uri, properties: f.properties ?? {} },
         `bench-${f.plugin}-${i}`,
         { config, s3, log: new TaskLog() },

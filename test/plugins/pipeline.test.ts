@@ -17,6 +17,7 @@ import { runStagingTask } from '../../functions/stager/task.ts';
 import { TaskLog } from '../../functions/stager/task-log.ts';
 import { type TestStack, putApp, startTestStack } from '../support/aws-stack.ts';
 import { treeOf, zipTree } from '../support/zip.ts';
+import { buildZip } from '../support/zip-builder.ts';
 import { appPath, cleanup, startDroplet, stopDroplet } from './helpers.ts';
 
 let stack: TestStack;
@@ -40,7 +41,7 @@ async function stageThroughTask(fixture: string, properties: Record<string, unkn
   const config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work });
   const uri = await putApp(stack.config, await zipTree(treeOf(appPath(fixture))));
   const request = { app_id: fixture, download_uri: uri, properties };
-  return runStagingTask(request, `${fixture}-${Date.now()}`, { config, s3: s3Client(stack.config), log: new TaskLog() });
+  return (await runStagingTask(request, `${fixture}-${Date.now()}`, { config, s3: s3Client(stack.config), log: new TaskLog() })).result;
 }
 
 it.each([
@@ -79,4 +80,19 @@ it.each([
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+it('a .war inside the app is unpacked under the task\'s own unpack limits, not the environment\'s', async () => {
+  // The task's config says 3 entries; the process environment says nothing (the default, 100 000).
+  const env = { ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work, DROPWARDEN_UNPACK_MAX_ENTRIES: '3' };
+  const config = stagerConfigFromEnv(env);
+  const war = buildZip(['WEB-INF/web.xml', 'WEB-INF/a.jsp', 'WEB-INF/b.jsp', 'index.jsp'].map((name) => ({ name, data: '<web-app/>' })));
+  const uri = await putApp(stack.config, await zipTree({ 'hello.war': war }));
+  const { result, failure } = await runStagingTask({ app_id: 'war-limits', download_uri: uri, properties: {} }, `war-limits-${Date.now()}`, {
+    config, s3: s3Client(stack.config), log: new TaskLog(),
+  });
+  expect(result.error).toBe(
+    'Staging task failed:\n Staging plugin failed: Web application staging failed: cannot unpack hello.war: the archive has 4 entries, over the limit of 3',
+  );
+  expect(failure).toMatchObject({ phase: 'stage' });
 });

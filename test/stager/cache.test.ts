@@ -1,5 +1,5 @@
 /**
- * The per-app build cache (functions/stager/phases/cache.ts) through the whole staging task on
+ * The per-app build cache (functions/stager/cache.ts) through the whole staging task on
  * the embedded S3: restored before the stage phase and saved after it, purgeable, size-bounded,
  * never failing a staging, and never changing the droplet's bytes. The fixture buildpack counts
  * its compiles in its CACHE_DIR.
@@ -14,7 +14,7 @@ import { create as createTar, extract as extractTar } from 'tar';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it, vi } from 'vitest';
 import type { StagingResult } from '../../contracts/staging.ts';
 import { stagerConfigFromEnv } from '../../functions/stager/config.ts';
-import { buildCache, cacheKey } from '../../functions/stager/phases/cache.ts';
+import { buildCache, cacheKey } from '../../functions/stager/cache.ts';
 import { runStagingTask } from '../../functions/stager/task.ts';
 import { TaskLog } from '../../functions/stager/task-log.ts';
 import { s3Client } from '../../lib/aws/clients.ts';
@@ -41,7 +41,7 @@ afterEach(() => vi.unstubAllEnvs());
 async function stageOnce(appId: string, properties: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<StagingResult> {
   const config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: join(work, 'tasks'), ...env });
   const request = { app_id: appId, download_uri: zipUri, properties: { framework: 'buildpack', ...properties } };
-  const result = await runStagingTask(request, `${appId}-${Math.random()}`, { config, s3: s3Client(stack.config), log: new TaskLog() });
+  const { result } = await runStagingTask(request, `${appId}-${Math.random()}`, { config, s3: s3Client(stack.config), log: new TaskLog() });
   expect(result.error).toBeUndefined();
   return result;
 }
@@ -96,7 +96,7 @@ it('is not saved over its size limit', async () => {
 it('a cache that cannot be reached never fails the staging', async () => {
   const config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_CACHE_BUCKET: 'no-such-bucket', DROPWARDEN_WORK_DIR: join(work, 'tasks') });
   const request = { app_id: 'unreachable', download_uri: zipUri, properties: { framework: 'buildpack' } };
-  const result = await runStagingTask(request, 'unreachable', { config, s3: s3Client(stack.config), log: new TaskLog() });
+  const { result } = await runStagingTask(request, 'unreachable', { config, s3: s3Client(stack.config), log: new TaskLog() });
   expect(result.error).toBeUndefined();
   expect(result.task_log).toMatch(/Build cache: restoring failed, staging goes on without it: /);
   expect(result.task_log).toMatch(/Build cache: saving failed, staging goes on without it: /);

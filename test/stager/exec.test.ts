@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { alive, until } from '../support/processes.ts';
 import { execInGroup } from '../../functions/stager/exec.ts';
-import { PluginError } from '../../plugins/api/types.ts';
+import { ExecError, PluginError } from '../../plugins/api/types.ts';
 import { StagingTimeoutError } from '../../functions/stager/errors.ts';
 
 const dirs: string[] = [];
@@ -20,6 +20,14 @@ it('rejects with a PluginError naming the program and its status', async () => {
   const run = execInGroup('bash', ['-c', 'exit 3'], { log: () => {}, signal: new AbortController().signal });
   await expect(run).rejects.toBeInstanceOf(PluginError);
   await expect(run).rejects.toThrow('bash -c exit 3 exited with status 3');
+});
+
+it('rejects with a typed ExecError: the command, its exit status or its signal', async () => {
+  const exited = await execInGroup('bash', ['-c', 'exit 3'], { log: () => {}, signal: new AbortController().signal }).catch((e) => e);
+  expect(exited).toBeInstanceOf(ExecError);
+  expect(exited).toMatchObject({ command: 'bash -c exit 3', exitCode: 3, signal: null, how: 'exited with status 3' });
+  const killed = await execInGroup('bash', ['-c', 'kill -TERM $$'], { log: () => {}, signal: new AbortController().signal }).catch((e) => e);
+  expect(killed).toMatchObject({ command: 'bash -c kill -TERM $$', exitCode: null, signal: 'SIGTERM', message: 'bash -c kill -TERM $$ was killed by SIGTERM' });
 });
 
 it('kills the whole process group, grandchildren included, when the deadline passes', async () => {

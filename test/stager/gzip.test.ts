@@ -7,7 +7,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gzipStream } from '../../functions/stager/phases/gzip.ts';
+import { gzipStream } from '../../lib/archive/gzip.ts';
 import { pack } from '../../functions/stager/phases/pack.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dropwarden-gzip-'));

@@ -112,4 +112,15 @@ describe('permanent service errors are terminal', () => {
     expect(stager.deliveriesOf('put-nobucket').map((d) => d.retried)).toEqual([[]]);
     expect(faults.callsOf('PutObject', dropletOf('nobucket')).map((c) => c.faulted)).toEqual(['NoSuchBucket']);
   });
+
+  it('S3 NoSuchBucket (404) on the archive GET: the missing bucket is said, not a missing archive', async () => {
+    // A missing bucket answers 404 too; classify says it before "does not exist: upload … first".
+    faults.fail({ command: 'GetObject', when: appKey('get-nobucket'), times: Infinity, name: 'NoSuchBucket', status: 404 });
+    const r = await stage('get-nobucket', 'getnobucket');
+    expect(r.error).toBe(
+      `Staging task failed:\n Failed downloading app: the bucket of s3://${stack.config.buckets.apps}/test/get-nobucket.zip does not exist`,
+    );
+    expect(stager.deliveriesOf('get-nobucket').map((d) => d.retried)).toEqual([[]]);
+    expect(faults.callsOf('GetObject', appKey('get-nobucket')).map((c) => c.faulted)).toEqual(['NoSuchBucket']);
+  });
 });

@@ -18,12 +18,14 @@ it('answers a failure that retrying cannot mend (no workspace can be made) with 
       DROPWARDEN_APPS_BUCKET: 'apps',
       DROPWARDEN_WORK_DIR: notADir,
     });
-    const result = await runStagingTask({ app_id: 'a', download_uri: 's3://apps/a.zip', properties: {} }, 'r1', {
+    const { result, failure } = await runStagingTask({ app_id: 'a', download_uri: 's3://apps/a.zip', properties: {} }, 'r1', {
       config,
       s3: new S3Client({ region: 'us-east-1' }),
       log: new TaskLog(),
     });
     expect(result.error).toMatch(/^Staging task failed:\n Internal stager error: ENOTDIR/);
+    // The text is rendered from the failure the task returns beside it.
+    expect(failure).toEqual({ phase: 'internal', reason: expect.stringMatching(/^ENOTDIR/) });
     expect(result.droplet).toBeUndefined();
   } finally {
     rmSync(dir, { recursive: true, force: true });

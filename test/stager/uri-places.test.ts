@@ -61,7 +61,7 @@ afterAll(async () => {
 const stage = (over: Record<string, unknown>) =>
   runStagingTask({ app_id: 'hello', properties: { meta: { command: 'python3 app.py' } }, ...over } as never, `r-${Math.random()}`, {
     config, s3: s3Client(stack.config), log: new TaskLog(),
-  });
+  }).then((o) => o.result);
 
 const headEtag = async (Bucket: string, Key: string) => (await s3Client(stack.config).send(new HeadObjectCommand({ Bucket, Key }))).ETag;
 

@@ -5,8 +5,9 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parseObjectUri, redactUri } from '../../../lib/aws/uri.ts';
 import { UrlRefusedError, type UrlPolicy, publicRequest } from '../../../lib/net/public-http.ts';
-import { PhaseError, RetryableError, isTransient } from '../errors.ts';
-import { ArrivingArchive } from './archive-file.ts';
+import { isRangeNotSatisfiable } from '../../../lib/aws/errors.ts';
+import { HttpStatusError, PhaseError, RetryableError, classify } from '../errors.ts';
+import { ArrivingArchive } from '../../../lib/archive/archive-file.ts';
 
 type ObjectLocation = ReturnType<typeof parseObjectUri>;
 
@@ -47,11 +48,6 @@ export interface ArchiveDownload {
   close(): Promise<void>;
 }
 
-const rangeRefused = (err: unknown) => {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416;
-};
-
 async function get(location: ObjectLocation, input: DownloadInput, shown: string, range?: string, ifMatch?: string): Promise<Response> {
   if (location.kind === 's3') {
     const out = await input.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key, Range: range, IfMatch: ifMatch }), {
@@ -71,9 +67,7 @@ async function get(location: ObjectLocation, input: DownloadInput, shown: string
   }
   if (res.status < 200 || res.status > 299) {
     res.body.destroy();
-    const reason = `GET ${shown} answered HTTP ${res.status}`;
-    if (res.status >= 500 || res.status === 429 || res.status === 412) throw new RetryableError(reason);
-    throw new PhaseError('download', `${reason}: check that the URL exists and has not expired`);
+    throw new HttpStatusError('GET', shown, res.status); // judged by classify
   }
   const parsed = res.status === 206 ? parseContentRange(res.headers['content-range']) : undefined;
   const length = Number(res.headers['content-length']) || undefined;
@@ -107,11 +101,11 @@ export async function startDownload(input: DownloadInput): Promise<ArchiveDownlo
   let first: Response;
   try {
     first = await get(location, input, shown, `bytes=-${TAIL_BYTES}`).catch((err) => {
-      if (rangeRefused(err)) return get(location, input, shown); // an empty object has no last MiB
+      if (isRangeNotSatisfiable(err)) return get(location, input, shown); // an empty object has no last MiB
       throw err;
     });
   } catch (err) {
-    throw classify(err, shown, input.signal);
+    throw failed(err, shown, input.signal);
   }
   const total = first.total;
   if (total === undefined) {
@@ -161,7 +155,7 @@ export async function startDownload(input: DownloadInput): Promise<ArchiveDownlo
       complete(await write(first.body, first.start), total);
     } catch (err) {
       await handle.close();
-      throw classify(err, shown, input.signal);
+      throw failed(err, shown, input.signal);
     }
     archive.tailArrived(first.start);
     const tailStart = first.start;
@@ -183,7 +177,7 @@ export async function startDownload(input: DownloadInput): Promise<ArchiveDownlo
       return { bytes };
     },
     (err: unknown) => {
-      const e = classify(err, shown, input.signal);
+      const e = failed(err, shown, input.signal);
       archive.fail(e);
       throw e;
     },
@@ -192,22 +186,4 @@ export async function startDownload(input: DownloadInput): Promise<ArchiveDownlo
   return { archive, done, close: () => handle.close() };
 }
 
-function classify(err: unknown, shown: string, signal: AbortSignal): Error {
-  if (signal.aborted) return signal.reason instanceof Error ? signal.reason : (err as Error);
-  if (err instanceof PhaseError || err instanceof RetryableError) return err;
-  if (err instanceof UrlRefusedError) return new PhaseError('download', err.message);
-  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e.$metadata?.httpStatusCode;
-  if (e.name === 'NoSuchKey' || status === 404) {
-    return new PhaseError('download', `${shown} does not exist: upload the app archive there first`);
-  }
-  if (e.name === 'NoSuchBucket') return new PhaseError('download', `the bucket of ${shown} does not exist`);
-  if (e.name === 'PreconditionFailed' || status === 412) {
-    return new RetryableError(`${shown} changed while it was being downloaded: staging it again`);
-  }
-  if (e.name === 'AccessDenied' || status === 403) {
-    return new PhaseError('download', `access to ${shown} was denied: grant the stager s3:GetObject on it`);
-  }
-  if (isTransient(err)) return new RetryableError(`downloading ${shown}: ${e.message ?? e.name}`);
-  return new PhaseError('download', `${shown}: ${e.message ?? String(err)}`);
-}
+const failed = (err: unknown, shown: string, signal: AbortSignal) => classify(err, { phase: 'download', object: shown, signal });

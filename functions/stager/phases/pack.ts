@@ -13,8 +13,8 @@ import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { Header, Pax } from 'tar';
-import { PhaseError } from '../errors.ts';
-import { GzipWriter } from './gzip.ts';
+import { PhaseError, classify } from '../errors.ts';
+import { GzipWriter } from '../../../lib/archive/gzip.ts';
 
 export interface PackInput {
   dropletDir: string;
@@ -165,11 +165,11 @@ export async function pack(input: PackInput): Promise<PackedDroplet> {
     await gz.end();
   } catch (err) {
     rmSync(input.dest, { force: true });
-    if (input.signal.aborted) throw input.signal.reason ?? err;
-    if (err instanceof PhaseError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOSPC') throw new PhaseError('pack', 'no space left in the staging workspace for the droplet');
-    throw new PhaseError('pack', e.message, { cause: err });
+    // Writing the droplet is local work: no failure of it is worth another delivery.
+    throw classify(err, { phase: 'pack', signal: input.signal, describe: (e) => {
+      if ((e as NodeJS.ErrnoException).code === 'ENOSPC') return new PhaseError('pack', 'no space left in the staging workspace for the droplet');
+      return new PhaseError('pack', (e as Error).message, { cause: e });
+    } });
   } finally {
     closeSync(fd);
   }

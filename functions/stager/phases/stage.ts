@@ -10,12 +10,22 @@ import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import type { StagingInfo, StagingProperties } from '../../../contracts/staging.ts';
 import { readText } from '../../../plugins/api/files.ts';
 import { parseProcfile } from '../../../plugins/api/procfile.ts';
-import { PluginError, type Plugin, type StageContext, type ZipRoot } from '../../../plugins/api/types.ts';
+import {
+  type Plugin,
+  PluginError,
+  type PluginSettings,
+  type StageContext,
+  type UnpackedArchive,
+  type ZipRoot,
+} from '../../../plugins/api/types.ts';
 import { UnknownFrameworkError, detectOrder, detectPlugin, findPlugin } from '../../../plugins/registry.ts';
 import { renderStartup } from '../../../resources/templates/startup.ts';
 import { renderStop } from '../../../resources/templates/stop.ts';
-import { PhaseError } from '../errors.ts';
+import { PhaseError, classify } from '../errors.ts';
+import { ArchiveError } from '../../../lib/archive/errors.ts';
+import { type UnpackLimits, unpackLimitsFromEnv } from '../config.ts';
 import { execInGroup } from '../exec.ts';
+import { unpack } from './unpack.ts';
 
 export const STAGER_VERSION = 'dropwarden-stager 0.1.0';
 const DEFAULT_MEMORY_MB = 256;
@@ -27,6 +37,10 @@ export interface StageInput {
   signal: AbortSignal;
   /** The app's build cache directory (see cache.ts), handed to the plugin. */
   cacheDir?: string;
+  /** The task's unpack limits, for an archive a plugin unpacks (a .war); by default the environment's. */
+  unpackLimits?: UnpackLimits;
+  /** What the plugins are told of the stager's settings; by default its environment. */
+  settings?: PluginSettings;
 }
 
 interface Choice {
@@ -47,8 +61,8 @@ async function choosePlugin(input: StageInput, appDir: string, root: ZipRoot | u
     input.log(`Using ${plugin.name}: the request names framework "${named}"`);
     return { plugin, detected: false, detection: { requested: named } };
   }
-  const order = detectOrder();
-  const outcome = await detectPlugin({ dir: appDir, properties: input.properties, root }, order);
+  const order = detectOrder(settingsOf(input));
+  const outcome = await detectPlugin({ dir: appDir, properties: input.properties, root, settings: settingsOf(input) }, order);
   input.log(`Detecting the framework, in the order ${order.join(', ')}`);
   for (const c of outcome.candidates) {
     input.log(`Detect ${c.name}: ${c.matched ? 'matched' : 'no match'} (${c.reason})`);
@@ -122,6 +136,18 @@ async function checkLinksStayInside(appDir: string, appRoot: string): Promise<vo
   await walk(appDir);
 }
 
+const settingsOf = (input: StageInput): PluginSettings => input.settings ?? process.env;
+
+/** A plugin's archive, unpacked by the unpack phase's own rules under the task's limits and deadline. */
+async function unpackForPlugin(input: StageInput, zipPath: string, destDir: string): Promise<UnpackedArchive> {
+  try {
+    return await unpack({ zipPath, destDir, limits: input.unpackLimits ?? unpackLimitsFromEnv(), signal: input.signal });
+  } catch (err) {
+    if (input.signal.aborted) throw err;
+    throw new ArchiveError((err as { reason?: string }).reason ?? (err as Error).message);
+  }
+}
+
 async function procfileWeb(appDir: string, log: (m: string) => void): Promise<string | undefined> {
   const text = await readText(join(appDir, 'Procfile'));
   if (text === undefined) return undefined;
@@ -158,7 +184,9 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
       signal: input.signal,
       startCommand,
       cacheDir: input.cacheDir,
+      settings: settingsOf(input),
       exec: (file, args, options) => execInGroup(file, args, { ...options, log: input.log, signal: input.signal }),
+      unpackArchive: (zipPath, destDir) => unpackForPlugin(input, zipPath, destDir),
     };
     const out = await plugin.stage(ctx);
     const command = startCommand ?? out.startCommand;
@@ -190,9 +218,11 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
     await writeFile(join(input.dropletDir, 'staging_info.json'), `${JSON.stringify(info, null, 2)}\n`);
     return info;
   } catch (err) {
-    if (input.signal.aborted) throw input.signal.reason ?? err;
-    if (err instanceof PluginError || err instanceof UnknownFrameworkError) throw new PhaseError('stage', err.message);
-    throw new PhaseError('stage', (err as Error).message, { cause: err });
+    // A plugin's failure is the app's: another delivery would fail the same way.
+    throw classify(err, { phase: 'stage', signal: input.signal, describe: (e) => {
+      if (e instanceof PluginError || e instanceof UnknownFrameworkError) return new PhaseError('stage', e.message);
+      return new PhaseError('stage', (e as Error).message, { cause: e });
+    } });
   } finally {
     if (root && root.dir !== appDir) await rm(root.dir, { recursive: true, force: true });
   }

@@ -7,8 +7,9 @@ import { createReadStream } from 'node:fs';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { parseObjectUri, redactUri } from '../../../lib/aws/uri.ts';
-import { UrlRefusedError, type UrlPolicy, publicRequest } from '../../../lib/net/public-http.ts';
-import { PhaseError, RetryableError, isTransient } from '../errors.ts';
+import { isObjectNotFound } from '../../../lib/aws/errors.ts';
+import { type UrlPolicy, publicRequest } from '../../../lib/net/public-http.ts';
+import { HttpStatusError, PhaseError, classify } from '../errors.ts';
 import type { PackedDroplet } from './pack.ts';
 
 export interface UploadInput {
@@ -46,11 +47,7 @@ export async function upload(input: UploadInput): Promise<{ skipped: boolean }> 
         shown: (u) => redactUri(u.href),
       }).finally(() => body.destroy());
       res.body.resume();
-      if (res.status < 200 || res.status > 299) {
-        const reason = `PUT ${shown} answered HTTP ${res.status}`;
-        if (res.status >= 500 || res.status === 429) throw new RetryableError(reason);
-        throw new PhaseError('upload', `${reason}: check that the pre-signed URL allows PUT and has not expired`);
-      }
+      if (res.status < 200 || res.status > 299) throw new HttpStatusError('PUT', shown, res.status); // judged by classify
       return { skipped: false };
     }
     if (input.contentAddressed && (await exists(input.s3, location.bucket, location.key, input.droplet.size))) {
@@ -82,16 +79,7 @@ export async function upload(input: UploadInput): Promise<{ skipped: boolean }> 
     }
     return { skipped: false };
   } catch (err) {
-    if (input.signal.aborted) throw input.signal.reason ?? err;
-    if (err instanceof PhaseError || err instanceof RetryableError) throw err;
-    if (err instanceof UrlRefusedError) throw new PhaseError('upload', err.message);
-    const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-    if (e.name === 'NoSuchBucket') throw new PhaseError('upload', `the bucket of ${shown} does not exist`);
-    if (e.name === 'AccessDenied' || e.$metadata?.httpStatusCode === 403) {
-      throw new PhaseError('upload', `access to ${shown} was denied: grant the stager s3:PutObject on it`);
-    }
-    if (isTransient(err)) throw new RetryableError(`uploading ${shown}: ${e.message ?? e.name}`);
-    throw new PhaseError('upload', `${shown}: ${e.message ?? String(err)}`);
+    throw classify(err, { phase: 'upload', object: shown, signal: input.signal });
   }
 }
 
@@ -100,8 +88,7 @@ async function exists(s3: S3Client, bucket: string, key: string, size: number): 
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     return head.ContentLength === size;
   } catch (err) {
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return false;
+    if (isObjectNotFound(err)) return false;
     throw err;
   }
 }

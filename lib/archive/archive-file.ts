@@ -1,7 +1,7 @@
 /**
  * The app archive as unpack reads it: a file descriptor, its size, and `ready(start, end)`,
  * which says when a byte range can be read. A finished file is ready everywhere; a file still
- * being downloaded (see download.ts) is ready where its bytes have arrived, so unpacking can
+ * being downloaded (functions/stager/phases/download.ts) is ready where its bytes have arrived, so unpacking can
  * start on the first entries while the rest is still on the wire.
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';

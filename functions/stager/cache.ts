@@ -23,7 +23,8 @@ import { pipeline } from 'node:stream/promises';
 import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { create as createTar, extract as extractTar } from 'tar';
-import { DROPLET_MTIME, sortBytewise } from './pack.ts';
+import { isObjectNotFound } from '../../lib/aws/errors.ts';
+import { DROPLET_MTIME, sortBytewise } from './phases/pack.ts';
 
 export interface CacheOptions {
   s3: S3Client;
@@ -51,11 +52,8 @@ export const cacheKey = (appId: string | number) => `${encodeURIComponent(String
 
 const MiB = 1024 * 1024;
 const size = (n: number) => (n < MiB ? `${n} bytes` : `${(n / MiB).toFixed(1)} MiB`);
-const notFound = (err: unknown) => {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  if (e.name === 'NoSuchBucket') return false; // a missing bucket is a misconfiguration, said as such
-  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
-};
+// A missing bucket is a misconfiguration, said as such: isObjectNotFound is false for it.
+const notFound = isObjectNotFound;
 
 /** Files and directories under `dir`, sorted bytewise depth first, with their total size; other kinds are skipped. */
 async function listCache(dir: string): Promise<{ paths: string[]; bytes: number; skipped: string[] }> {
