@@ -424,9 +424,12 @@ export class Gardener implements WardenService {
   async limitDisk(handle: string, limits: DiskLimits): Promise<DiskLimits> {
     const live = this.#get(handle);
     return mapHostErrors('limit_disk', async () => {
-      const result = await this.#p.volumizer.limitDisk(this.#p.depot.dir(handle), live.record.disk, limits);
-      await this.#save(live);
-      return result;
+      try {
+        return await this.#p.volumizer.limitDisk(this.#p.depot.dir(handle), live.record.disk, limits);
+      } finally {
+        // Even one that failed half-way changed the ballast: the depot keeps what is there now.
+        await this.#save(live);
+      }
     });
   }
 

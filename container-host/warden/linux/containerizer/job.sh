@@ -49,8 +49,8 @@ if [ -n "$DW_RLIMITS" ]; then
   limits=(/usr/bin/prlimit "${opts[@]}" --)
 fi
 
-# Job control gives the job its own process group: the daemon kills the job by that group
-# (output over the cap) without killing this supervisor.
+# Job control gives the job its own process group: a capper kills the job by that group (output
+# over the cap) without killing this supervisor.
 # The job's environment is exactly PATH and the identity: the spawner runs with PATH only, the
 # params are unexported shell variables (dropped here all the same), and no `env -i` exec is
 # needed (every exec is latency).

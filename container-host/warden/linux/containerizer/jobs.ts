@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { ResourceLimits } from '../../server/service.ts';
 import { HostError, HostRequirementError } from '../errors.ts';
 import { runHost } from '../host-command.ts';
-import { isSameProcess, signalProcess } from './proc.ts';
+import { isSameProcess } from './proc.ts';
 
 const SPAWNER = fileURLToPath(new URL('./spawner.sh', import.meta.url));
 
@@ -250,12 +250,6 @@ export class Job implements ContainerJob {
   /** Whether job.sh found the job writing past the output cap (and killed it). */
   async outputExceeded(): Promise<boolean> {
     return stat(join(this.dir, 'output_exceeded')).then(() => true, () => false);
-  }
-
-  /** Kills the job's process group (inside the container), not its supervisor. */
-  async kill(): Promise<void> {
-    const pgid = Number((await readFile(join(this.dir, 'pgid'), 'utf8').catch(() => '')).trim());
-    if (pgid > 1) signalProcess(-pgid, 'SIGKILL');
   }
 
   /** Bytes [offset, min(size, cap)) of one output. */

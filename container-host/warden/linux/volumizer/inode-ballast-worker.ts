@@ -15,7 +15,14 @@ const { dir, from, to } = workerData as BallastJob;
 let n = from;
 let error: string | undefined;
 try {
-  for (; n > to; n--) unlinkSync(join(dir, String(n)));
+  for (; n > to; n--) {
+    try {
+      unlinkSync(join(dir, String(n)));
+    } catch (e) {
+      // Already gone (a count the depot did not get to keep after a failed limit_disk): fine.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
   for (; n < to; n++) symlinkSync('x', join(dir, String(n + 1)));
 } catch (e) {
   if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') error = (e as Error).message;
