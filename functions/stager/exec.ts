@@ -5,17 +5,50 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { ExecError, type ExecOptions, PluginError } from '../../plugins/api/types.ts';
+import { chownTree, ensureSandboxFilters, SANDBOX_BASE_ENV, type SandboxOptions, sandboxCommand, sandboxSetupEnv, sandboxUid } from './sandbox.ts';
+
+/**
+ * A plugin's `ctx.exec`: the program is app code, so it runs in the sandbox (DESIGN §8) with only
+ * the environment the plugin names.
+ */
+export async function execUntrusted(
+  file: string,
+  args: string[],
+  options: ExecOptions & { log: (line: string) => void; signal: AbortSignal; sandbox: SandboxOptions },
+): Promise<void> {
+  options.signal.throwIfAborted();
+  await ensureSandboxFilters();
+  const uid = sandboxUid();
+  const writable = [...new Set([...options.sandbox.writable, ...(options.writable ?? [])])];
+  for (const dir of writable) await chownTree(dir, uid);
+  const cmd = sandboxCommand(file, args, uid, { ...options.sandbox, writable });
+  return execInGroup(cmd.file, cmd.args, {
+    cwd: options.cwd,
+    log: options.log,
+    signal: options.signal,
+    baseEnv: { ...SANDBOX_BASE_ENV, ...sandboxSetupEnv({ ...options.sandbox, writable }) },
+    env: options.env,
+    commandLine: [file, ...args].join(' '),
+  });
+}
 
 export function execInGroup(
   file: string,
   args: string[],
-  options: ExecOptions & { log: (line: string) => void; signal: AbortSignal },
+  options: ExecOptions & {
+    log: (line: string) => void;
+    signal: AbortSignal;
+    /** The environment the program starts from (by default the stager's own). */
+    baseEnv?: Record<string, string | undefined>;
+    /** The command as errors name it (by default `file args`). */
+    commandLine?: string;
+  },
 ): Promise<void> {
   options.signal.throwIfAborted();
   return new Promise((resolvePromise, reject) => {
     const child = spawn(file, args, {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env },
+      env: { ...(options.baseEnv ?? process.env), ...options.env },
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -41,7 +74,7 @@ export function execInGroup(
       killGroup(); // leave no stray grandchildren behind
       if (options.signal.aborted) return reject(options.signal.reason);
       if (code === 0) return resolvePromise();
-      reject(new ExecError([file, ...args].join(' '), code, sig));
+      reject(new ExecError(options.commandLine ?? [file, ...args].join(' '), code, sig));
     });
   });
 }

@@ -50,7 +50,16 @@ export interface Detection {
 
 export interface ExecOptions {
   cwd?: string;
+  /**
+   * The program's whole environment besides a plain PATH and LANG: it gets nothing of the
+   * stager's (no AWS_*, no DROPWARDEN_*). Name here every variable it needs.
+   */
   env?: Record<string, string>;
+  /**
+   * Directories it may write besides the droplet and the app's cache (scratch beside the
+   * droplet, say): absolute, no spaces. Everything else is read-only or private to it.
+   */
+  writable?: string[];
 }
 
 export interface StageContext extends AppSource {
@@ -61,8 +70,13 @@ export interface StageContext extends AppSource {
   /** A line for the task log, shown live to whoever staged the app. */
   log(message: string): void;
   /**
-   * Runs a program in its own process group, its output streamed into the task log; the
-   * whole group is killed when the staging deadline passes. Rejects with an ExecError when it
+   * Runs a program on the app's behalf: everything a plugin runs is treated as the app's own
+   * code (an npm install script, a buildpack's bin/*), so there is no other way to run one.
+   * It runs untrusted (DESIGN §8): as a uid of its own in its own pid, mount, ipc and uts
+   * namespaces, with only `options.env`, writing only the droplet, the cache and
+   * `options.writable`, unable to reach the host's or the metadata addresses; every process it
+   * starts dies when it ends. Its output is streamed into the task log; all of it is killed
+   * when the staging deadline passes. Rejects with an ExecError when it
    * exits non-zero or is killed, a PluginError when it cannot be started, and the deadline's
    * own error when the deadline passed.
    */

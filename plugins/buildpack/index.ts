@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type AppSource, type Detection, ExecError, type Plugin, PluginError, type StageContext } from '../api/types.ts';
 import { type Buildpack, checkBuildpack, configuredBuildpacks } from './config.ts';
 import { parseRelease } from './release.ts';
@@ -18,16 +18,6 @@ import { parseRelease } from './release.ts';
 /** A detect script that hangs must not hang detection of every app. */
 const DETECT_TIMEOUT_MS = 60_000;
 
-/**
- * The stager's own credentials stay out of buildpack scripts (they run the app's build tools,
- * and so the app's code): the variables are blanked, as the exec helper only adds to the env.
- */
-const SCRUBBED: Record<string, string> = {
-  AWS_ACCESS_KEY_ID: '',
-  AWS_SECRET_ACCESS_KEY: '',
-  AWS_SESSION_TOKEN: '',
-  AWS_SECURITY_TOKEN: '',
-};
 
 const tried = (bps: Buildpack[]) => bps.map((b) => b.name).join(', ');
 
@@ -36,7 +26,7 @@ function detectQuietly(bp: Buildpack, buildDir: string): Promise<string | undefi
   return new Promise((resolve) => {
     const child = spawn(join(bp.dir, 'bin', 'detect'), [buildDir], {
       cwd: buildDir,
-      env: { ...process.env, ...SCRUBBED },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
       detached: true,
       stdio: ['ignore', 'pipe', 'ignore'],
     });
@@ -66,7 +56,8 @@ function detectQuietly(bp: Buildpack, buildDir: string): Promise<string | undefi
 
 /** Runs a script with its stdout into a file (stderr goes to the task log) under the deadline. */
 async function runToFile(ctx: StageContext, script: string, args: string[], out: string): Promise<string> {
-  await ctx.exec('bash', ['-c', 'f="$1"; shift; exec "$@" > "$f"', 'bash', out, script, ...args], { cwd: ctx.dir, env: SCRUBBED });
+  const scratch = dirname(out);
+  await ctx.exec('bash', ['-c', 'f="$1"; shift; exec "$@" > "$f"', 'bash', out, script, ...args], { cwd: ctx.dir, env: { HOME: scratch }, writable: [scratch] });
   return readFile(out, 'utf8');
 }
 
@@ -143,7 +134,7 @@ export const buildpack: Plugin = {
       await mkdir(cacheDir, { recursive: true });
       ctx.log(`Compiling with buildpack ${bp.name} (${name})`);
       await step(ctx, bp, 'compile', () =>
-        ctx.exec(join(bp.dir, 'bin', 'compile'), [ctx.dir, cacheDir, envDir], { cwd: ctx.dir, env: SCRUBBED }),
+        ctx.exec(join(bp.dir, 'bin', 'compile'), [ctx.dir, cacheDir, envDir], { cwd: ctx.dir, env: { HOME: scratch }, writable: [scratch, cacheDir] }),
       );
       const yaml = await step(ctx, bp, 'release', () => runToFile(ctx, join(bp.dir, 'bin', 'release'), [ctx.dir], join(scratch, 'release.yml')));
       const release = parseRelease(yaml, `buildpack ${bp.name}'s bin/release`);

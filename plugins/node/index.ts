@@ -112,7 +112,8 @@ async function runNpm(ctx: StageContext, args: string[]): Promise<void> {
     try {
       await ctx.exec('bash', ['-c', script, process.execPath, cli, ...args], {
         cwd: ctx.dir,
-        env: { ...env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+        env: { ...env, PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin` },
+        writable: [scratch],
       });
     } catch (err) {
       if (!(err instanceof PluginError)) throw err;

@@ -24,7 +24,7 @@ import { renderStop } from '../../../resources/templates/stop.ts';
 import { PhaseError, classify } from '../errors.ts';
 import { ArchiveError } from '../../../lib/archive/errors.ts';
 import { type UnpackLimits, unpackLimitsFromEnv } from '../config.ts';
-import { execInGroup } from '../exec.ts';
+import { execUntrusted } from '../exec.ts';
 import { unpack } from './unpack.ts';
 
 export const STAGER_VERSION = 'dropwarden-stager 0.1.0';
@@ -39,6 +39,8 @@ export interface StageInput {
   cacheDir?: string;
   /** The task's unpack limits, for an archive a plugin unpacks (a .war); by default the environment's. */
   unpackLimits?: UnpackLimits;
+  /** Hidden from the programs plugins run (the work root, with every other task's workspace). */
+  hideFromPrograms?: string[];
   /** What the plugins are told of the stager's settings; by default its environment. */
   settings?: PluginSettings;
 }
@@ -185,7 +187,13 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
       startCommand,
       cacheDir: input.cacheDir,
       settings: settingsOf(input),
-      exec: (file, args, options) => execInGroup(file, args, { ...options, log: input.log, signal: input.signal }),
+      exec: (file, args, options) =>
+        execUntrusted(file, args, {
+          ...options,
+          log: input.log,
+          signal: input.signal,
+          sandbox: { writable: [input.dropletDir, ...(input.cacheDir ? [input.cacheDir] : [])], hide: input.hideFromPrograms },
+        }),
       unpackArchive: (zipPath, destDir) => unpackForPlugin(input, zipPath, destDir),
     };
     const out = await plugin.stage(ctx);
