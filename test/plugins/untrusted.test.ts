@@ -8,8 +8,8 @@ import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { stageApp, startDroplet, stopDroplet } from './helpers.ts';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { appPath, stageApp, startDroplet, stopDroplet } from './helpers.ts';
 
 const tag = `t${process.pid}`;
 let s3: ReturnType<typeof createServer>;
@@ -32,8 +32,8 @@ afterAll(() => {
   s3.close();
 });
 
-it('node-probe: a postinstall reaches no credential, no metadata, no S3, no host file, and leaves no process; the app serves', async () => {
-  const { dir } = await stageApp('node-probe', {}, (app) => {
+async function stageProbe(fixture: string, properties = {}): Promise<string> {
+  const { dir } = await stageApp(fixture, properties, (app) => {
     writeFileSync(join(app, 'probe-tag'), tag);
     writeFileSync(join(app, 'probe-s3'), s3Addr);
   });
@@ -45,7 +45,24 @@ it('node-probe: a postinstall reaches no credential, no metadata, no S3, no host
   expect(existsSync(`/tmp/dw-probe-${tag}`)).toBe(false);
   expect(existsSync(`/var/tmp/dw-probe-${tag}`)).toBe(false);
   expect(execSync(`pgrep -f '[d]w-probe-survivor-${tag}' || true`).toString().trim()).toBe('');
+  return dir;
+}
+
+it('node-probe: a postinstall reaches no credential, no metadata, no S3, no host file, and leaves no process; the app serves', async () => {
+  const dir = await stageProbe('node-probe');
   const running = await startDroplet(dir);
   expect(await (await running.get()).text()).toBe('probed\n');
   await stopDroplet(dir, running);
+});
+
+it('buildpack-probe: a bin/compile that probes the same gets the same answers; the app serves', async () => {
+  vi.stubEnv('DROPWARDEN_BUILDPACKS', appPath('buildpacks/probe'));
+  try {
+    const dir = await stageProbe('buildpack-probe');
+    const running = await startDroplet(dir);
+    expect((await running.get()).status).toBe(200);
+    await stopDroplet(dir, running);
+  } finally {
+    vi.unstubAllEnvs();
+  }
 });
