@@ -19,6 +19,11 @@ export const SETTING = {
   workDir: 'DROPWARDEN_WORK_DIR',
   runtimesDir: 'DROPWARDEN_RUNTIMES_DIR',
   npmCli: 'DROPWARDEN_NPM_CLI',
+  /**
+   * How plugin programs run (DESIGN §8): `namespaces` (the default: the local sandbox) or
+   * `env-only` (only the scrubbed environment; the Lambda stager until the builder exists).
+   */
+  sandbox: 'DROPWARDEN_SANDBOX',
   // The agent (container-host/agent/config.ts) and the CLI commands that find it.
   cluster: 'DROPWARDEN_CLUSTER',
   wardenSocket: 'DROPWARDEN_WARDEN_SOCKET',

@@ -53,6 +53,9 @@ export class StagerFunction extends Construct {
       [SETTING.dropletsBucket]: storage.droplets.bucketName,
       [SETTING.cacheBucket]: storage.cache.bucketName,
       [SETTING.resultsQueueUrl]: queues.results.queue.queueUrl,
+      // No namespaces on Lambda: plugin programs get only the scrubbed environment until the
+      // builder function exists (DESIGN §8).
+      [SETTING.sandbox]: 'env-only',
       [SETTING.stagingDeadlineSeconds]: String(settings.timeoutSeconds - RESULT_MARGIN_SECONDS),
       [POWERTOOLS.serviceName]: STAGER_SERVICE,
       [POWERTOOLS.metricsNamespace]: METRICS_NAMESPACE,

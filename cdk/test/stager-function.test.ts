@@ -35,6 +35,7 @@ describe('stager function', () => {
       DROPWARDEN_CACHE_BUCKET: ref(s.stack.storage.cache),
       DROPWARDEN_RESULTS_QUEUE_URL: ref(s.stack.queues.results.queue),
       DROPWARDEN_STAGING_DEADLINE_SECONDS: '840',
+      DROPWARDEN_SANDBOX: 'env-only', // no namespaces on Lambda until the builder exists (DESIGN §8)
       POWERTOOLS_SERVICE_NAME: 'stager',
       POWERTOOLS_METRICS_NAMESPACE: 'dropwarden',
       POWERTOOLS_LOG_LEVEL: 'INFO',

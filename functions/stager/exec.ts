@@ -17,6 +17,9 @@ export async function execUntrusted(
   options: ExecOptions & { log: (line: string) => void; signal: AbortSignal; sandbox: SandboxOptions },
 ): Promise<void> {
   options.signal.throwIfAborted();
+  if (options.sandbox.mode === 'env-only') {
+    return execInGroup(file, args, { cwd: options.cwd, log: options.log, signal: options.signal, baseEnv: { ...SANDBOX_BASE_ENV }, env: options.env });
+  }
   await ensureSandboxFilters();
   const uid = sandboxUid();
   const writable = [...new Set([...options.sandbox.writable, ...(options.writable ?? [])])];

@@ -38,7 +38,18 @@ export class SandboxUnavailableError extends Error {
   override name = 'SandboxUnavailableError';
 }
 
+export type SandboxMode = 'namespaces' | 'env-only';
+
+/** DROPWARDEN_SANDBOX's value: anything else is refused, naming the setting. */
+export function sandboxMode(value: string | undefined): SandboxMode {
+  if (value === undefined || value === '' || value === 'namespaces') return 'namespaces';
+  if (value === 'env-only') return 'env-only';
+  throw new PluginError(`DROPWARDEN_SANDBOX must be "namespaces" or "env-only", not ${JSON.stringify(value)}`);
+}
+
 export interface SandboxOptions {
+  /** `env-only`: no namespaces, no uid, no filters — only the scrubbed environment (Lambda, DESIGN §8). */
+  mode?: SandboxMode;
   /** Directories the program may write: bound back at their own paths and chowned to its uid. */
   writable: string[];
   /** Directories hidden behind a fresh tmpfs besides /tmp, /var/tmp and /dev/shm (the work root). */

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { execUntrusted } from '../../functions/stager/exec.ts';
+import { sandboxMode } from '../../functions/stager/sandbox.ts';
 import { StagingTimeoutError } from '../../functions/stager/errors.ts';
 
 const dirs: string[] = [];
@@ -93,4 +94,28 @@ it('the deadline kills the whole sandbox, setsid children included', async () =>
   await new Promise((r) => setTimeout(r, 300));
   const { execSync } = await import('node:child_process');
   expect(execSync("pgrep -f '^sleep 301$' || true").toString().trim()).toBe('');
+});
+
+it('env-only (the Lambda stager until the builder exists): the program still gets only the variables named', async () => {
+  const dir = buildDir();
+  process.env.AWS_SECRET_ACCESS_KEY = 'sbx-test-secret';
+  try {
+    await execUntrusted('bash', ['-c', 'env > "$1/env"', 'probe', dir], {
+      log: () => {},
+      signal: new AbortController().signal,
+      env: { NAMED: 'yes' },
+      sandbox: { mode: 'env-only', writable: [dir] },
+    });
+  } finally {
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+  }
+  const env = readFileSync(join(dir, 'env'), 'utf8');
+  expect(env).toContain('NAMED=yes');
+  expect(env).not.toMatch(/^(AWS_|DROPWARDEN_)/m);
+});
+
+it('DROPWARDEN_SANDBOX takes namespaces or env-only and refuses anything else by name', () => {
+  expect(sandboxMode(undefined)).toBe('namespaces');
+  expect(sandboxMode('env-only')).toBe('env-only');
+  expect(() => sandboxMode('off')).toThrow('DROPWARDEN_SANDBOX must be "namespaces" or "env-only", not "off"');
 });

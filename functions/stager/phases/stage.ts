@@ -25,6 +25,8 @@ import { PhaseError, classify } from '../errors.ts';
 import { ArchiveError } from '../../../lib/archive/errors.ts';
 import { type UnpackLimits, unpackLimitsFromEnv } from '../config.ts';
 import { execUntrusted } from '../exec.ts';
+import { sandboxMode } from '../sandbox.ts';
+import { SETTING } from '../../../contracts/settings.ts';
 import { unpack } from './unpack.ts';
 
 export const STAGER_VERSION = 'dropwarden-stager 0.1.0';
@@ -192,7 +194,7 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
           ...options,
           log: input.log,
           signal: input.signal,
-          sandbox: { writable: [input.dropletDir, ...(input.cacheDir ? [input.cacheDir] : [])], hide: input.hideFromPrograms },
+          sandbox: { mode: sandboxMode(settingsOf(input)[SETTING.sandbox]), writable: [input.dropletDir, ...(input.cacheDir ? [input.cacheDir] : [])], hide: input.hideFromPrograms },
         }),
       unpackArchive: (zipPath, destDir) => unpackForPlugin(input, zipPath, destDir),
     };
