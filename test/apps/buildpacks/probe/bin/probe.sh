@@ -14,3 +14,4 @@ host="${s3%:*}"; port="${s3##*:}"
 if timeout 3 bash -c "exec 3<>/dev/tcp/$host/$port; printf 'PUT /droplets/other-app/droplet.tgz HTTP/1.1\r\nHost: s3\r\nContent-Length: 4\r\nConnection: close\r\n\r\nevil' >&3; head -1 <&3" > "$app/put-answer" 2>/dev/null; then r s3put "answered $(tr -d '\r' < "$app/put-answer")"; else r s3put refused; fi
 setsid bash -c "exec -a dw-probe-survivor-$tag sleep 300" < /dev/null > /dev/null 2>&1 &
 r done yes
+sed "s/^/probe: /" "$out"
