@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { Agent } from '../../container-host/agent/agent.ts';
 import { agentConfigFromEnv } from '../../container-host/agent/config.ts';
+import { createAgentLogger } from '../../container-host/agent/log.ts';
+import { localRegistrarFromEnv } from '../../container-host/agent/routes/local-router.ts';
 import { stackConfigToEnv } from '../../lib/stack-config.ts';
 import { SETTING } from '../../contracts/settings.ts';
 import { EXIT_OK } from '../errors.ts';
@@ -16,7 +18,11 @@ export function agentCommand(): Command {
     .action(async () => {
       // On a host the environment names the queues; locally, the running `up` stack does.
       if (!process.env[SETTING.startQueueUrl]) Object.assign(process.env, { ...stackConfigToEnv(resolveStack()), ...process.env });
-      const agent = new Agent(agentConfigFromEnv());
+      const config = agentConfigFromEnv();
+      const log = createAgentLogger();
+      // Routes (DESIGN §7): the local router when `up` names one (DROPWARDEN_ROUTER_ADMIN), else none.
+      const registrar = localRegistrarFromEnv(process.env, { source: `${config.agentId}:${config.agentDir}`, log });
+      const agent = new Agent(config, { log, registrar });
       await agent.start();
       process.stdout.write(
         `${JSON.stringify({ ready: true, api: agent.apiAddress ?? null, advertise_host: agent.config.advertiseHost, warden_socket: agent.config.wardenSocket })}\n`,
@@ -26,6 +32,7 @@ export function agentCommand(): Command {
         process.once('SIGINT', () => resolve());
       });
       await agent.stop();
+      registrar.close?.();
       process.exit(process.exitCode ?? EXIT_OK);
     });
 }

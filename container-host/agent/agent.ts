@@ -24,6 +24,7 @@ import { Instance, type InstanceDeps } from './instance.ts';
 import { type AgentLogger, createAgentLogger } from './log.ts';
 import { type AgentMetrics, createAgentMetrics } from './metrics.ts';
 import { StartQueuePoller } from './poller.ts';
+import { NO_ROUTES, type RouteRegistrar, type RouteTarget } from './routes/registrar.ts';
 
 export interface AgentParts {
   log?: AgentLogger;
@@ -31,6 +32,8 @@ export interface AgentParts {
   reporter?: CapacityReporter;
   /** For `createCapacityReporter` (DROPWARDEN_CLUSTER, …); default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Where RUNNING instances are put so that their app's route reaches them (DESIGN §7); default none. */
+  registrar?: RouteRegistrar;
 }
 
 interface App extends ApiApp {
@@ -55,6 +58,7 @@ export class Agent {
   readonly #poller: StartQueuePoller;
   readonly #apps = new Map<string, App>();
   readonly #deps: InstanceDeps;
+  readonly #registrar: RouteRegistrar;
   #api?: RunningApi;
   #reportTimer?: NodeJS.Timeout;
   #stopped = false;
@@ -73,8 +77,9 @@ export class Agent {
     const s3: S3Client = s3Client(where);
     this.#droplets = new DropletCache({ dir: join(config.agentDir, 'droplets'), s3, places: config.dropletsFrom, urls: config.urls });
     this.#events = new EventPublisher({ sqs: this.#sqs, eventsQueueUrl: config.eventsQueueUrl, log: this.#log });
+    this.#registrar = parts.registrar ?? NO_ROUTES;
     this.#deps = {
-      config, warden: this.#warden, droplets: this.#droplets, events: this.#events, log: this.#log,
+      config, warden: this.#warden, droplets: this.#droplets, events: this.#events, log: this.#log, registrar: this.#registrar,
       onState: (instance, state) => this.#onState(instance, state),
       onFinished: (instance) => this.#onFinished(instance),
     };
@@ -226,6 +231,7 @@ export class Agent {
         }
       }),
     );
+    const routed: RouteTarget[] = [];
     for (const { container, props, state } of found) {
       if (!props || !state) {
         // Made by an agent that stopped before the container was set up: nothing runs in it.
@@ -239,7 +245,13 @@ export class Agent {
       entry.instances.push(instance);
       instance.adopt({ container, props, state });
       this.#log.info('Adopted an instance', { app_id: props.app_id, instance_id: props.instance_id, index: props.index, handle: container.handle, state: state.kind });
+      if (state.kind === 'running' && props.host_port) {
+        routed.push({ appId: props.app_id, instanceId: props.instance_id, index: props.index, host: this.config.advertiseHost, port: props.host_port });
+      }
     }
+    // What an earlier agent routed and is gone now leaves the routes; the rest stays routed
+    // while the adopted instances are health-checked again (and registered once healthy).
+    await this.#registrar.reconcile?.(routed);
   }
 
   // ---- bookkeeping ----

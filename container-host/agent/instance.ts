@@ -17,6 +17,7 @@ import { DropletFetchError, type DropletCache } from './droplets.ts';
 import type { EventPublisher } from './events.ts';
 import { HealthCheckTimeoutError, waitHealthy } from './health-check.ts';
 import type { AgentLogger } from './log.ts';
+import type { RouteRegistrar, RouteTarget } from './routes/registrar.ts';
 import { runEnvironment } from './run-environment.ts';
 
 export interface InstanceDeps {
@@ -25,6 +26,8 @@ export interface InstanceDeps {
   droplets: DropletCache;
   events: EventPublisher;
   log: AgentLogger;
+  /** The app's route (DESIGN §7): joined once healthy, left before a stop (drained) or on a crash (at once). */
+  registrar: RouteRegistrar;
   /** Every state, as it is reported. */
   onState(instance: Instance, state: InstanceState): void;
   /** The instance will make no further attempt (stopped or given up): its reservation can go. */
@@ -69,6 +72,8 @@ export class Instance {
   #life: Promise<void> = Promise.resolve();
   #finished = false;
   #stopping?: Promise<void>;
+  /** The address last put in the route, kept after a crash so that a stop still takes the instance out of it. */
+  #routeTarget?: RouteTarget;
 
   constructor(request: StartRequest, index: number, deps: InstanceDeps, found?: InstanceProperties) {
     this.request = request;
@@ -125,6 +130,8 @@ export class Instance {
       this.#mode = 'stop';
       this.#abort.abort(new LifeAborted('stopped'));
       await this.#life;
+      // Out of the route first; requests under way finish (or the drain times out) before ./stop.
+      if (this.#routeTarget) await this.#leaveRoute({ drain: true });
       const container = this.#container;
       this.#container = undefined;
       if (container) {
@@ -200,6 +207,8 @@ export class Instance {
         healthCheck.abort(),
       );
       if (first) return { reason: crashReason(first.exit) };
+      // In the route before RUNNING is reported: whoever waits for RUNNING (push) finds the route answering.
+      await this.#joinRoute();
       void this.#report('RUNNING');
       return { reason: crashReason(await raceAbort(exit, signal)) };
     } catch (err) {
@@ -263,6 +272,8 @@ export class Instance {
   }
 
   async #crashed(crash: Crash): Promise<void> {
+    // Out of the route at once, without a drain: nothing is listening any more.
+    if (this.#routeTarget) await this.#leaveRoute({ drain: false });
     const container = this.#container;
     this.#container = undefined;
     let logsTail: string | undefined;
@@ -274,6 +285,26 @@ export class Instance {
     }
     await this.#report('CRASHED', { reason: crash.reason, logs_tail: logsTail });
     this.#hostPort = null;
+  }
+
+  async #joinRoute(): Promise<void> {
+    const target: RouteTarget = { appId: this.appId, instanceId: this.instanceId, index: this.index, host: this.#deps.config.advertiseHost, port: this.#hostPort! };
+    this.#routeTarget = target;
+    try {
+      await this.#deps.registrar.register(target);
+    } catch (err) {
+      this.#deps.log.warn('Could not put the instance in its route', { ...this.#ids(), error: (err as Error).message });
+    }
+  }
+
+  async #leaveRoute(options: { drain: boolean }): Promise<void> {
+    const target = this.#routeTarget!;
+    if (options.drain) this.#routeTarget = undefined;
+    try {
+      await this.#deps.registrar.deregister(target, options);
+    } catch (err) {
+      this.#deps.log.warn('Could not take the instance out of its route', { ...this.#ids(), drain: options.drain, error: (err as Error).message });
+    }
   }
 
   #finish(): void {
