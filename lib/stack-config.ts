@@ -10,6 +10,8 @@ export interface StackConfig {
   endpoint?: string;
   queues: { staging: string; staging_dlq: string; results: string; start: string; events: string };
   buckets: { apps: string; droplets: string; cache: string };
+  /** The route template, `http://{app}.localhost:8080` locally (DESIGN §7); absent where apps have no routes. */
+  routes?: string;
 }
 
 /** Which variable holds each queue and bucket. */
@@ -50,6 +52,7 @@ export function stackConfigFromEnv(env: NodeJS.ProcessEnv = process.env): StackC
       droplets: need(ENV.droplets),
       cache: env[ENV.cache] ?? '',
     },
+    ...(env[SETTING.routes] ? { routes: env[SETTING.routes] } : {}),
   };
 }
 
@@ -62,5 +65,6 @@ export function stackConfigToEnv(config: StackConfig): Record<string, string> {
   if (config.endpoint) env.AWS_ENDPOINT_URL = config.endpoint;
   for (const q of ['staging', 'staging_dlq', 'results', 'start', 'events'] as const) env[ENV[q]] = config.queues[q];
   for (const b of ['apps', 'droplets', 'cache'] as const) env[ENV[b]] = config.buckets[b];
+  if (config.routes) env[SETTING.routes] = config.routes;
   return env;
 }

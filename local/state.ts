@@ -19,6 +19,8 @@ export interface LocalStackState {
   agent_api?: string;
   /** The agent's droplet cache and records. */
   agent_dir?: string;
+  /** host:port of the router's admin API (DESIGN §7). */
+  router_admin?: string;
   /** pid of each part, so a next `up` can stop what one that was killed left running. */
   parts?: Record<string, number>;
 }

@@ -42,7 +42,7 @@ async function stopEveryApp(stack: LocalStack, say: (line: string) => void): Pro
 
 export function upCommand(): Command {
   return new Command('up')
-    .description('Run the embedded stack in the foreground (emulator, stager worker, wardend, agent) and the sample apps; Ctrl-C stops it all')
+    .description('Run the embedded stack in the foreground (emulator, stager worker, wardend, agent, router) and the sample apps; Ctrl-C stops it all')
     .option('--no-demo', 'do not stage and start the sample apps')
     .option('--port <n>', 'emulator port (taken if free, else any)', '4566')
     .option('--data-dir <dir>', 'where S3 objects, staging workspaces, containers and droplets live (default ~/.dropwarden/data)')
@@ -108,7 +108,8 @@ export function upCommand(): Command {
       const config = stack.config!;
       const parts = stack.containers!;
       process.stdout.write(
-        `dropwarden ready: S3+SQS at ${config.endpoint}, wardend at ${parts.wardenSocket}, agent API at http://${parts.agentApi} ` +
+        `dropwarden ready: S3+SQS at ${config.endpoint}, wardend at ${parts.wardenSocket}, agent API at http://${parts.agentApi}, ` +
+          `routes ${config.routes} ` +
           '(names: npx dropwarden config --json)\n',
       );
       if (opts.demo) {
