@@ -14,6 +14,7 @@ import type { InstanceState } from '../../contracts/instances.ts';
 import { Agent } from '../../container-host/agent/agent.ts';
 import { agentConfigFromEnv, type AgentConfig, type AgentTuning } from '../../container-host/agent/config.ts';
 import type { AgentLogger, LogFields } from '../../container-host/agent/log.ts';
+import type { RouteRegistrar } from '../../container-host/agent/routes/registrar.ts';
 import { pack } from '../../functions/stager/phases/pack.ts';
 import { stage } from '../../functions/stager/phases/stage.ts';
 import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
@@ -186,8 +187,8 @@ export class AgentHarness {
     return agentConfigFromEnv(this.env(extra), { restartBackoffFirstMs: 300, pollWaitSeconds: 2, ...tuning });
   }
 
-  async startAgent(config = this.config(), log = memoryLogger()): Promise<{ agent: Agent; log: ReturnType<typeof memoryLogger> }> {
-    const agent = new Agent(config, { log, env: this.env() });
+  async startAgent(config = this.config(), log = memoryLogger(), registrar?: RouteRegistrar): Promise<{ agent: Agent; log: ReturnType<typeof memoryLogger> }> {
+    const agent = new Agent(config, { log, env: this.env(), registrar });
     this.agents.push(agent);
     await agent.start();
     return { agent, log };
