@@ -92,6 +92,7 @@ describe('dropwarden config --stack', () => {
       endpoint: null,
       queues: { staging: queue('Staging'), staging_dlq: queue('StagingDlq'), results: queue('Results'), start: queue('Start'), events: queue('Events') },
       buckets: { apps: 'dropwarden-apps-abc', droplets: 'dropwarden-droplets-abc', cache: 'dropwarden-cache-abc' },
+      routes: null,
     });
     expect(calls.at(-1)).toMatchObject({ Action: 'DescribeStacks', StackName: 'Dropwarden' });
   });

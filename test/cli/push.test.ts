@@ -52,12 +52,13 @@ describe('push and apps, without a stack', () => {
           { app_id: 'web', instance_id: 'i0', index: 0, state: 'RUNNING', host: 'h', port: 1, url: 'http://h:1', reason: null, timestamp: 't0', started_at: 's0' },
         ],
       },
-    ]);
+    ], 'http://{app}.localhost:8080');
     expect(text.split('\n').map((l) => l.split(/\s+/))).toEqual([
-      ['APP', 'INDEX', 'STATE', 'URL', 'INSTANCE', 'SINCE'],
-      ['web', '0', 'RUNNING', 'http://h:1', 'i0', 's0'],
-      ['web', '1', 'CRASHED', '-', 'i1', 't1'],
+      ['APP', 'ROUTE', 'INDEX', 'STATE', 'URL', 'INSTANCE', 'SINCE'],
+      ['web', 'http://web.localhost:8080', '0', 'RUNNING', 'http://h:1', 'i0', 's0'],
+      ['web', 'http://web.localhost:8080', '1', 'CRASHED', '-', 'i1', 't1'],
     ]);
+    expect(appsTable([{ app_id: 'bare', instances: [] }]).split('\n')[1].split(/\s+/)).toEqual(['bare', '-', '-', '-', '-', '-', '-']);
   });
 });
 
@@ -109,8 +110,8 @@ describe.skipIf(skip)('dropwarden push, apps, logs, stop on a running up', () =>
     expect(push.code, push.stderr).toBe(0);
     expect(push.stderr).toContain('Starting 1 instance of node-hello');
     const pushed = lastJson(push.stdout);
-    expect(pushed).toMatchObject({ app_id: 'node-hello', droplet: { uri: expect.stringMatching(/^s3:\/\//) } });
-    expect(pushed.instances).toEqual([{ instance_id: expect.any(String), state: 'RUNNING', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) }]);
+    expect(pushed).toMatchObject({ app_id: 'node-hello', url: expect.stringMatching(/^http:\/\/node-hello\.localhost:\d+$/), droplet: { uri: expect.stringMatching(/^s3:\/\//) } });
+    expect(pushed.instances).toEqual([{ instance_id: expect.any(String), state: 'RUNNING', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), host: '127.0.0.1' }]);
     const res = await fetch(pushed.instances[0].url);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('Hello from node (production)\n');
@@ -119,7 +120,7 @@ describe.skipIf(skip)('dropwarden push, apps, logs, stop on a running up', () =>
     const app = lastJson(listed.stdout).apps.find((a: { app_id: string }) => a.app_id === 'node-hello');
     const [instance] = app.instances;
     expect(instance).toMatchObject({ state: 'RUNNING', index: 0, url: pushed.instances[0].url });
-    expect((await runCli(['apps'], up.env)).stdout).toMatch(/node-hello\s+0\s+RUNNING\s+http:\/\/127\.0\.0\.1:\d+/);
+    expect((await runCli(['apps'], up.env)).stdout).toMatch(/node-hello\s+http:\/\/node-hello\.localhost:\d+\s+0\s+RUNNING\s+http:\/\/127\.0\.0\.1:\d+/);
 
     const logs = await runCli(['logs', 'node-hello', '--stream', 'stdout'], up.env);
     expect(logs.code).toBe(0);

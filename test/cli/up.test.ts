@@ -14,6 +14,7 @@ import { claimSlot, SLOT_COUNT, slotResources } from '../../local/slots.ts';
 import { worthShowing } from '../../cli/commands/up.ts';
 import { SAMPLE_APPS, selectSamples } from '../../samples/index.ts';
 import { CLI } from '../support/cli.ts';
+import { routeGet } from '../support/routes.ts';
 import { alive } from '../support/processes.ts';
 
 const fakeHost = (over: Partial<HostProbe> = {}): HostProbe => ({
@@ -130,7 +131,7 @@ describe.skipIf(skip)('dropwarden up (with the sample apps)', () => {
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   }, 60_000);
 
-  it('prints a URL per sample that answers 200, and Ctrl-C leaves nothing behind', async () => {
+  it('prints a route per sample that answers 200, and Ctrl-C leaves nothing behind', async () => {
     child = spawn(process.execPath, [CLI, 'up', '--port', '0'], {
       env: { ...process.env, DROPWARDEN_STATE_DIR: stateDir },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -158,9 +159,11 @@ describe.skipIf(skip)('dropwarden up (with the sample apps)', () => {
     // All six: set-up installed every sample's runtime, so none may be skipped.
     expect(names.sort(), output.join('\n')).toEqual(SAMPLE_APPS.map((a) => a.name).sort());
     for (let i = 1; i < urls.length; i += 2) {
-      const res = await fetch(urls[i]);
+      // Each sample's route (DESIGN §7): http://<name>.localhost:<router port>.
+      expect(urls[i]).toMatch(new RegExp(`^http://${urls[i - 1]}\\.localhost:\\d+$`));
+      const res = await routeGet(urls[i]);
       expect(res.status, urls[i - 1]).toBe(200);
-      expect(await res.text()).toContain('Hello from dropwarden!');
+      expect(res.body).toContain('Hello from dropwarden!');
     }
     expect(readdirSync(depot).length).toBe(names.length);
 
