@@ -37,6 +37,8 @@ export class LocalRouterRegistrar implements RouteRegistrar {
   #timer?: NodeJS.Timeout;
   #unreachable = false;
   #closed = false;
+  /** A whole-state sync under way: a call waits for it, so that a sync sent before a deregister cannot land after it and put the target back. */
+  #syncing?: Promise<void>;
 
   constructor(opts: LocalRouterOptions) {
     this.#base = `http://${opts.admin}`;
@@ -49,6 +51,7 @@ export class LocalRouterRegistrar implements RouteRegistrar {
   async register(target: RouteTarget): Promise<void> {
     this.#targets.set(keyOf(target), target);
     this.#crashed.get(target.appId)?.delete(target.instanceId);
+    await this.#syncing;
     await this.#call('PUT', ROUTER_ADMIN.target(this.#source, target.appId, target.instanceId), body(target), CALL_TIMEOUT_MS);
   }
 
@@ -60,6 +63,7 @@ export class LocalRouterRegistrar implements RouteRegistrar {
     if (crashed.size) this.#crashed.set(target.appId, crashed);
     else this.#crashed.delete(target.appId);
     const path = `${ROUTER_ADMIN.target(this.#source, target.appId, target.instanceId)}?drain=${options.drain ? 1 : 0}`;
+    await this.#syncing;
     await this.#call('DELETE', path, undefined, options.drain ? DRAIN_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS);
   }
 
@@ -86,7 +90,11 @@ export class LocalRouterRegistrar implements RouteRegistrar {
 
   async #sync(): Promise<void> {
     if (this.#closed) return;
-    await this.#call('PUT', ROUTER_ADMIN.source(this.#source), this.#state(), CALL_TIMEOUT_MS);
+    await this.#syncing;
+    const sending = this.#call('PUT', ROUTER_ADMIN.source(this.#source), this.#state(), CALL_TIMEOUT_MS);
+    this.#syncing = sending;
+    await sending;
+    if (this.#syncing === sending) this.#syncing = undefined;
   }
 
   /** Never throws: the router may be restarting; the next sync makes the call good. */
