@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningUp, runCli, startUp } from '../support/cli.ts';
 import { alive, until } from '../support/processes.ts';
+import { routeGet } from '../support/routes.ts';
 import { missingHostFeature } from '../warden/linux/helpers.ts';
 
 const NODE_APP = new URL('../apps/node-hello', import.meta.url).pathname;
@@ -80,7 +81,7 @@ describe.skipIf(skip)('up again, on the same state dir', () => {
   it('after up is SIGKILLed, the next up stops its left parts and adopts the running instance', async () => {
     const state = JSON.parse(readFileSync(join(stateDir, 'stack.json'), 'utf8')) as { pid: number; parts: Record<string, number> };
     const parts = Object.values(state.parts);
-    expect(Object.keys(state.parts).sort()).toEqual(['agent', 'emulator', 'stager', 'wardend']);
+    expect(Object.keys(state.parts).sort()).toEqual(['agent', 'emulator', 'router', 'stager', 'wardend']);
     const killed = up!;
     const exited = new Promise((r) => killed.child.once('exit', r));
     killed.child.kill('SIGKILL');
@@ -98,5 +99,12 @@ describe.skipIf(skip)('up again, on the same state dir', () => {
     expect(adopted.url).toBe(v2.instances[0].url);
     expect(await body(adopted.url!)).toBe('Hello again from node (production)\n');
     expect((await apps())!.instances).toHaveLength(1);
+    // The new up's router learnt the adopted instance's route (DESIGN §7).
+    const config = JSON.parse((await runCli(['config', '--json'], up.env)).stdout) as { routes: string };
+    const route = await until('the route through the new router', async () => {
+      const res = await routeGet(config.routes.replace('{app}', v2.app_id)).catch(() => undefined);
+      return res?.status === 200 ? res : undefined;
+    }, 10_000);
+    expect(route.body).toBe('Hello again from node (production)\n');
   }, 180_000);
 });
