@@ -35,6 +35,10 @@ async function backend(name: string): Promise<Backend> {
       setTimeout(() => res.end(`${name} slow\n`), Number(url.searchParams.get('ms')));
       return;
     }
+    if (url.pathname === '/echo') {
+      req.pipe(res);
+      return;
+    }
     if (url.pathname === '/stream') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('first\n');
@@ -95,6 +99,9 @@ describe('the router', () => {
     expect(appFromHost('42.localhost')).toEqual({ appId: '42', valid: true });
     expect(appFromHost('localhost:8080')).toBeUndefined();
     expect(appFromHost('a.b.localhost')).toEqual({ appId: 'a.b', valid: false });
+    const longest = `a${'-'.repeat(61)}z`;
+    expect(appFromHost(`${longest}.localhost:1`)).toEqual({ appId: longest, valid: true });
+    expect(appFromHost(`${longest}z.localhost`)?.valid).toBe(false);
   });
 
   it('routes by Host, adds X-Forwarded-* and a request id (keeping one given), and logs one line per request', async () => {
@@ -152,6 +159,19 @@ describe('the router', () => {
     const res = await routeGet(route('gone'));
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('1');
+  });
+
+  it('passes a request body through (and does not retry a request that has one)', async () => {
+    router.table.register('t', target('poster', 'p0', backends[0]));
+    const body = 'x'.repeat(200_000);
+    const res = await routeGet(route('poster'), { path: '/echo', method: 'POST', body, headers: { 'content-type': 'text/plain' } });
+    expect(res).toMatchObject({ status: 200, body });
+    const dead = await freePort();
+    router.table.register('t', { app_id: 'poster', instance_id: 'p-dead', index: 1, host: '127.0.0.1', port: dead });
+    const statuses = new Set<number>();
+    for (let i = 0; i < 4; i++) statuses.add((await routeGet(route('poster'), { path: '/echo', method: 'POST', body: 'y' })).status);
+    // The dead one answers 502 (the body may have been sent: not retried); the live one 200.
+    expect([...statuses].sort()).toEqual([200, 502]);
   });
 
   it('passes a streamed response through as it comes', async () => {
