@@ -25,6 +25,12 @@ export const SETTING = {
   agentDir: 'DROPWARDEN_AGENT_DIR',
   agentApi: 'DROPWARDEN_AGENT_API',
   agentAdvertiseHost: 'DROPWARDEN_AGENT_ADVERTISE_HOST',
+  // Routes on AWS: the stack's load balancer, which the agent's ELB registrar manages
+  // (container-host/agent/routes/elb-config.ts; DESIGN §7, §13).
+  routesListenerArn: 'DROPWARDEN_ROUTES_LISTENER_ARN',
+  routesVpcId: 'DROPWARDEN_ROUTES_VPC_ID',
+  routesDomain: 'DROPWARDEN_ROUTES_DOMAIN',
+  routesDrainSeconds: 'DROPWARDEN_ROUTES_DRAIN_SECONDS',
 } as const;
 
 /**
