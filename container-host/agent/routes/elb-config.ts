@@ -19,8 +19,11 @@ export interface ElbRoutesConfig {
    * a deregistered target finish its in-flight requests, and so how long a drain may take.
    */
   drainSeconds: number;
-  /** How often a drain polls the target's state (seconds; the SDK waiter's delays). */
-  drainPoll: { minDelaySeconds: number; maxDelaySeconds: number };
+  /**
+   * How often a drain polls the target's state (seconds; the SDK waiter's delays), and how long
+   * past `drainSeconds` it keeps polling before the instance is stopped anyway.
+   */
+  drainPoll: { minDelaySeconds: number; maxDelaySeconds: number; slackSeconds: number };
 }
 
 export const DEFAULT_DRAIN_SECONDS = 30;
@@ -89,6 +92,6 @@ export function elbRoutesConfigFromEnv(env: NodeJS.ProcessEnv): ElbRoutesConfig 
     vpcId: vpcId!,
     domain: domain!,
     drainSeconds,
-    drainPoll: { minDelaySeconds: 2, maxDelaySeconds: 5 },
+    drainPoll: { minDelaySeconds: 2, maxDelaySeconds: 5, slackSeconds: 15 },
   };
 }

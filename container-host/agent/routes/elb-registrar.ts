@@ -38,8 +38,6 @@ const TARGET_GROUPS_QUOTA = 'target-groups-per-application-load-balancer';
 const MAX_PRIORITY = 50_000;
 /** CreateRule attempts when other hosts take the chosen priority first. */
 const CREATE_RULE_ATTEMPTS = 8;
-/** A drain may take the deregistration delay plus this much polling slack. */
-const DRAIN_SLACK_SECONDS = 15;
 
 /**
  * The target group every agent creates: the same settings everywhere, so that ELB's idempotent
@@ -137,12 +135,12 @@ export class ElbRegistrar implements RouteRegistrar {
       return;
     }
     const started = Date.now();
-    const { minDelaySeconds, maxDelaySeconds } = this.config.drainPoll;
+    const { minDelaySeconds, maxDelaySeconds, slackSeconds } = this.config.drainPoll;
     try {
       await waitUntilTargetDeregistered(
         {
           client: this.client,
-          maxWaitTime: this.config.drainSeconds + DRAIN_SLACK_SECONDS,
+          maxWaitTime: this.config.drainSeconds + slackSeconds,
           minDelay: minDelaySeconds,
           maxDelay: Math.max(minDelaySeconds, maxDelaySeconds),
         },
@@ -327,6 +325,10 @@ export class ElbRegistrar implements RouteRegistrar {
       if (!isNamed(err, 'DuplicateTargetGroupNameException')) throw err;
       const raced = await this.findTargetGroup(name);
       if (!raced) throw err;
+      if (!(await this.isOurs(raced.TargetGroupArn!))) {
+        throw new RouteConflictError(
+          `target group ${name} was just created by someone else, without the tag ${ROUTE_TAG.listener}=${this.config.listenerArn}. Delete or rename it, then push app "${appId}" again.`);
+      }
       return raced.TargetGroupArn!;
     }
   }
