@@ -136,7 +136,7 @@ beforeEach(() => {
   });
   elb.on(DescribeTagsCommand).callsFake(async (input) => ({
     ...meta,
-    TagDescriptions: input.ResourceArns!.map((arn) => ({
+    TagDescriptions: input.ResourceArns!.map((arn: string) => ({
       ResourceArn: arn, Tags: [...model.groups, ...model.rules].find((r) => r.arn === arn)?.tags ?? [],
     })),
   }));
@@ -194,7 +194,7 @@ beforeEach(() => {
     const targets = model.targets.get(input.TargetGroupArn!)!;
     return {
       ...meta,
-      TargetHealthDescriptions: input.Targets!.map((t) => {
+      TargetHealthDescriptions: input.Targets!.map((t: { Id?: string; Port?: number }) => {
         const key = `${t.Id}:${t.Port}`;
         const entry = targets.get(key);
         if (entry?.state === 'draining' && entry.drainPolls-- <= 0) targets.delete(key);
