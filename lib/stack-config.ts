@@ -10,6 +10,8 @@ export interface StackConfig {
   endpoint?: string;
   queues: { staging: string; staging_dlq: string; results: string; start: string; events: string };
   buckets: { apps: string; droplets: string; cache: string };
+  /** The apps' route template, e.g. `https://{app}.apps.example.com` (DESIGN §7); absent where none is known. */
+  routes?: string;
 }
 
 /** Which variable holds each queue and bucket. */
