@@ -34,7 +34,7 @@ import { RoutesConfigError, elbRoutesConfigFromEnv } from '../../container-host/
 import type { ElbRoutesConfig } from '../../container-host/agent/routes/elb-config.ts';
 import { routeHost, targetGroupName } from '../../container-host/agent/routes/elb-names.ts';
 import { createElbRegistrar, targetGroupSettings } from '../../container-host/agent/routes/elb-registrar.ts';
-import { RouteConflictError, RouteLimitError, RouteTargetError } from '../../container-host/agent/routes/errors.ts';
+import { RouteConflictError, RouteLimitError, RouteRefusedError, RouteTargetError } from '../../container-host/agent/routes/errors.ts';
 import type { RouteTarget } from '../../container-host/agent/routes/registrar.ts';
 
 const REGION = 'eu-west-1';
@@ -308,6 +308,7 @@ describe('register', () => {
     model.addRule('hello.apps.example.com', foreign.arn, 1, [{ Key: 'team', Value: 'web' }]);
     const err = await registrar().register(target('hello')).catch((e) => e);
     expect(err).toBeInstanceOf(RouteConflictError);
+    expect(err).toBeInstanceOf(RouteRefusedError);
     expect(err.message).toMatch(/already routes hello\.apps\.example\.com and was not made by dropwarden/);
     expect(names()).not.toContain('ModifyRule');
 
@@ -319,10 +320,23 @@ describe('register', () => {
     expect(names()).not.toContain('CreateRule');
   });
 
+  it('a control-plane failure is thrown as it is (worth a retry), and the next register tries the route again', async () => {
+    const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } });
+    elb.on(DescribeRulesCommand).rejectsOnce(throttled).callsFake(async () => ({ ...meta, Rules: model.describeRules() }));
+    const r = registrar();
+    const err = await r.register(target('hello')).catch((e) => e);
+    expect(err).toBe(throttled);
+    expect(err).not.toBeInstanceOf(RouteRefusedError);
+    await r.register(target('hello'));
+    expect(model.rules).toHaveLength(1);
+    expect([...model.targets.get(model.groups[0].arn)!.keys()]).toEqual(['10.64.16.5:61001']);
+  });
+
   it('refuses an address a load balancer cannot reach', async () => {
     for (const host of ['127.0.0.1', 'ip-10-0-0-1.ec2.internal', '::1']) {
       const err = await registrar().register(target('hello', 0, host)).catch((e) => e);
       expect(err).toBeInstanceOf(RouteTargetError);
+      expect(err).toBeInstanceOf(RouteRefusedError);
       expect(err.message).toContain(`advertises ${host}`);
     }
     expect(calls()).toEqual([]);
@@ -393,6 +407,7 @@ describe('limits', () => {
     expect(err.quota).toBe('rules-per-application-load-balancer');
     expect(err.message).toBe('the stack\'s load balancer has no room for another route (2 of 2 rules are in use; ELB quota rules-per-application-load-balancer): app "three" gets no route. Stop apps no longer needed, or raise the quota in Service Quotas, then push again.');
     expect(err.message).not.toContain('\n');
+    expect(err).toBeInstanceOf(RouteRefusedError);
     expect(names()).toEqual(['DescribeRules']);
     // Apps that have their routes keep registering instances.
     await r.register(target('one', 1));
