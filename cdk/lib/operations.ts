@@ -274,7 +274,7 @@ export class Operations extends Construct {
         left: [new MathExpression({
           expression: `SEARCH('{AWS/ApplicationELB,LoadBalancer,TargetGroup} MetricName="UnHealthyHostCount" LoadBalancer="${lb.loadBalancerFullName}"', 'Maximum', ${PERIOD.toSeconds()})`,
           usingMetrics: {},
-          label: '${PROP(\'Dim.TargetGroup\')}',
+          label: "${PROP('Dim.TargetGroup')}",
           period: PERIOD,
         })],
       }),

@@ -184,6 +184,16 @@ describe('outputs and settings', () => {
     });
   });
 
+  it('the dashboard shows requests, 5xx, response times and the unhealthy targets of whichever app target groups exist', () => {
+    const parts: unknown[] = plain.json.Resources[logicalId(plain.stack.operations.dashboard)].Properties.DashboardBody['Fn::Join'][1];
+    const body = parts.map((p) => (typeof p === 'string' ? p : JSON.stringify(p))).join('');
+    for (const metric of ['RequestCount', 'HTTPCode_ELB_5XX_Count', 'HTTPCode_Target_5XX_Count', 'TargetResponseTime']) expect(body).toContain(metric);
+    // The search is scoped to this load balancer: its full name is spliced in right after `LoadBalancer="`.
+    const at = parts.findIndex((p) => typeof p === 'string' && p.includes('UnHealthyHostCount'));
+    expect(parts[at]).toMatch(/SEARCH\('\{AWS\/ApplicationELB,LoadBalancer,TargetGroup\} MetricName=\\"UnHealthyHostCount\\" LoadBalancer=\\"$/);
+    expect(parts[at + 1]).toEqual(getAtt(plain.stack.routes.loadBalancer, 'LoadBalancerFullName'));
+  });
+
   it('cdk-nag stays clean with a certificate, a hosted zone and the internal scheme too', () => {
     const report = new AwsSolutionsChecks().validateScope(tls.stack);
     expect(report.violations).toEqual([]);
