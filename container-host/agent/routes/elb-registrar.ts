@@ -80,7 +80,10 @@ const isNamed = (err: unknown, ...names: string[]) =>
   Boolean(err && typeof err === 'object' && names.includes((err as { name?: string }).name ?? ''));
 
 export function createElbRegistrar(config: ElbRoutesConfig, deps: ElbRegistrarDeps): RouteRegistrar {
-  return new ElbRegistrar(config, deps.logger, deps.client ?? new ElasticLoadBalancingV2Client({ region: config.region }));
+  // Every host's agent re-registers all its instances when it starts: ELB's API rate limits are
+  // per account and region, so back off adaptively and try a few more times than the default 3.
+  const client = deps.client ?? new ElasticLoadBalancingV2Client({ region: config.region, retryMode: 'adaptive', maxAttempts: 6 });
+  return new ElbRegistrar(config, deps.logger, client);
 }
 
 export class ElbRegistrar implements RouteRegistrar {
