@@ -24,9 +24,8 @@ import { Construct } from 'constructs';
 import { ROUTE_TAG, TARGET_GROUP_NAME_PREFIX } from '../../contracts/elb-routes.ts';
 import { SETTING } from '../../contracts/settings.ts';
 import type { HostSettings, RouteSettings } from './config.ts';
-import type { ContainerHosts } from './container-hosts.ts';
+import { type ContainerHosts, VPC_CIDR } from './container-hosts.ts';
 import { acknowledge, attRef } from './nag.ts';
-import { VPC_CIDR } from './container-hosts.ts';
 
 export interface RoutesProps {
   settings: RouteSettings;

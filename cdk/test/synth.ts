@@ -40,7 +40,7 @@ export function synthesize(options: { bundle?: boolean; context?: Record<string,
   return { stack, template: Template.fromJSON(json), json, assemblyDir: assembly.directory };
 }
 
-/** What every deployment must add to cdk.json's context (README "Deploying"). */
+/** What every deployment must add to the context (README "Deploy to AWS"). */
 export const TEST_DOMAIN = 'apps.example.com';
 export const TEST_CONTEXT = { 'dropwarden:domain': TEST_DOMAIN };
 
