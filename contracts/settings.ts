@@ -33,6 +33,12 @@ export const SETTING = {
   drainTimeoutSeconds: 'DROPWARDEN_DRAIN_TIMEOUT_SECONDS',
   /** The route template, e.g. `http://{app}.localhost:8080` (`config --json` `routes`). */
   routes: 'DROPWARDEN_ROUTES',
+  // Routes on AWS: the stack's load balancer, which the agent's ELB registrar manages
+  // (container-host/agent/routes/elb-config.ts; DESIGN §7, §13).
+  routesListenerArn: 'DROPWARDEN_ROUTES_LISTENER_ARN',
+  routesVpcId: 'DROPWARDEN_ROUTES_VPC_ID',
+  routesDomain: 'DROPWARDEN_ROUTES_DOMAIN',
+  routesDrainSeconds: 'DROPWARDEN_ROUTES_DRAIN_SECONDS',
 } as const;
 
 /**

@@ -10,7 +10,7 @@ export interface StackConfig {
   endpoint?: string;
   queues: { staging: string; staging_dlq: string; results: string; start: string; events: string };
   buckets: { apps: string; droplets: string; cache: string };
-  /** The route template, `http://{app}.localhost:8080` locally (DESIGN §7); absent where apps have no routes. */
+  /** The apps' route template: `http://{app}.localhost:8080` locally, `https://{app}.<domain>` on AWS (DESIGN §7); absent where apps have no routes. */
   routes?: string;
 }
 

@@ -13,8 +13,6 @@ import {
   IpAddresses,
   InstanceType,
   LaunchTemplate,
-  Peer,
-  Port,
   SecurityGroup,
   SubnetType,
   UserData,
@@ -26,6 +24,7 @@ import {
   AsgCapacityProvider,
   Cluster,
   ContainerImage,
+  type ContainerDefinition,
   ContainerInsights,
   Ec2Service,
   Ec2TaskDefinition,
@@ -70,7 +69,11 @@ export class ContainerHosts extends Construct {
   readonly cluster: Cluster;
   readonly autoScalingGroup: AutoScalingGroup;
   readonly taskDefinition: Ec2TaskDefinition;
+  /** wardend + agent: cdk/lib/routes.ts adds the route settings to its environment. */
+  readonly container: ContainerDefinition;
   readonly taskRole: Role;
+  /** The hosts' security group: cdk/lib/routes.ts lets the load balancer reach the app ports. */
+  readonly securityGroup: SecurityGroup;
   readonly service: Ec2Service;
   readonly logGroup: LogGroup;
 
@@ -82,6 +85,11 @@ export class ContainerHosts extends Construct {
     this.cluster = new Cluster(this, 'Cluster', {
       vpc: this.vpc,
       containerInsightsV2: ContainerInsights.ENABLED,
+    });
+    this.securityGroup = new SecurityGroup(this, 'HostSecurityGroup', {
+      vpc: this.vpc,
+      description: 'dropwarden container hosts: app ports from the load balancer only',
+      allowAllOutbound: true,
     });
     this.autoScalingGroup = this.hosts(settings);
     this.cluster.addAsgCapacityProvider(
@@ -98,7 +106,7 @@ export class ContainerHosts extends Construct {
     this.logGroup = new LogGroup(this, 'Logs', { retention: props.logRetention });
     this.taskRole = new Role(this, 'TaskRole', { assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com') });
     this.grantTask(props);
-    this.taskDefinition = this.task(props);
+    [this.taskDefinition, this.container] = this.task(props);
 
     this.service = new Ec2Service(this, 'Service', {
       cluster: this.cluster,
@@ -130,17 +138,7 @@ export class ContainerHosts extends Construct {
   }
 
   private hosts(settings: HostSettings): AutoScalingGroup {
-    const securityGroup = new SecurityGroup(this, 'HostSecurityGroup', {
-      vpc: this.vpc,
-      description: 'dropwarden container hosts: app ports from inside the VPC',
-      allowAllOutbound: true,
-    });
-    securityGroup.addIngressRule(
-      Peer.ipv4(VPC_CIDR),
-      Port.tcpRange(settings.appPortFrom, settings.appPortTo),
-      'app instances (warden net_in ports)',
-    );
-
+    const securityGroup = this.securityGroup;
     const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
       machineImage: EcsOptimizedImage.amazonLinux2023(AmiHardwareType.STANDARD),
       instanceType: new InstanceType(settings.instanceType),
@@ -224,7 +222,7 @@ export class ContainerHosts extends Construct {
       'Task ids are assigned at launch; the agent describes its own task, in this cluster only.');
   }
 
-  private task(props: ContainerHostsProps): Ec2TaskDefinition {
+  private task(props: ContainerHostsProps): [Ec2TaskDefinition, ContainerDefinition] {
     const { storage, queues } = props;
     const task = new Ec2TaskDefinition(this, 'Task', {
       networkMode: NetworkMode.HOST,
@@ -274,6 +272,6 @@ export class ContainerHosts extends Construct {
       { sourceVolume: 'depot', containerPath: HOST_STATE_DIR, readOnly: false },
       { sourceVolume: 'modules', containerPath: '/lib/modules', readOnly: true },
     );
-    return task;
+    return [task, container];
   }
 }

@@ -17,11 +17,13 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { HttpCodeElb } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { AlarmSettings } from './config.ts';
 import type { ContainerHosts } from './container-hosts.ts';
 import type { Queues, QueueWithDlq } from './queues.ts';
+import type { Routes } from './routes.ts';
 import { METRICS_NAMESPACE } from '../../contracts/metrics.ts';
 import type { StagerFunction } from './stager-function.ts';
 
@@ -30,6 +32,7 @@ export interface OperationsProps {
   queues: Queues;
   stager: StagerFunction;
   hosts: ContainerHosts;
+  routes: Routes;
 }
 
 const PERIOD = Duration.minutes(5);
@@ -54,7 +57,10 @@ export class Operations extends Construct {
 
   constructor(scope: Construct, id: string, props: OperationsProps) {
     super(scope, id);
-    const { queues, stager, hosts, settings } = props;
+    const { queues, stager, hosts, routes, settings } = props;
+    const lb = routes.loadBalancer;
+    const lbMetric = (metricName: string, statistic: string, label: string) =>
+      lb.metrics.custom(metricName, { statistic, period: PERIOD, label });
     const named: Array<[string, QueueWithDlq]> = [
       ['staging', queues.staging],
       ['results', queues.results],
@@ -118,6 +124,11 @@ export class Operations extends Construct {
       // No data from Container Insights means no task is reporting: that is the failure itself.
       treatMissingData: TreatMissingData.BREACHING,
       description: 'No container host runs the wardend+agent daemon: apps cannot start.',
+    });
+    this.alarm('LoadBalancer5xx', {
+      metric: lb.metrics.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, { statistic: 'Sum', period: PERIOD }),
+      threshold: settings.loadBalancer5xxCount,
+      description: 'The load balancer itself answers 5xx: apps without a healthy instance (503) or unreachable (502/504). See unhealthy targets on the dashboard.',
     });
     if (settings.topicArn) {
       const topic = Topic.fromTopicArn(this, 'AlarmTopic', settings.topicArn);
@@ -239,6 +250,33 @@ export class Operations extends Construct {
         title: 'Instance states reported',
         width: WIDTH,
         left: [emfSearch('InstanceStates', 'Sum', "${PROP('Dim.State')}")],
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Routes: requests and 5xx',
+        width: WIDTH,
+        left: [lbMetric('RequestCount', 'Sum', 'requests')],
+        right: [
+          lb.metrics.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, { statistic: 'Sum', period: PERIOD, label: 'load balancer 5xx' }),
+          lbMetric('HTTPCode_Target_5XX_Count', 'Sum', 'app 5xx'),
+        ],
+      }),
+      new GraphWidget({
+        title: 'Routes: app response time (s)',
+        width: WIDTH,
+        left: ['p50', 'p99'].map((statistic) => lbMetric('TargetResponseTime', statistic, statistic)),
+      }),
+      new GraphWidget({
+        title: 'Routes: unhealthy targets per app',
+        width: WIDTH,
+        // Target groups come and go with apps: a search finds whichever exist.
+        left: [new MathExpression({
+          expression: `SEARCH('{AWS/ApplicationELB,LoadBalancer,TargetGroup} MetricName="UnHealthyHostCount" LoadBalancer="${lb.loadBalancerFullName}"', 'Maximum', ${PERIOD.toSeconds()})`,
+          usingMetrics: {},
+          label: "${PROP('Dim.TargetGroup')}",
+          period: PERIOD,
+        })],
       }),
     );
   }

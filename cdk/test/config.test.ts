@@ -2,7 +2,8 @@ import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../lib/config.ts';
 
-const configOf = (context: Record<string, unknown>) => readConfig(new App({ context }).node);
+const configOf = (context: Record<string, unknown>) =>
+  readConfig(new App({ context: { 'dropwarden:domain': 'apps.example.com', ...context } }).node);
 
 describe('readConfig', () => {
   it('has defaults sized for staging and a small fleet', () => {

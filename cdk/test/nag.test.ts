@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../lib/app.ts';
-import { cdkJsonContext, projectRoot, synthesize } from './synth.ts';
+import { TEST_CONTEXT, cdkJsonContext, projectRoot, synthesize } from './synth.ts';
 import type { Synthesized } from './synth.ts';
 
 let s: Synthesized;
@@ -51,6 +51,10 @@ describe('cdk-nag (AWS Solutions)', () => {
       'Hosts/InstanceRole AwsSolutions-IAM5[Resource::*]',
       'Hosts/Task AwsSolutions-ECS2',
       'Hosts/Task/ExecutionRole AwsSolutions-IAM5[Resource::*]',
+      'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::*]',
+      'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::arn:<ref>:elasticloadbalancing:<ref>:<ref>:listener-rule/<ref>/*/*]',
+      'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::arn:<ref>:elasticloadbalancing:<ref>:<ref>:targetgroup/dw-*/*]',
+      'Routes/SecurityGroup AwsSolutions-EC23',
       'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',
       'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::arn:<ref>:ecs:<ref>:<ref>:container-instance/<ref>/*]',
       'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::arn:<ref>:ecs:<ref>:<ref>:task/<ref>/*]',
@@ -67,7 +71,7 @@ describe('cdk-nag (AWS Solutions)', () => {
     const { app, stack } = createApp({
       projectRoot,
       outdir: mkdtempSync(join(tmpdir(), 'dropwarden-cdk-')),
-      context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] },
+      context: { ...TEST_CONTEXT, ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] },
     });
     new Bucket(stack, 'Careless');
     const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});

@@ -10,10 +10,10 @@ beforeAll(() => {
 });
 
 describe('alarms', () => {
-  it('are these nine, each with a description that says what to do', () => {
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
+  it('are these ten, each with a description that says what to do', () => {
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
     expect([...alarms.keys()].sort()).toEqual([
-      'EventsDlqNotEmpty', 'NoHealthyHost', 'ResultsDlqNotEmpty', 'StagerErrorRate', 'StagerThrottled',
+      'EventsDlqNotEmpty', 'LoadBalancer5xx', 'NoHealthyHost', 'ResultsDlqNotEmpty', 'StagerErrorRate', 'StagerThrottled',
       'StagingBacklogOld', 'StagingDlqNotEmpty', 'StartBacklogOld', 'StartDlqNotEmpty',
     ]);
     for (const alarm of alarms.values()) expect(alarm.AlarmDescription).toMatch(/^.{30,}$/);

@@ -137,6 +137,9 @@ describe('outputs the CLI reads', () => {
       [OUTPUT.stagerFunctionName]: ref(s.stack.stager.function),
       [OUTPUT.clusterName]: ref(s.stack.hosts.cluster),
       [OUTPUT.dashboardName]: ref(s.stack.operations.dashboard),
+      [OUTPUT.routeTemplate]: 'http://{app}.apps.example.com',
+      [OUTPUT.routeDomain]: 'apps.example.com',
+      [OUTPUT.loadBalancerDnsName]: { 'Fn::GetAtt': [logicalId(s.stack.routes.loadBalancer), 'DNSName'] },
     };
     expect(Object.keys(s.json.Outputs).sort()).toEqual(Object.keys(expected).sort());
     for (const [name, value] of Object.entries(expected)) {
@@ -144,8 +147,8 @@ describe('outputs the CLI reads', () => {
     }
     expect(Object.values(OUTPUT).sort()).toEqual([
       'AppsBucketName', 'CacheBucketName', 'ClusterName', 'DashboardName', 'DropletsBucketName', 'EventsDlqUrl',
-      'EventsQueueUrl', 'Region', 'ResultsDlqUrl', 'ResultsQueueUrl', 'StagerFunctionName', 'StagingDlqUrl',
-      'StagingQueueUrl', 'StartDlqUrl', 'StartQueueUrl',
+      'EventsQueueUrl', 'LoadBalancerDnsName', 'Region', 'ResultsDlqUrl', 'ResultsQueueUrl', 'RouteDomain', 'RouteTemplate',
+      'StagerFunctionName', 'StagingDlqUrl', 'StagingQueueUrl', 'StartDlqUrl', 'StartQueueUrl',
     ]);
   });
 

@@ -22,6 +22,7 @@ const OUTPUTS: Record<string, string> = {
   [STACK_OUTPUTS.apps]: 'dropwarden-apps-abc',
   [STACK_OUTPUTS.droplets]: 'dropwarden-droplets-abc',
   [STACK_OUTPUTS.cache]: 'dropwarden-cache-abc',
+  [STACK_OUTPUTS.routes]: 'https://{app}.apps.example.com',
 };
 /** The stacks the stand-in knows, by name: their outputs. */
 const STACKS: Record<string, Record<string, string>> = {
@@ -92,7 +93,7 @@ describe('dropwarden config --stack', () => {
       endpoint: null,
       queues: { staging: queue('Staging'), staging_dlq: queue('StagingDlq'), results: queue('Results'), start: queue('Start'), events: queue('Events') },
       buckets: { apps: 'dropwarden-apps-abc', droplets: 'dropwarden-droplets-abc', cache: 'dropwarden-cache-abc' },
-      routes: null,
+      routes: 'https://{app}.apps.example.com',
     });
     expect(calls.at(-1)).toMatchObject({ Action: 'DescribeStacks', StackName: 'Dropwarden' });
   });
@@ -101,7 +102,15 @@ describe('dropwarden config --stack', () => {
     const run = await runCli(['config', '--stack', 'Dropwarden'], env());
     expect(run.code).toBe(0);
     const rows = Object.fromEntries(run.stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/)));
-    expect(rows).toMatchObject({ region: REGION, endpoint: '(AWS)', 'queue staging': queue('Staging'), 'bucket droplets': 'dropwarden-droplets-abc' });
+    expect(rows).toMatchObject({ region: REGION, endpoint: '(AWS)', 'queue staging': queue('Staging'), 'bucket droplets': 'dropwarden-droplets-abc', routes: 'https://{app}.apps.example.com' });
+  });
+
+  it('a stack deployed before routes: routes is null', async () => {
+    const { [STACK_OUTPUTS.routes]: _, ...older } = OUTPUTS;
+    STACKS.Older = older;
+    const run = await runCli(['config', '--stack', 'Older', '--json'], env());
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).routes).toBeNull();
   });
 
   it('a stack that does not exist: exit 2, naming the stack and the region, no stack trace', async () => {
