@@ -31,7 +31,7 @@ export class StackConfigError extends Error {
 }
 
 /** Read from the environment (the Lambda function's, or a child process of `up`). */
-export function stackConfigFromEnv(env: NodeJS.ProcessEnv = process.env): StackConfig {
+export function stackConfigFromEnv(env: NodeJS.ProcessEnv): StackConfig {
   const need = (name: string): string => {
     const v = env[name];
     if (!v) throw new StackConfigError(`${name} is not set: it names part of the stack this process talks to`);
@@ -56,7 +56,7 @@ export function stackConfigFromEnv(env: NodeJS.ProcessEnv = process.env): StackC
   };
 }
 
-export function hasStackEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+export function hasStackEnv(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env[ENV.results] && env[ENV.droplets]);
 }
 

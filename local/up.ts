@@ -48,6 +48,8 @@ export const STAGER_NODE_FLAGS = ['--max-semi-space-size=1', '--expose-gc', '--l
 const PART_READY_MS = 60_000;
 
 export interface UpOptions {
+  /** The environment `up` was started with: the parts inherit it, and it names the state dir. */
+  env: NodeJS.ProcessEnv;
   port?: number;
   region?: string;
   dataDir?: string;
@@ -124,6 +126,7 @@ export class LocalStack {
   private readonly children = new Map<string, ChildProcess>();
   private stopping = false;
   private dataDir?: string;
+  private stateDir = '';
   private readonly opts: UpOptions;
   private slot?: LocalSlot;
   private layout?: WardendLayout;
@@ -131,7 +134,7 @@ export class LocalStack {
   /** Called when a part exits on its own (the stack is no longer whole). */
   onPartExit?: (part: string, code: number | null) => void;
 
-  constructor(opts: UpOptions = {}) {
+  constructor(opts: UpOptions) {
     this.opts = opts;
   }
 
@@ -141,7 +144,7 @@ export class LocalStack {
 
   private spawnPart(part: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeFlags: string[] = []): ChildProcess {
     const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...nodeFlags, ...args], {
-      env: { ...process.env, ...env },
+      env: { ...this.opts.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
       // Its own process group: a Ctrl-C at the terminal reaches `up` only, which then stops
       // the parts in order (apps, agent, containers, wardend, worker, emulator).
@@ -180,19 +183,20 @@ export class LocalStack {
 
   async start(): Promise<StackConfig> {
     const region = this.opts.region ?? 'us-east-1';
-    const state = stateDir();
+    const state = stateDir(this.opts.env);
+    this.stateDir = state;
     const dataDir = this.opts.dataDir ?? join(state, 'data');
     this.dataDir = dataDir;
     mkdirSync(dataDir, { recursive: true });
     const containers = this.opts.containers ?? true;
-    const running = readRunningStack();
+    const running = readRunningStack(state);
     if (running) {
       throw new AlreadyRunningError(
         `a dropwarden up is already running with the state dir ${state} (pid ${running.pid}): stop it first, or give this one a DROPWARDEN_STATE_DIR of its own`,
       );
     }
     // Its containers stay: the new wardend restores them from the depot and the agent adopts them.
-    await stopLeftParts(readStaleStack(), (line) => this.out('up', line));
+    await stopLeftParts(readStaleStack(state), (line) => this.out('up', line));
 
     // wardend needs nothing of the emulator: it starts alongside.
     const wardendReady = containers ? this.startWardend(dataDir, state) : undefined;
@@ -228,7 +232,7 @@ export class LocalStack {
 
   private saveState(dataDir: string): void {
     const config = this.config!;
-    writeState({
+    writeState(this.stateDir, {
       pid: process.pid,
       started_at: new Date().toISOString(),
       data_dir: dataDir,
@@ -319,7 +323,7 @@ export class LocalStack {
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    removeState();
+    if (this.stateDir) removeState(this.stateDir);
     const problems: string[] = [];
     await this.stopPart('agent');
     if (this.layout && this.slot) {

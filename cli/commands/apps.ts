@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { routeFor } from '../../contracts/routes.ts';
 import { resolveStack } from '../stack.ts';
-import { AgentApi, type AgentApp } from '../agent-api.ts';
+import { AgentApi, agentApiAddress, type AgentApp } from '../agent-api.ts';
 
 /** Rows of text as aligned columns. */
 export function table(rows: string[][]): string {
@@ -25,7 +25,7 @@ export function appsTable(apps: AgentApp[], routes?: string): string {
 /** The route template of the stack in use, if it has routes. */
 function stackRoutes(): string | undefined {
   try {
-    return resolveStack().routes;
+    return resolveStack(process.env).routes;
   } catch {
     return undefined; // the agent's API alone (DROPWARDEN_AGENT_API): instances, no routes
   }
@@ -37,7 +37,7 @@ export function appsCommand(): Command {
     .description('List the apps and instances the agent runs, with their states and URLs')
     .option('--json', 'print {"apps":[…]} as the agent\'s API gives it, each with its route')
     .action(async (opts: { json?: boolean }) => {
-      const apps = await new AgentApi().apps();
+      const apps = await new AgentApi(agentApiAddress(process.env)).apps();
       const routes = stackRoutes();
       if (opts.json) process.stdout.write(`${JSON.stringify({ apps: apps.map((a) => ({ ...a, route: routes ? routeFor(routes, a.app_id) : null })) })}\n`);
       else if (!apps.length) process.stdout.write('No apps are running (dropwarden push PATH starts one).\n');

@@ -8,7 +8,7 @@ export function configCommand(): Command {
     .option('--json', 'print JSON: {region, endpoint, queues:{…}, buckets:{…}, routes}')
     .option('--stack <name>', 'read a deployed stack\'s CloudFormation outputs instead of the local stack')
     .action(async (opts: { json?: boolean; stack?: string }) => {
-      const config = opts.stack ? await stackFromCloudFormation(opts.stack) : resolveStack();
+      const config = opts.stack ? await stackFromCloudFormation(opts.stack) : resolveStack(process.env);
       const out = { region: config.region, endpoint: config.endpoint ?? null, queues: config.queues, buckets: config.buckets, routes: config.routes ?? null };
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -20,7 +20,7 @@ import { DEFAULT_AGENT_DIR } from '../../container-host/agent/config.ts';
 import { readLocalHost } from '../../container-host/agent/fleet.ts';
 import { CAPACITY_ATTRIBUTES } from '../../contracts/host-capacity.ts';
 import { SETTING } from '../../contracts/settings.ts';
-import { readRunningStack } from '../../local/state.ts';
+import { readRunningStack, stateDir } from '../../local/state.ts';
 import { UsageError } from '../errors.ts';
 
 export interface HostView {
@@ -132,7 +132,7 @@ function clusterHost(ci: ContainerInstance): HostView {
 function localAgentDirs(): { dirs: string[]; stackRunning: boolean } {
   const agentDir = process.env[SETTING.agentDir];
   if (agentDir) return { dirs: [agentDir], stackRunning: false };
-  const state = readRunningStack();
+  const state = readRunningStack(stateDir(process.env));
   const dirs: string[] = [];
   if (state?.agent_dir) dirs.push(state.agent_dir);
   if (state?.data_dir) dirs.push(join(state.data_dir, 'agent'));

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import type { HealthCheck, InstanceState } from '../../contracts/instances.ts';
 import { routeFor } from '../../contracts/routes.ts';
-import { AgentApi } from '../agent-api.ts';
+import { AgentApi, agentApiAddress } from '../agent-api.ts';
 import { AppCrashedError, startApp } from '../app-client.ts';
 import { EXIT_FAILED, UsageError, wholeNumber } from '../errors.ts';
 import { resolveStack } from '../stack.ts';
@@ -40,7 +40,7 @@ export function pushCommand(): Command {
     const healthCheck = parseHealthCheck(flags.healthCheck);
     const healthCheckTimeout = flags.healthCheckTimeout === undefined ? undefined : wholeNumber('--health-check-timeout', flags.healthCheckTimeout, 1, 3600);
     const timeoutSeconds = wholeNumber('--timeout', flags.timeout, 1, 24 * 3600);
-    const stack = resolveStack();
+    const stack = resolveStack(process.env);
 
     const staged = await runStage(path, { ...flags, json: false });
     if (staged.error) {
@@ -64,7 +64,7 @@ export function pushCommand(): Command {
         healthCheck,
         healthCheckTimeout,
         timeoutSeconds,
-        api: new AgentApi(),
+        api: new AgentApi(agentApiAddress(process.env)),
         cleanUpOnSigint: true,
         onState: (s) => process.stderr.write(describe(s)),
       });

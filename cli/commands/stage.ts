@@ -55,7 +55,7 @@ export function appIdFor(path: string, given?: string): string {
 
 /** Stages PATH and reports it; returns the result (the caller sets the exit code). */
 export async function runStage(path: string, flags: StageFlags): Promise<StagingResult> {
-  const stack = resolveStack();
+  const stack = resolveStack(process.env);
   const properties = propertiesFrom(flags);
   const appId = appIdFor(path, flags.appId);
   const archive = await openAppArchive(path);

@@ -53,7 +53,7 @@ export function upCommand(): Command {
       let display: DemoDisplay | undefined;
       const say = (line: string) => (display ? display.log(line) : process.stderr.write(`${line}\n`));
       try {
-        await setUpHost((line) => say(`dropwarden: ${line}`));
+        await setUpHost((line) => say(`dropwarden: ${line}`), process.env);
       } catch (err) {
         if (!(err instanceof PrerequisiteError || err instanceof SetupBuildError)) throw err;
         process.stderr.write(`dropwarden: ${err.message}\n`);
@@ -61,6 +61,7 @@ export function upCommand(): Command {
         return;
       }
       const stack = new LocalStack({
+      env: process.env,
         port: Number(opts.port),
         dataDir: opts.dataDir,
         out: (part, line) => (opts.verbose || worthShowing(line) ? say(`[${part}] ${line}`) : undefined),

@@ -30,8 +30,6 @@ export interface AgentParts {
   log?: AgentLogger;
   metrics?: AgentMetrics;
   reporter?: CapacityReporter;
-  /** For `createCapacityReporter` (DROPWARDEN_CLUSTER, …); default process.env. */
-  env?: NodeJS.ProcessEnv;
   /** Where RUNNING instances are put so that their app's route reaches them (DESIGN §7); default none. */
   registrar?: RouteRegistrar;
 }
@@ -67,8 +65,9 @@ export class Agent {
     this.config = config;
     this.#log = parts.log ?? createAgentLogger();
     this.#metrics = parts.metrics ?? createAgentMetrics();
+    // Without one from the composition root, capacity goes to host.json only.
     this.#reporter = parts.reporter ?? createCapacityReporter({
-      env: parts.env ?? process.env, region: config.region, endpoint: config.endpoint, agentDir: config.agentDir, log: this.#log,
+      env: {}, region: config.region, endpoint: config.endpoint, agentDir: config.agentDir, log: this.#log,
     });
     this.capacity = new Capacity({ memoryMb: config.memoryMb, diskMb: config.diskMb });
     this.#warden = new WardenPool({ socketPath: config.wardenSocket, size: 8 });

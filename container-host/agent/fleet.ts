@@ -23,6 +23,7 @@ import {
   ECSClient,
   PutAttributesCommand,
 } from '@aws-sdk/client-ecs';
+import { EMULATOR_CREDENTIALS } from '../../lib/aws/clients.ts';
 import { CAPACITY_ATTRIBUTES, type FreeCapacity } from '../../contracts/host-capacity.ts';
 import { SETTING } from '../../contracts/settings.ts';
 import { DEFAULT_AGENT_DIR } from './config.ts';
@@ -73,7 +74,7 @@ export function createCapacityReporter(opts: CapacityReporterOptions): CapacityR
       region: opts.region,
       endpoint: opts.endpoint,
       // A stand-in endpoint (tests, emulators) accepts any credentials; on AWS the task role applies.
-      credentials: opts.endpoint && !env.AWS_ACCESS_KEY_ID ? { accessKeyId: 'dropwarden', secretAccessKey: 'dropwarden' } : undefined,
+      credentials: opts.endpoint ? EMULATOR_CREDENTIALS : undefined,
     });
     return new EcsCapacityReporter(new EcsTarget(client, cluster, metadataUri, logger), intervalMs(env), logger);
   }

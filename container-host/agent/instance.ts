@@ -17,6 +17,7 @@ import { DropletFetchError, type DropletCache } from './droplets.ts';
 import type { EventPublisher } from './events.ts';
 import { HealthCheckTimeoutError, waitHealthy } from './health-check.ts';
 import type { AgentLogger } from './log.ts';
+import { RouteRefusedError } from './routes/errors.ts';
 import type { RouteRegistrar, RouteTarget } from './routes/registrar.ts';
 import { runEnvironment } from './run-environment.ts';
 
@@ -215,6 +216,7 @@ export class Instance {
       if (signal.aborted) return undefined;
       if (err instanceof HealthCheckTimeoutError) return { reason: err.message };
       if (err instanceof DropletFetchError) return { reason: err.message, permanent: err.permanent };
+      if (err instanceof RouteRefusedError) return { reason: `no route: ${err.message}`, permanent: true };
       return { reason: `failed to start: ${(err as Error).message}` };
     }
   }
@@ -293,6 +295,9 @@ export class Instance {
     try {
       await this.#deps.registrar.register(target);
     } catch (err) {
+      // No route can be made for this app (a load balancer limit, a conflicting rule): a crash
+      // whose reason says so, not an instance that runs unreachable.
+      if (err instanceof RouteRefusedError) throw err;
       this.#deps.log.warn('Could not put the instance in its route', { ...this.#ids(), error: (err as Error).message });
     }
   }

@@ -6,6 +6,7 @@ import { SETTING } from '../../contracts/settings.ts';
 import { type Places, parsePlaces } from '../../lib/net/places.ts';
 import { type UrlPolicy, urlPolicyFromEnv } from '../../lib/net/public-http.ts';
 import type { UnpackLimits } from '../../lib/archive/limits.ts';
+import type { PluginSettings } from '../../plugins/api/types.ts';
 import { type StackConfig, stackConfigFromEnv } from '../../lib/stack-config.ts';
 
 export type { UnpackLimits };
@@ -38,6 +39,32 @@ export interface StagerConfig {
   uploadTo: Places;
   /** What http(s) URLs may reach: public addresses only, unless a test says otherwise (DROPWARDEN_TEST_ALLOW_PRIVATE_URLS). */
   urls: UrlPolicy;
+  /** What the plugins are told, and the environment their programs start from. */
+  plugins: PluginEnvironment;
+}
+
+/** What the stage phase hands the plugins (DESIGN §9): parsed here, once, like every other setting. */
+export interface PluginEnvironment {
+  /** The stager's `DROPWARDEN_*` settings: the only ones a plugin reads (`ctx.settings`). */
+  settings: PluginSettings;
+  /** The environment a plugin's programs start from: the stager's, without its AWS credentials. */
+  programEnv: Readonly<Record<string, string>>;
+  /** The limits `ctx.unpackArchive` applies (a .war inside the app). */
+  unpackLimits: UnpackLimits;
+}
+
+/** The credential variables no plugin program gets, whatever the plugin asks. */
+const CREDENTIAL_VARIABLES = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_SECURITY_TOKEN']);
+
+export function pluginEnvironmentFromEnv(env: NodeJS.ProcessEnv): PluginEnvironment {
+  const settings: Record<string, string> = {};
+  const programEnv: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) continue;
+    if (name.startsWith('DROPWARDEN_')) settings[name] = value;
+    if (!CREDENTIAL_VARIABLES.has(name)) programEnv[name] = value;
+  }
+  return { settings, programEnv, unpackLimits: unpackLimitsFromEnv(env) };
 }
 
 const MiB = 1024 * 1024;
@@ -52,7 +79,7 @@ function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 }
 
 /** The unpack limits alone: the unpack phase's, and a plugin's that unpacks an archive inside the app (a .war). */
-export function unpackLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): UnpackLimits {
+export function unpackLimitsFromEnv(env: NodeJS.ProcessEnv): UnpackLimits {
   return {
     maxTotalBytes: num(env, 'DROPWARDEN_UNPACK_MAX_BYTES', 2 * GiB),
     maxEntries: num(env, 'DROPWARDEN_UNPACK_MAX_ENTRIES', 100_000),
@@ -67,7 +94,7 @@ export function unpackLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): Unpac
  * Defaults fit a Lambda function with 10 GiB of /tmp: the zip, the unpacked app and the
  * droplet together stay well under it at the 2 GiB unpack limit.
  */
-export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): StagerConfig {
+export function stagerConfigFromEnv(env: NodeJS.ProcessEnv): StagerConfig {
   const stack = stackConfigFromEnv(env);
   return {
     stack,
@@ -84,5 +111,6 @@ export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Stage
     downloadFrom: parsePlaces('DROPWARDEN_DOWNLOAD_FROM', env.DROPWARDEN_DOWNLOAD_FROM, [`s3://${stack.buckets.apps}`, 'https']),
     uploadTo: parsePlaces('DROPWARDEN_UPLOAD_TO', env.DROPWARDEN_UPLOAD_TO, [`s3://${stack.buckets.droplets}`, 'https']),
     urls: urlPolicyFromEnv(env),
+    plugins: pluginEnvironmentFromEnv(env),
   };
 }

@@ -6,16 +6,22 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { ExecError, type ExecOptions, PluginError } from '../../plugins/api/types.ts';
 
+/** `prefix` directories first, then the PATH the environment already has. */
+function withPath(env: Record<string, string>, prefix: readonly string[] | undefined): Record<string, string> {
+  if (!prefix?.length) return env;
+  return { ...env, PATH: [...prefix, env.PATH ?? ''].filter(Boolean).join(':') };
+}
+
 export function execInGroup(
   file: string,
   args: string[],
-  options: ExecOptions & { log: (line: string) => void; signal: AbortSignal },
+  options: ExecOptions & { baseEnv: Readonly<Record<string, string>>; log: (line: string) => void; signal: AbortSignal },
 ): Promise<void> {
   options.signal.throwIfAborted();
   return new Promise((resolvePromise, reject) => {
     const child = spawn(file, args, {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env },
+      env: withPath({ ...options.baseEnv, ...options.env }, options.pathPrefix),
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -33,6 +33,12 @@ export interface AppSource {
   /** Present only with `properties.app_root`. */
   root?: ZipRoot;
   settings: PluginSettings;
+  /**
+   * The environment every program a plugin runs starts from (the stager's, its AWS credentials
+   * removed); `exec` adds `options.env` to it. For a program a plugin spawns itself (a quick
+   * `bin/detect`); a plugin never reads `process.env`.
+   */
+  programEnv: Readonly<Record<string, string>>;
 }
 
 /** What `unpackArchive` wrote. */
@@ -50,7 +56,10 @@ export interface Detection {
 
 export interface ExecOptions {
   cwd?: string;
+  /** Added to (or over) the program environment. */
   env?: Record<string, string>;
+  /** Directories put before the program environment's PATH. */
+  pathPrefix?: string[];
 }
 
 export interface StageContext extends AppSource {

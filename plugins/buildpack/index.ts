@@ -32,11 +32,11 @@ const SCRUBBED: Record<string, string> = {
 const tried = (bps: Buildpack[]) => bps.map((b) => b.name).join(', ');
 
 /** bin/detect outside a staging (no task log to write to): its first stdout line, or undefined. */
-function detectQuietly(bp: Buildpack, buildDir: string): Promise<string | undefined> {
+function detectQuietly(bp: Buildpack, buildDir: string, programEnv: Readonly<Record<string, string>>): Promise<string | undefined> {
   return new Promise((resolve) => {
     const child = spawn(join(bp.dir, 'bin', 'detect'), [buildDir], {
       cwd: buildDir,
-      env: { ...process.env, ...SCRUBBED },
+      env: { ...programEnv, ...SCRUBBED },
       detached: true,
       stdio: ['ignore', 'pipe', 'ignore'],
     });
@@ -110,7 +110,7 @@ export const buildpack: Plugin = {
     const bps = configuredBuildpacks(app.settings);
     if (bps.length === 0) return { matched: false, reason: 'no buildpacks are configured (DROPWARDEN_BUILDPACKS)' };
     for (const bp of bps) {
-      const name = await detectQuietly(bp, app.dir);
+      const name = await detectQuietly(bp, app.dir, app.programEnv);
       if (name) return { matched: true, reason: `buildpack ${bp.name} detected ${JSON.stringify(name)}` };
     }
     return { matched: false, reason: `none of the buildpacks detected the app (tried ${tried(bps)})` };

@@ -15,7 +15,7 @@ export const DEFAULT_RUNTIMES_DIR = fileURLToPath(new URL('../../resources/build
 export const BUILD_SCRIPT = 'resources/tomcat/build-bundle.sh';
 
 /** Where the Tomcat bundles are: DROPWARDEN_RUNTIMES_DIR (a plugin passes its ctx.settings; host tools, the environment). */
-export function runtimesDir(env: PluginSettings = process.env): string {
+export function runtimesDir(env: PluginSettings): string {
   return env[SETTING.runtimesDir] || DEFAULT_RUNTIMES_DIR;
 }
 

@@ -52,7 +52,7 @@ export async function nodeStartCommand(dir: string, pkg: PackageJson | undefined
  * or `DROPWARDEN_NPM_CLI` (an npm-cli.js the deployment bundles, e.g. in a Lambda layer).
  * Never the host's `npm` from PATH.
  */
-export function bundledNpmCli(settings: PluginSettings = process.env): string | undefined {
+export function bundledNpmCli(settings: PluginSettings): string | undefined {
   const configured = settings[SETTING.npmCli];
   if (configured) return configured;
   try {
@@ -112,7 +112,8 @@ async function runNpm(ctx: StageContext, args: string[]): Promise<void> {
     try {
       await ctx.exec('bash', ['-c', script, process.execPath, cli, ...args], {
         cwd: ctx.dir,
-        env: { ...env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+        env,
+        pathPrefix: [dirname(process.execPath)],
       });
     } catch (err) {
       if (!(err instanceof PluginError)) throw err;

@@ -3,6 +3,8 @@
  * parent, iptables prefix, subnet and port pool), the embedded S3+SQS, droplets staged and
  * packed by the stager's own phases, and an events reader.
  */
+import { createCapacityReporter } from '../../container-host/agent/fleet.ts';
+import { pluginEnvironmentFromEnv } from '../../functions/stager/config.ts';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -188,7 +190,8 @@ export class AgentHarness {
   }
 
   async startAgent(config = this.config(), log = memoryLogger(), registrar?: RouteRegistrar): Promise<{ agent: Agent; log: ReturnType<typeof memoryLogger> }> {
-    const agent = new Agent(config, { log, env: this.env(), registrar });
+    const reporter = createCapacityReporter({ env: this.env(), region: config.region, endpoint: config.endpoint, agentDir: config.agentDir, log });
+    const agent = new Agent(config, { log, reporter, registrar });
     this.agents.push(agent);
     await agent.start();
     return { agent, log };
@@ -229,7 +232,7 @@ export class AgentHarness {
     mkdirSync(join(dropletDir, 'app'), { recursive: true });
     for (const [file, text] of Object.entries(app.files)) writeFileSync(join(dropletDir, 'app', file), text);
     const signal = new AbortController().signal;
-    await stage({ dropletDir, properties: { framework: 'standalone', meta: { command: app.command } }, log: () => {}, signal });
+    await stage({ dropletDir, properties: { framework: 'standalone', meta: { command: app.command } }, log: () => {}, signal, plugins: pluginEnvironmentFromEnv(process.env) });
     const packed = await pack({ dropletDir, dest: join(work, 'droplet.tgz'), gzipLevel: 1, signal });
     const key = `${name}/${packed.sha256}.tgz`;
     await s3Client(this.stack.config).send(

@@ -43,7 +43,7 @@ const fixtures: Array<{ plugin: string; dir: string; properties?: StagingPropert
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-if (!existsSync(join(runtimesDir(), 'tomcat10'))) {
+if (!existsSync(join(runtimesDir(process.env), 'tomcat10'))) {
   execFileSync(new URL('../../resources/tomcat/build-bundle.sh', import.meta.url).pathname, { stdio: 'inherit' });
 }
 process.env.DROPWARDEN_BUILDPACKS = join(apps, 'buildpacks', 'greeting');

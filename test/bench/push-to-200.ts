@@ -23,7 +23,7 @@ import { AgentApi } from '../../cli/agent-api.ts';
 import { startApp, stopApp } from '../../cli/app-client.ts';
 import { stageApp } from '../../cli/staging-client.ts';
 import type { StackConfig } from '../../lib/stack-config.ts';
-import { checkPrerequisites, PrerequisiteError } from '../../local/prerequisites.ts';
+import { checkPrerequisites, realHost, PrerequisiteError } from '../../local/prerequisites.ts';
 import { LocalStack } from '../../local/up.ts';
 
 const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '5' }, verbose: { type: 'boolean', default: false } }, strict: false });
@@ -78,7 +78,7 @@ function pushWithCli(env: NodeJS.ProcessEnv, appId: string): Promise<number> {
 }
 
 async function main() {
-  const host = checkPrerequisites();
+  const host = checkPrerequisites(realHost(process.env));
   if (host.problems.length || host.packages.length) {
     console.log(`skipped: ${new PrerequisiteError(host).message}`);
     return;
@@ -86,6 +86,7 @@ async function main() {
   const root = await mkdtemp(join(tmpdir(), 'dropwarden-bench-push-'));
   process.env.DROPWARDEN_STATE_DIR = join(root, 'state'); // never touch a running `up`'s state file
   const stack = new LocalStack({
+      env: process.env,
     port: 0,
     dataDir: join(root, 'data'),
     out: (part, line) => (args.verbose ? process.stderr.write(`[${part}] ${line}\n`) : undefined),

@@ -262,6 +262,7 @@ async function main() {
     await rm(app.dir, { recursive: true, force: true });
 
     stack = new LocalStack({
+      env: process.env,
       port: 0,
       dataDir: join(root, 'data'),
       stagingVisibilitySeconds: 120,

@@ -13,7 +13,7 @@ import { appsTable, table } from '../../cli/commands/apps.ts';
 import { parseHealthCheck } from '../../cli/commands/push.ts';
 import { UsageError } from '../../cli/errors.ts';
 import type { InstanceState } from '../../contracts/instances.ts';
-import { checkPrerequisites, PrerequisiteError } from '../../local/prerequisites.ts';
+import { checkPrerequisites, realHost, PrerequisiteError } from '../../local/prerequisites.ts';
 import { runtimesDir } from '../../plugins/java_web/bundle.ts';
 import { type RunningUp, runCli, startUp } from '../support/cli.ts';
 import { until } from '../support/processes.ts';
@@ -29,7 +29,7 @@ function buildJavaxWar(dir: string): string {
   const src = join(dir, 'HelloServlet.java');
   writeFileSync(src, readFileSync(join(APPS, 'java-servlet', 'HelloServlet.java'), 'utf8').replaceAll('jakarta.servlet', 'javax.servlet'));
   mkdirSync(join(app, 'WEB-INF', 'classes'), { recursive: true });
-  execFileSync('javac', ['-cp', join(runtimesDir(), 'tomcat9', 'lib', 'servlet-api.jar'), '-d', join(app, 'WEB-INF', 'classes'), src], { stdio: 'pipe' });
+  execFileSync('javac', ['-cp', join(runtimesDir(process.env), 'tomcat9', 'lib', 'servlet-api.jar'), '-d', join(app, 'WEB-INF', 'classes'), src], { stdio: 'pipe' });
   execFileSync('zip', ['-qr', join(dir, 'hello-javax.war'), 'WEB-INF'], { cwd: app });
   return join(dir, 'hello-javax.war');
 }
@@ -62,7 +62,7 @@ describe('push and apps, without a stack', () => {
   });
 });
 
-const host = checkPrerequisites();
+const host = checkPrerequisites(realHost(process.env));
 const skip = host.problems.length || host.packages.length ? new PrerequisiteError(host).message : undefined;
 if (skip) console.warn(`[cli/push] skipping the push tests: ${skip}`);
 

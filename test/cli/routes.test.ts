@@ -8,13 +8,13 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkPrerequisites, PrerequisiteError } from '../../local/prerequisites.ts';
+import { checkPrerequisites, realHost, PrerequisiteError } from '../../local/prerequisites.ts';
 import { type RunningUp, runCli, startUp } from '../support/cli.ts';
 import { alive, until } from '../support/processes.ts';
 import { routeGet } from '../support/routes.ts';
 
 const APP = new URL('../apps/python-routes', import.meta.url).pathname;
-const host = checkPrerequisites();
+const host = checkPrerequisites(realHost(process.env));
 const skip = host.problems.length || host.packages.length ? new PrerequisiteError(host).message : undefined;
 if (skip) console.warn(`[cli/routes] skipping the routes tests: ${skip}`);
 

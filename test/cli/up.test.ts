@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aptCommand, checkPrerequisites, type HostProbe, listedPackages, PrerequisiteError, REQUIRED_PROGRAMS } from '../../local/prerequisites.ts';
+import { aptCommand, checkPrerequisites, realHost, type HostProbe, listedPackages, PrerequisiteError, REQUIRED_PROGRAMS } from '../../local/prerequisites.ts';
 import { claimSlot, SLOT_COUNT, slotResources } from '../../local/slots.ts';
 import { worthShowing } from '../../cli/commands/up.ts';
 import { SAMPLE_APPS, selectSamples } from '../../samples/index.ts';
@@ -111,7 +111,7 @@ it('shows the parts\' warnings and plain lines, not their routine structured log
   expect(worthShowing('{"level":"ERROR","message":"boom"}')).toBe(true);
 });
 
-const host = checkPrerequisites();
+const host = checkPrerequisites(realHost(process.env));
 const skip = host.problems.length || host.packages.length ? new Error(new PrerequisiteError(host).message).message : undefined;
 if (skip) console.warn(`[cli/up] skipping the end-to-end up test: ${skip}`);
 

@@ -50,7 +50,7 @@ it('DROPWARDEN_DETECT_ORDER changes the order', async () => {
 
 it('an unknown name in DROPWARDEN_DETECT_ORDER is blamed on the setting', () => {
   vi.stubEnv('DROPWARDEN_DETECT_ORDER', 'node,pyhton');
-  expect(() => detectOrder()).toThrow(/^DROPWARDEN_DETECT_ORDER: unknown framework "pyhton"/);
+  expect(() => detectOrder(process.env)).toThrow(/^DROPWARDEN_DETECT_ORDER: unknown framework "pyhton"/);
 });
 
 it('the stager fails its set-up on an unknown name in DROPWARDEN_DETECT_ORDER, before any request is answered', async () => {

@@ -2,6 +2,7 @@
  * Stage a fixture app through the real stage phase into a temp droplet, start it with
  * `./startup -p PORT` on this host, GET it, and `./stop` it, checking that nothing survives.
  */
+import { pluginEnvironmentFromEnv } from '../../functions/stager/config.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,7 +42,7 @@ export async function stageApp(
   cpSync(appPath(fixture), join(dir, 'app'), { recursive: true });
   prepare?.(join(dir, 'app'));
   const log: string[] = [];
-  const info = await stage({ dropletDir: dir, properties, log: (m) => log.push(m), signal: new AbortController().signal });
+  const info = await stage({ dropletDir: dir, properties, log: (m) => log.push(m), signal: new AbortController().signal, plugins: pluginEnvironmentFromEnv(process.env) });
   return { dir, info, log };
 }
 

@@ -29,7 +29,7 @@ const classes: Record<'jakarta' | 'javax', string> = { jakarta: join(work, 'jaka
 
 beforeAll(() => {
   // npm test's set-up builds the bundles; a run of this file alone gets them here (once, quickly).
-  const runtimes = runtimesDir();
+  const runtimes = runtimesDir(process.env);
   if (!['tomcat10', 'tomcat9'].every((b) => existsSync(join(runtimes, b, 'bin', 'bootstrap.jar')))) {
     execFileSync(BUILD_SCRIPT, runtimes === DEFAULT_RUNTIMES_DIR ? [] : [runtimes], { stdio: 'pipe' });
   }

@@ -23,7 +23,7 @@ import { appPath, cleanup, startDroplet, stopDroplet } from './helpers.ts';
 let stack: TestStack;
 let work: string;
 beforeAll(async () => {
-  if (!existsSync(join(runtimesDir(), 'tomcat10'))) {
+  if (!existsSync(join(runtimesDir(process.env), 'tomcat10'))) {
     execFileSync(new URL('../../resources/tomcat/build-bundle.sh', import.meta.url).pathname, { stdio: 'pipe' });
   }
   vi.stubEnv('DROPWARDEN_BUILDPACKS', appPath('buildpacks/greeting'));

@@ -63,7 +63,7 @@ it('a node app that brings node_modules keeps them and gets .bin on PATH', async
 });
 
 it('node-lockfile: npm ci --omit=dev installs the locked dependency, with the npm that ships with the stager', async () => {
-  expect(bundledNpmCli(), 'the npm package is missing from the stager\'s dependencies').toBeDefined();
+  expect(bundledNpmCli(process.env), 'the npm package is missing from the stager\'s dependencies').toBeDefined();
   const { dir, log } = await stageApp('node-lockfile');
   expect(log).toContain('Installing dependencies from package-lock.json (npm ci --omit=dev)');
   expect(readFileSync(join(dir, 'app', 'node_modules', 'greet', 'package.json'), 'utf8')).toContain('"greet"');

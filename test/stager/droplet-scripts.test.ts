@@ -2,6 +2,7 @@
  * The droplet's own scripts, run on this host as the agent will run them in a container:
  * `./startup -p PORT` serves, writes run.pid and logs; `./stop PID` leaves no process behind.
  */
+import { pluginEnvironmentFromEnv } from '../../functions/stager/config.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,7 @@ async function stagedDroplet(command: string): Promise<string> {
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'app'));
   cpSync(APP, join(dir, 'app'), { recursive: true });
-  await stage({ dropletDir: dir, properties: { meta: { command } }, log: () => {}, signal: new AbortController().signal });
+  await stage({ dropletDir: dir, properties: { meta: { command } }, log: () => {}, signal: new AbortController().signal, plugins: pluginEnvironmentFromEnv(process.env) });
   return dir;
 }
 

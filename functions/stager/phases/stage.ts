@@ -23,7 +23,7 @@ import { renderStartup } from '../../../resources/templates/startup.ts';
 import { renderStop } from '../../../resources/templates/stop.ts';
 import { PhaseError, classify } from '../errors.ts';
 import { ArchiveError } from '../../../lib/archive/errors.ts';
-import { type UnpackLimits, unpackLimitsFromEnv } from '../config.ts';
+import type { PluginEnvironment } from '../config.ts';
 import { execInGroup } from '../exec.ts';
 import { unpack } from './unpack.ts';
 
@@ -37,10 +37,8 @@ export interface StageInput {
   signal: AbortSignal;
   /** The app's build cache directory (see cache.ts), handed to the plugin. */
   cacheDir?: string;
-  /** The task's unpack limits, for an archive a plugin unpacks (a .war); by default the environment's. */
-  unpackLimits?: UnpackLimits;
-  /** What the plugins are told of the stager's settings; by default its environment. */
-  settings?: PluginSettings;
+  /** The plugins' settings, their programs' environment and the unpack limits of `ctx.unpackArchive` (the task's). */
+  plugins: PluginEnvironment;
 }
 
 interface Choice {
@@ -61,8 +59,8 @@ async function choosePlugin(input: StageInput, appDir: string, root: ZipRoot | u
     input.log(`Using ${plugin.name}: the request names framework "${named}"`);
     return { plugin, detected: false, detection: { requested: named } };
   }
-  const order = detectOrder(settingsOf(input));
-  const outcome = await detectPlugin({ dir: appDir, properties: input.properties, root, settings: settingsOf(input) }, order);
+  const order = detectOrder(input.plugins.settings);
+  const outcome = await detectPlugin({ dir: appDir, properties: input.properties, root, settings: input.plugins.settings, programEnv: input.plugins.programEnv }, order);
   input.log(`Detecting the framework, in the order ${order.join(', ')}`);
   for (const c of outcome.candidates) {
     input.log(`Detect ${c.name}: ${c.matched ? 'matched' : 'no match'} (${c.reason})`);
@@ -136,12 +134,10 @@ async function checkLinksStayInside(appDir: string, appRoot: string): Promise<vo
   await walk(appDir);
 }
 
-const settingsOf = (input: StageInput): PluginSettings => input.settings ?? process.env;
-
 /** A plugin's archive, unpacked by the unpack phase's own rules under the task's limits and deadline. */
 async function unpackForPlugin(input: StageInput, zipPath: string, destDir: string): Promise<UnpackedArchive> {
   try {
-    return await unpack({ zipPath, destDir, limits: input.unpackLimits ?? unpackLimitsFromEnv(), signal: input.signal });
+    return await unpack({ zipPath, destDir, limits: input.plugins.unpackLimits, signal: input.signal });
   } catch (err) {
     if (input.signal.aborted) throw err;
     throw new ArchiveError((err as { reason?: string }).reason ?? (err as Error).message);
@@ -184,8 +180,9 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
       signal: input.signal,
       startCommand,
       cacheDir: input.cacheDir,
-      settings: settingsOf(input),
-      exec: (file, args, options) => execInGroup(file, args, { ...options, log: input.log, signal: input.signal }),
+      settings: input.plugins.settings,
+      programEnv: input.plugins.programEnv,
+      exec: (file, args, options) => execInGroup(file, args, { ...options, baseEnv: input.plugins.programEnv, log: input.log, signal: input.signal }),
       unpackArchive: (zipPath, destDir) => unpackForPlugin(input, zipPath, destDir),
     };
     const out = await plugin.stage(ctx);
