@@ -8,7 +8,5 @@ export function resolveStack(env: NodeJS.ProcessEnv): StackConfig {
   if (hasStackEnv(env)) return stackConfigFromEnv(env);
   const running = readRunningStack(stateDir(env));
   if (running) return running.config;
-  throw new UsageError(
-    'no running dropwarden stack found: start one with `npx dropwarden up` (or set the DROPWARDEN_* variables, see `dropwarden config --help`)',
-  );
+  throw new UsageError('no running dropwarden stack found: start one with `npx dropwarden up` (or set the DROPWARDEN_* variables, see `dropwarden config --help`)');
 }

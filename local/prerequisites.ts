@@ -33,7 +33,10 @@ export const REQUIRED_PROGRAMS: ReadonlyArray<{ program: string; pkg: string }> 
 
 /** The packages of container-host/debian-packages.txt, in its order. */
 export function listedPackages(file = fileURLToPath(new URL('../container-host/debian-packages.txt', import.meta.url))): string[] {
-  return readFileSync(file, 'utf8').split('\n').map((line) => line.replace(/#.*/, '').trim()).filter(Boolean);
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter(Boolean);
 }
 
 /** Something the host lacks that no package fixes, with what to do about it. */

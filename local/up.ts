@@ -113,10 +113,12 @@ async function stopLeftParts(state: LocalStackState | undefined, say: (line: str
 
 const freePort = () =>
   new Promise<number>((resolve, reject) => {
-    const server = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    const server = createServer()
+      .once('error', reject)
+      .listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
   });
 
 export class LocalStack {
@@ -206,7 +208,13 @@ export class LocalStack {
     routerReady?.catch(() => {});
 
     const emulator = this.spawnPart('emulator', [
-      here('./run-emulator.ts'), '--port', String(this.opts.port ?? 4566), '--s3-dir', join(dataDir, 's3'), '--region', region,
+      here('./run-emulator.ts'),
+      '--port',
+      String(this.opts.port ?? 4566),
+      '--s3-dir',
+      join(dataDir, 's3'),
+      '--region',
+      region,
     ]);
     const endpoint = (JSON.parse(await this.readyLine('S3+SQS emulator', emulator, (l) => l.includes('"endpoint"'))) as { endpoint: string }).endpoint;
     const config: StackConfig = await provisionStack({ region, endpoint, stagingVisibilitySeconds: this.opts.stagingVisibilitySeconds });

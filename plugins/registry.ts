@@ -68,7 +68,10 @@ export async function detectPlugin(app: AppSource, order: readonly string[] = de
 export function detectOrder(settings: PluginSettings): string[] {
   const raw = settings.DROPWARDEN_DETECT_ORDER;
   if (!raw) return [...DEFAULT_DETECT_ORDER];
-  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const name of names) {
     try {
       findPlugin(name);

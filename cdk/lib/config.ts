@@ -94,20 +94,28 @@ function list(get: Lookup, key: string): string[] {
   if (raw === undefined || raw === null || raw === '') return [];
   if (Array.isArray(raw) && raw.every((v) => typeof v === 'string')) return raw;
   // `-c key=a,b` on the command line
-  if (typeof raw === 'string') return raw.split(',').map((v) => v.trim()).filter(Boolean);
+  if (typeof raw === 'string')
+    return raw
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
   throw new Error(`context ${CONTEXT_PREFIX}${key} must be a list of strings`);
 }
 
 function routes(get: Lookup): RouteSettings {
   const domain = text(get, 'domain')?.toLowerCase();
   if (!domain) {
-    throw new Error(`context ${CONTEXT_PREFIX}domain is not set: apps are routed as <app>.<domain> through the stack's load balancer. Deploy with -c ${CONTEXT_PREFIX}domain=apps.example.com (a domain whose DNS you control), or set it in cdk.json`);
+    throw new Error(
+      `context ${CONTEXT_PREFIX}domain is not set: apps are routed as <app>.<domain> through the stack's load balancer. Deploy with -c ${CONTEXT_PREFIX}domain=apps.example.com (a domain whose DNS you control), or set it in cdk.json`,
+    );
   }
   const problem = domainProblem(domain);
   if (problem) throw new Error(`context ${CONTEXT_PREFIX}domain ${JSON.stringify(domain)} ${problem}`);
   const certificateArn = text(get, 'certificateArn');
   if (certificateArn && !/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]+$/.test(certificateArn)) {
-    throw new Error(`context ${CONTEXT_PREFIX}certificateArn must be an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID), got ${JSON.stringify(certificateArn)}`);
+    throw new Error(
+      `context ${CONTEXT_PREFIX}certificateArn must be an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID), got ${JSON.stringify(certificateArn)}`,
+    );
   }
   const hostedZoneId = text(get, 'hostedZoneId');
   if (hostedZoneId && !/^Z[A-Z0-9]{1,31}$/.test(hostedZoneId)) {

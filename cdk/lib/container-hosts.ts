@@ -60,9 +60,7 @@ export interface ContainerHostsProps {
 /** A literal (not the VPC's token) so that security-group rules can be checked at synth time. */
 export const VPC_CIDR = '10.64.0.0/16';
 
-const BUILD_CONTEXT_EXCLUDES = [
-  '.git', 'node_modules', '**/node_modules', 'cdk.out', 'cdk/test', 'dist', 'coverage', 'test', '.dropwarden', '*.tgz',
-];
+const BUILD_CONTEXT_EXCLUDES = ['.git', 'node_modules', '**/node_modules', 'cdk.out', 'cdk/test', 'dist', 'coverage', 'test', '.dropwarden', '*.tgz'];
 
 export class ContainerHosts extends Construct {
   readonly vpc: Vpc;
@@ -159,10 +157,7 @@ export class ContainerHosts extends Construct {
     });
 
     // The agent runs host-networked and still needs its task role, not the instance's.
-    launchTemplate.userData!.addCommands(
-      'echo ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true >> /etc/ecs/ecs.config',
-      `mkdir -p ${HOST_STATE_DIR}`,
-    );
+    launchTemplate.userData!.addCommands('echo ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true >> /etc/ecs/ecs.config', `mkdir -p ${HOST_STATE_DIR}`);
 
     const group = new AutoScalingGroup(this, 'Hosts', {
       vpc: this.vpc,
@@ -173,13 +168,10 @@ export class ContainerHosts extends Construct {
       groupMetrics: [GroupMetrics.all()],
       updatePolicy: UpdatePolicy.rollingUpdate(),
     });
-    acknowledge(group, 'AwsSolutions-AS3',
-      'Scaling activity shows on the dashboard (in-service hosts) and in the no-healthy-host alarm.');
+    acknowledge(group, 'AwsSolutions-AS3', 'Scaling activity shows on the dashboard (in-service hosts) and in the no-healthy-host alarm.');
     const instancePolicy = launchTemplate.role!;
-    acknowledge(instancePolicy, 'AwsSolutions-IAM5[Action::ecs:Submit*]',
-      "The ECS container agent's own permissions, as aws-ecs writes them for every EC2 cluster.");
-    acknowledge(instancePolicy, 'AwsSolutions-IAM5[Resource::*]',
-      'The ECS agent calls ecs:DiscoverPollEndpoint and ecr:GetAuthorizationToken, which take no resource.');
+    acknowledge(instancePolicy, 'AwsSolutions-IAM5[Action::ecs:Submit*]', "The ECS container agent's own permissions, as aws-ecs writes them for every EC2 cluster.");
+    acknowledge(instancePolicy, 'AwsSolutions-IAM5[Resource::*]', 'The ECS agent calls ecs:DiscoverPollEndpoint and ecr:GetAuthorizationToken, which take no resource.');
     return group;
   }
 
@@ -212,14 +204,21 @@ export class ContainerHosts extends Construct {
     ];
     for (const statement of statements) this.taskRole.addToPolicy(statement);
     const policy = this.taskRole.node.findChild('DefaultPolicy');
-    acknowledge(policy, `AwsSolutions-IAM5[Resource::${arnRef(storage.droplets)}/*]`,
-      'Droplet keys come from StartRequests (app id, content hash): read access is one bucket wide.');
-    acknowledge(policy,
+    acknowledge(
+      policy,
+      `AwsSolutions-IAM5[Resource::${arnRef(storage.droplets)}/*]`,
+      'Droplet keys come from StartRequests (app id, content hash): read access is one bucket wide.',
+    );
+    acknowledge(
+      policy,
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:container-instance/${ref(this.cluster)}/*]`,
-      'Container instance ids are assigned at registration; the grant is limited to this cluster.');
-    acknowledge(policy,
+      'Container instance ids are assigned at registration; the grant is limited to this cluster.',
+    );
+    acknowledge(
+      policy,
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/${ref(this.cluster)}/*]`,
-      'Task ids are assigned at launch; the agent describes its own task, in this cluster only.');
+      'Task ids are assigned at launch; the agent describes its own task, in this cluster only.',
+    );
   }
 
   private task(props: ContainerHostsProps): [Ec2TaskDefinition, ContainerDefinition] {
@@ -265,8 +264,7 @@ export class ContainerHosts extends Construct {
       },
     });
     acknowledge(task, 'AwsSolutions-ECS2', 'The environment holds only bucket names, queue URLs and paths, no secrets.');
-    acknowledge(task.obtainExecutionRole(), 'AwsSolutions-IAM5[Resource::*]',
-      'ecr:GetAuthorizationToken, which the image pull needs, takes no resource.');
+    acknowledge(task.obtainExecutionRole(), 'AwsSolutions-IAM5[Resource::*]', 'ecr:GetAuthorizationToken, which the image pull needs, takes no resource.');
     container.addUlimits({ name: UlimitName.NOFILE, softLimit: 65536, hardLimit: 65536 });
     container.addMountPoints(
       { sourceVolume: 'depot', containerPath: HOST_STATE_DIR, readOnly: false },

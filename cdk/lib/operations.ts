@@ -4,17 +4,7 @@
  * metrics the stager and agent write with Powertools (namespace `dropwarden`).
  */
 import { Duration, Stack } from 'aws-cdk-lib';
-import {
-  Alarm,
-  AlarmStatusWidget,
-  ComparisonOperator,
-  Dashboard,
-  GraphWidget,
-  MathExpression,
-  Metric,
-  TextWidget,
-  TreatMissingData,
-} from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, AlarmStatusWidget, ComparisonOperator, Dashboard, GraphWidget, MathExpression, Metric, TextWidget, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { HttpCodeElb } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -59,8 +49,7 @@ export class Operations extends Construct {
     super(scope, id);
     const { queues, stager, hosts, routes, settings } = props;
     const lb = routes.loadBalancer;
-    const lbMetric = (metricName: string, statistic: string, label: string) =>
-      lb.metrics.custom(metricName, { statistic, period: PERIOD, label });
+    const lbMetric = (metricName: string, statistic: string, label: string) => lb.metrics.custom(metricName, { statistic, period: PERIOD, label });
     const named: Array<[string, QueueWithDlq]> = [
       ['staging', queues.staging],
       ['results', queues.results],
@@ -150,27 +139,22 @@ export class Operations extends Construct {
         height: 2,
       }),
     );
-    this.dashboard.addWidgets(
-      new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 3 }),
-    );
+    this.dashboard.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 3 }));
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Queue depth (visible messages)',
         width: WIDTH,
-        left: named.map(([name, pair]) =>
-          pair.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1), label: name })),
+        left: named.map(([name, pair]) => pair.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1), label: name })),
       }),
       new GraphWidget({
         title: 'Oldest message age (s)',
         width: WIDTH,
-        left: named.map(([name, pair]) =>
-          pair.queue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: Duration.minutes(1), label: name })),
+        left: named.map(([name, pair]) => pair.queue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: Duration.minutes(1), label: name })),
       }),
       new GraphWidget({
         title: 'Dead-letter queue depth',
         width: WIDTH,
-        left: named.map(([name, pair]) =>
-          pair.dlq.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1), label: `${name} DLQ` })),
+        left: named.map(([name, pair]) => pair.dlq.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1), label: `${name} DLQ` })),
       }),
     );
     this.dashboard.addWidgets(
@@ -208,8 +192,7 @@ export class Operations extends Construct {
       new GraphWidget({
         title: 'Stager duration (ms)',
         width: WIDTH,
-        left: ['p50', 'p99', 'Maximum'].map((statistic) =>
-          fn.metricDuration({ statistic, period: PERIOD, label: statistic })),
+        left: ['p50', 'p99', 'Maximum'].map((statistic) => fn.metricDuration({ statistic, period: PERIOD, label: statistic })),
       }),
       new GraphWidget({
         title: 'Stager concurrent executions',
@@ -271,24 +254,29 @@ export class Operations extends Construct {
         title: 'Routes: unhealthy targets per app',
         width: WIDTH,
         // Target groups come and go with apps: a search finds whichever exist.
-        left: [new MathExpression({
-          expression: `SEARCH('{AWS/ApplicationELB,LoadBalancer,TargetGroup} MetricName="UnHealthyHostCount" LoadBalancer="${lb.loadBalancerFullName}"', 'Maximum', ${PERIOD.toSeconds()})`,
-          usingMetrics: {},
-          label: "${PROP('Dim.TargetGroup')}",
-          period: PERIOD,
-        })],
+        left: [
+          new MathExpression({
+            expression: `SEARCH('{AWS/ApplicationELB,LoadBalancer,TargetGroup} MetricName="UnHealthyHostCount" LoadBalancer="${lb.loadBalancerFullName}"', 'Maximum', ${PERIOD.toSeconds()})`,
+            usingMetrics: {},
+            label: "${PROP('Dim.TargetGroup')}",
+            period: PERIOD,
+          }),
+        ],
       }),
     );
   }
 
-  private alarm(id: string, props: {
-    metric: IMetric;
-    threshold: number;
-    description: string;
-    evaluationPeriods?: number;
-    comparisonOperator?: ComparisonOperator;
-    treatMissingData?: TreatMissingData;
-  }): Alarm {
+  private alarm(
+    id: string,
+    props: {
+      metric: IMetric;
+      threshold: number;
+      description: string;
+      evaluationPeriods?: number;
+      comparisonOperator?: ComparisonOperator;
+      treatMissingData?: TreatMissingData;
+    },
+  ): Alarm {
     const alarm = new Alarm(this, id, {
       metric: props.metric,
       threshold: props.threshold,

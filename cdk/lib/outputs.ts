@@ -34,7 +34,7 @@ export function addOutputs(stack: Stack, values: OutputValues): void {
   out(OUTPUT.stagerFunctionName, values.stagerFunctionName, 'The stager Lambda function');
   out(OUTPUT.clusterName, values.clusterName, 'ECS cluster of the container hosts');
   out(OUTPUT.dashboardName, values.dashboardName, 'CloudWatch dashboard');
-  out(OUTPUT.routeTemplate, values.routeTemplate, 'Each app\'s route; {app} is its app id');
+  out(OUTPUT.routeTemplate, values.routeTemplate, "Each app's route; {app} is its app id");
   out(OUTPUT.routeDomain, values.routeDomain, 'Apps are routed as <app>.<domain>');
   out(OUTPUT.loadBalancerDnsName, values.loadBalancerDnsName, 'Point *.<domain> here (an alias or CNAME) unless the stack has the hosted zone');
 }

@@ -7,13 +7,7 @@
  */
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
-import {
-  ApplicationLoadBalancer,
-  ApplicationProtocol,
-  ListenerAction,
-  ListenerCertificate,
-  SslPolicy,
-} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { ApplicationLoadBalancer, ApplicationProtocol, ListenerAction, ListenerCertificate, SslPolicy } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { AccountPrincipal, Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { ARecord, HostedZone, RecordTarget } from 'aws-cdk-lib/aws-route53';
@@ -62,8 +56,7 @@ export class Routes extends Construct {
       this.securityGroup.addIngressRule(clients, Port.tcp(port), `app routes (${port === 443 ? 'HTTPS' : 'HTTP'})`);
     }
     if (settings.internetFacing) {
-      acknowledge(this.securityGroup, 'AwsSolutions-EC23',
-        'An internet-facing load balancer serves the apps\' routes to anyone on 80/443; nothing else is open.');
+      acknowledge(this.securityGroup, 'AwsSolutions-EC23', "An internet-facing load balancer serves the apps' routes to anyone on 80/443; nothing else is open.");
     }
 
     this.loadBalancer = new ApplicationLoadBalancer(this, 'LoadBalancer', {
@@ -171,14 +164,21 @@ export class Routes extends Construct {
     ];
     for (const statement of statements) hosts.taskRole.addToPolicy(statement);
     const policy = hosts.taskRole.node.findChild('DefaultPolicy');
-    acknowledge(policy, 'AwsSolutions-IAM5[Resource::*]',
-      'ELB Describe* calls (rules, target groups, tags, target health, limits) take no resource; all else is scoped.');
-    acknowledge(policy,
+    acknowledge(
+      policy,
+      'AwsSolutions-IAM5[Resource::*]',
+      'ELB Describe* calls (rules, target groups, tags, target health, limits) take no resource; all else is scoped.',
+    );
+    acknowledge(
+      policy,
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:elasticloadbalancing:<AWS::Region>:<AWS::AccountId>:targetgroup/${TARGET_GROUP_NAME_PREFIX}*/*]`,
-      'Agents create one target group per app at run time: dw-* names, and only ones tagged with this listener.');
-    acknowledge(policy,
+      'Agents create one target group per app at run time: dw-* names, and only ones tagged with this listener.',
+    );
+    acknowledge(
+      policy,
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:elasticloadbalancing:<AWS::Region>:<AWS::AccountId>:listener-rule/${attRef(this.loadBalancer, 'LoadBalancerFullName')}/*/*]`,
-      'Agents add one rule per app at run time: rules of this load balancer only, and only ones tagged with its listener.');
+      'Agents add one rule per app at run time: rules of this load balancer only, and only ones tagged with its listener.',
+    );
   }
 
   /**
@@ -191,12 +191,14 @@ export class Routes extends Construct {
     const objects = bucket.arnForObjects(`${ACCESS_LOG_PREFIX}/AWSLogs/${stack.account}/*`);
     // A region without an ELB account gets this account itself, which grants nothing new.
     const elbAccount = stack.regionalFact(FactName.ELBV2_ACCOUNT, stack.account);
-    bucket.addToResourcePolicy(new PolicyStatement({
-      effect: Effect.ALLOW,
-      actions: ['s3:PutObject'],
-      principals: [new AccountPrincipal(elbAccount), new ServicePrincipal('logdelivery.elasticloadbalancing.amazonaws.com')],
-      resources: [objects],
-    }));
+    bucket.addToResourcePolicy(
+      new PolicyStatement({
+        effect: Effect.ALLOW,
+        actions: ['s3:PutObject'],
+        principals: [new AccountPrincipal(elbAccount), new ServicePrincipal('logdelivery.elasticloadbalancing.amazonaws.com')],
+        resources: [objects],
+      }),
+    );
     this.loadBalancer.setAttribute('access_logs.s3.enabled', 'true');
     this.loadBalancer.setAttribute('access_logs.s3.bucket', bucket.bucketName);
     this.loadBalancer.setAttribute('access_logs.s3.prefix', ACCESS_LOG_PREFIX);

@@ -26,16 +26,20 @@ describe('network', () => {
     s.template.hasResourceProperties('AWS::EC2::FlowLog', { ResourceType: 'VPC', TrafficType: 'ALL' });
   });
 
-  it('lets nothing reach the hosts\' app ports but the load balancer (cdk/test/routes.test.ts)', () => {
+  it("lets nothing reach the hosts' app ports but the load balancer (cdk/test/routes.test.ts)", () => {
     const hostSg = props(s.stack.hosts.securityGroup);
     expect(hostSg.SecurityGroupIngress).toBeUndefined();
     const ingress = resourcesOfType(s.json, 'AWS::EC2::SecurityGroupIngress').map(([, r]) => r.Properties);
-    expect(ingress).toEqual([{
-      GroupId: { 'Fn::GetAtt': [logicalId(s.stack.hosts.securityGroup), 'GroupId'] },
-      SourceSecurityGroupId: { 'Fn::GetAtt': [logicalId(s.stack.routes.securityGroup), 'GroupId'] },
-      IpProtocol: 'tcp', FromPort: 61000, ToPort: 65000,
-      Description: 'app instances (warden net_in ports), from the load balancer only',
-    }]);
+    expect(ingress).toEqual([
+      {
+        GroupId: { 'Fn::GetAtt': [logicalId(s.stack.hosts.securityGroup), 'GroupId'] },
+        SourceSecurityGroupId: { 'Fn::GetAtt': [logicalId(s.stack.routes.securityGroup), 'GroupId'] },
+        IpProtocol: 'tcp',
+        FromPort: 61000,
+        ToPort: 65000,
+        Description: 'app instances (warden net_in ports), from the load balancer only',
+      },
+    ]);
   });
 });
 
@@ -46,9 +50,7 @@ describe('hosts', () => {
     expect(d.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
     expect(d.InstanceType).toBe('t3.large');
     expect(d.Monitoring).toEqual({ Enabled: true });
-    expect(d.BlockDeviceMappings).toEqual([
-      { DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeSize: 50, VolumeType: 'gp3' } },
-    ]);
+    expect(d.BlockDeviceMappings).toEqual([{ DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeSize: 50, VolumeType: 'gp3' } }]);
     const ami = s.json as unknown as { Parameters: Record<string, { Default: string }> };
     expect(ami.Parameters[d.ImageId.Ref].Default).toBe('/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id');
     const userData = JSON.stringify(d.UserData);
@@ -134,35 +136,33 @@ describe('daemon service', () => {
     for (const left of ['node_modules', '.git', 'cdk.out', 'test']) expect(existsSync(join(context, left))).toBe(false);
   });
 
-  it('task role: the start and events queues, droplet reads, its own cluster\'s attributes and tasks only (and routes: cdk/test/routes.test.ts)', () => {
+  it("task role: the start and events queues, droplet reads, its own cluster's attributes and tasks only (and routes: cdk/test/routes.test.ts)", () => {
     const { droplets } = s.stack.storage;
     const { start, events } = s.stack.queues;
     const cluster = s.stack.hosts.cluster;
     const containerInstances = {
-      'Fn::Join': ['', [
-        'arn:', { Ref: 'AWS::Partition' }, ':ecs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' },
-        ':container-instance/', { Ref: logicalId(cluster) }, '/*',
-      ]],
+      'Fn::Join': [
+        '',
+        ['arn:', { Ref: 'AWS::Partition' }, ':ecs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':container-instance/', { Ref: logicalId(cluster) }, '/*'],
+      ],
     };
     const tasks = {
-      'Fn::Join': ['', [
-        'arn:', { Ref: 'AWS::Partition' }, ':ecs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' },
-        ':task/', { Ref: logicalId(cluster) }, '/*',
-      ]],
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':task/', { Ref: logicalId(cluster) }, '/*']],
     };
-    expect(permissionsOf(s.json, s.stack.hosts.taskRole).filter((l) => !l.includes(' elasticloadbalancing:'))).toEqual([
-      ...allow(['s3:GetObject'], [objectsOf(droplets)]),
-      ...allow(['s3:ListBucket'], [arn(droplets)]),
-      ...allow(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'], [arn(start.queue)]),
-      ...allow(['sqs:SendMessage'], [arn(events.queue)]),
-      ...allow(['ecs:DeleteAttributes', 'ecs:DescribeContainerInstances', 'ecs:PutAttributes'], [containerInstances],
-        { ArnEquals: { 'ecs:cluster': arn(cluster) } }),
-      ...allow(['ecs:ListContainerInstances'], [arn(cluster)]),
-      ...allow(['ecs:DescribeTasks'], [tasks]),
-    ].sort());
+    expect(permissionsOf(s.json, s.stack.hosts.taskRole).filter((l) => !l.includes(' elasticloadbalancing:'))).toEqual(
+      [
+        ...allow(['s3:GetObject'], [objectsOf(droplets)]),
+        ...allow(['s3:ListBucket'], [arn(droplets)]),
+        ...allow(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'], [arn(start.queue)]),
+        ...allow(['sqs:SendMessage'], [arn(events.queue)]),
+        ...allow(['ecs:DeleteAttributes', 'ecs:DescribeContainerInstances', 'ecs:PutAttributes'], [containerInstances], { ArnEquals: { 'ecs:cluster': arn(cluster) } }),
+        ...allow(['ecs:ListContainerInstances'], [arn(cluster)]),
+        ...allow(['ecs:DescribeTasks'], [tasks]),
+      ].sort(),
+    );
   });
 
-  it('execution role: pull the image and write the task\'s log group', () => {
+  it("execution role: pull the image and write the task's log group", () => {
     const role = s.stack.hosts.taskDefinition.executionRole!;
     const lines = permissionsOf(s.json, role);
     expect(lines).toContain(allow(['ecr:GetAuthorizationToken'], ['*'])[0]);

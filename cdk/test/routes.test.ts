@@ -46,14 +46,18 @@ describe('load balancer', () => {
     });
   });
 
-  it('the access-log bucket lets ELB write under load-balancer/ (the region\'s ELB account, or its log-delivery service), before logging is switched on', () => {
-    const [[policyId, policy]] = resourcesOfType(plain.json, 'AWS::S3::BucketPolicy')
-      .filter(([, r]) => JSON.stringify(r.Properties.Bucket) === JSON.stringify({ Ref: logicalId(plain.stack.storage.accessLogs) }));
+  it("the access-log bucket lets ELB write under load-balancer/ (the region's ELB account, or its log-delivery service), before logging is switched on", () => {
+    const [[policyId, policy]] = resourcesOfType(plain.json, 'AWS::S3::BucketPolicy').filter(
+      ([, r]) => JSON.stringify(r.Properties.Bucket) === JSON.stringify({ Ref: logicalId(plain.stack.storage.accessLogs) }),
+    );
     const grant = policy.Properties.PolicyDocument.Statement.find((st: any) => JSON.stringify(st.Principal).includes('logdelivery.elasticloadbalancing'));
     expect(grant).toMatchObject({
       Effect: 'Allow',
       Action: 's3:PutObject',
-      Principal: { Service: 'logdelivery.elasticloadbalancing.amazonaws.com', AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', expect.anything(), ':root']] } },
+      Principal: {
+        Service: 'logdelivery.elasticloadbalancing.amazonaws.com',
+        AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', expect.anything(), ':root']] },
+      },
       Resource: { 'Fn::Join': ['', [getAtt(plain.stack.storage.accessLogs, 'Arn'), '/load-balancer/AWSLogs/', { Ref: 'AWS::AccountId' }, '/*']] },
     });
     const mappings = (plain.json as any).Mappings as Record<string, Record<string, Record<string, string>>>;
@@ -64,9 +68,14 @@ describe('load balancer', () => {
 
   it('without a certificate: one HTTP listener on 80 whose default answer is a 404 naming no app', () => {
     const listeners = resourcesOfType(plain.json, 'AWS::ElasticLoadBalancingV2::Listener').map(([, r]) => r.Properties);
-    expect(listeners).toEqual([{
-      LoadBalancerArn: { Ref: logicalId(plain.stack.routes.loadBalancer) }, Port: 80, Protocol: 'HTTP', DefaultActions: [notFound],
-    }]);
+    expect(listeners).toEqual([
+      {
+        LoadBalancerArn: { Ref: logicalId(plain.stack.routes.loadBalancer) },
+        Port: 80,
+        Protocol: 'HTTP',
+        DefaultActions: [notFound],
+      },
+    ]);
     // The agents add the rules and target groups at run time: the stack has none.
     expect(resourcesOfType(plain.json, 'AWS::ElasticLoadBalancingV2::ListenerRule')).toEqual([]);
     expect(resourcesOfType(plain.json, 'AWS::ElasticLoadBalancingV2::TargetGroup')).toEqual([]);
@@ -77,11 +86,19 @@ describe('load balancer', () => {
     expect(listeners).toHaveLength(2);
     const https = propsOf(tls, tls.stack.routes.listener);
     expect(https).toEqual({
-      LoadBalancerArn: { Ref: logicalId(tls.stack.routes.loadBalancer) }, Port: 443, Protocol: 'HTTPS',
-      Certificates: [{ CertificateArn: CERTIFICATE }], SslPolicy: 'ELBSecurityPolicy-TLS13-1-2-2021-06', DefaultActions: [notFound],
+      LoadBalancerArn: { Ref: logicalId(tls.stack.routes.loadBalancer) },
+      Port: 443,
+      Protocol: 'HTTPS',
+      Certificates: [{ CertificateArn: CERTIFICATE }],
+      SslPolicy: 'ELBSecurityPolicy-TLS13-1-2-2021-06',
+      DefaultActions: [notFound],
     });
     const http = listeners.find(([id]) => id !== logicalId(tls.stack.routes.listener))![1];
-    expect(http).toMatchObject({ Port: 80, Protocol: 'HTTP', DefaultActions: [{ Type: 'redirect', RedirectConfig: { Protocol: 'HTTPS', Port: '443', StatusCode: 'HTTP_301' } }] });
+    expect(http).toMatchObject({
+      Port: 80,
+      Protocol: 'HTTP',
+      DefaultActions: [{ Type: 'redirect', RedirectConfig: { Protocol: 'HTTPS', Port: '443', StatusCode: 'HTTP_301' } }],
+    });
   });
 
   it('internal: in the private subnets, reachable from the VPC only; a hosted zone gets the wildcard alias', () => {
@@ -93,39 +110,50 @@ describe('load balancer', () => {
       { CidrIp: VPC_CIDR, Description: 'app routes (HTTPS)', FromPort: 443, ToPort: 443, IpProtocol: 'tcp' },
     ]);
     const records = resourcesOfType(tls.json, 'AWS::Route53::RecordSet').map(([, r]) => r.Properties);
-    expect(records).toEqual([{
-      HostedZoneId: ZONE, Name: `*.${TEST_DOMAIN}.`, Type: 'A',
-      AliasTarget: {
-        DNSName: { 'Fn::Join': ['', ['dualstack.', getAtt(tls.stack.routes.loadBalancer, 'DNSName')]] },
-        HostedZoneId: getAtt(tls.stack.routes.loadBalancer, 'CanonicalHostedZoneID'),
+    expect(records).toEqual([
+      {
+        HostedZoneId: ZONE,
+        Name: `*.${TEST_DOMAIN}.`,
+        Type: 'A',
+        AliasTarget: {
+          DNSName: { 'Fn::Join': ['', ['dualstack.', getAtt(tls.stack.routes.loadBalancer, 'DNSName')]] },
+          HostedZoneId: getAtt(tls.stack.routes.loadBalancer, 'CanonicalHostedZoneID'),
+        },
       },
-    }]);
+    ]);
     expect(resourcesOfType(plain.json, 'AWS::Route53::RecordSet')).toEqual([]);
   });
 });
 
 describe('security groups', () => {
-  it('the load balancer takes HTTP from anywhere (internet-facing) and sends only to the hosts\' app ports', () => {
+  it("the load balancer takes HTTP from anywhere (internet-facing) and sends only to the hosts' app ports", () => {
     const sg = propsOf(plain, plain.stack.routes.securityGroup);
     expect(sg.SecurityGroupIngress).toEqual([{ CidrIp: '0.0.0.0/0', Description: 'app routes (HTTP)', FromPort: 80, ToPort: 80, IpProtocol: 'tcp' }]);
     // No inline egress (allowAllOutbound is off): the only way out is the rule below.
     expect(sg.SecurityGroupEgress).toBeUndefined();
     const egress = resourcesOfType(plain.json, 'AWS::EC2::SecurityGroupEgress').map(([, r]) => r.Properties);
-    expect(egress).toEqual([{
-      GroupId: getAtt(plain.stack.routes.securityGroup, 'GroupId'),
-      DestinationSecurityGroupId: getAtt(plain.stack.hosts.securityGroup, 'GroupId'),
-      IpProtocol: 'tcp', FromPort: 61000, ToPort: 65000,
-      Description: 'app instances (warden net_in ports), from the load balancer only',
-    }]);
+    expect(egress).toEqual([
+      {
+        GroupId: getAtt(plain.stack.routes.securityGroup, 'GroupId'),
+        DestinationSecurityGroupId: getAtt(plain.stack.hosts.securityGroup, 'GroupId'),
+        IpProtocol: 'tcp',
+        FromPort: 61000,
+        ToPort: 65000,
+        Description: 'app instances (warden net_in ports), from the load balancer only',
+      },
+    ]);
   });
 
-  it('only the load balancer\'s group reaches the hosts\' instance port range', () => {
+  it("only the load balancer's group reaches the hosts' instance port range", () => {
     const rules = resourcesOfType(plain.json, 'AWS::EC2::SecurityGroupIngress').map(([, r]) => r.Properties);
-    expect(rules).toEqual([expect.objectContaining({
-      GroupId: getAtt(plain.stack.hosts.securityGroup, 'GroupId'),
-      SourceSecurityGroupId: getAtt(plain.stack.routes.securityGroup, 'GroupId'),
-      FromPort: 61000, ToPort: 65000,
-    })]);
+    expect(rules).toEqual([
+      expect.objectContaining({
+        GroupId: getAtt(plain.stack.hosts.securityGroup, 'GroupId'),
+        SourceSecurityGroupId: getAtt(plain.stack.routes.securityGroup, 'GroupId'),
+        FromPort: 61000,
+        ToPort: 65000,
+      }),
+    ]);
     expect(propsOf(plain, plain.stack.hosts.securityGroup).SecurityGroupIngress).toBeUndefined();
   });
 });
@@ -146,40 +174,72 @@ describe('the agents', () => {
 
   it('may create dw-* target groups and rules on this load balancer only when tagged with its listener, and touch only tagged ones', () => {
     const listener = { Ref: logicalId(plain.stack.routes.listener) };
-    const arn = (resource: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':elasticloadbalancing:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ...resource.split('|').map((p) => (p === 'LB' ? getAtt(plain.stack.routes.loadBalancer, 'LoadBalancerFullName') : p))]] });
-    const targetGroups = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':elasticloadbalancing:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':targetgroup/dw-*/*']] };
+    const arn = (resource: string) => ({
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':elasticloadbalancing:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ...resource.split('|').map((p) => (p === 'LB' ? getAtt(plain.stack.routes.loadBalancer, 'LoadBalancerFullName') : p)),
+        ],
+      ],
+    });
+    const targetGroups = {
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':elasticloadbalancing:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':targetgroup/dw-*/*']],
+    };
     const rules = arn(':listener-rule/|LB|/*/*');
     const onCreate = { StringEquals: { 'aws:RequestTag/dropwarden:listener': listener } };
     const tagged = { StringEquals: { 'aws:ResourceTag/dropwarden:listener': listener } };
     const elb = permissionsOf(plain.json, plain.stack.hosts.taskRole).filter((l) => l.includes(' elasticloadbalancing:'));
-    expect(elb).toEqual([
-      ...allow(['elasticloadbalancing:CreateTargetGroup'], [targetGroups], onCreate),
-      ...allow(['elasticloadbalancing:CreateRule'], [listener, rules], onCreate),
-      ...allow(['elasticloadbalancing:AddTags'], [targetGroups, rules], {
-        StringEquals: { 'elasticloadbalancing:CreateAction': ['CreateTargetGroup', 'CreateRule'], 'aws:RequestTag/dropwarden:listener': listener },
-      }),
-      ...allow(['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:ModifyTargetGroupAttributes', 'elasticloadbalancing:RegisterTargets'], [targetGroups], tagged),
-      ...allow(['elasticloadbalancing:DeleteRule', 'elasticloadbalancing:ModifyRule'], [rules], tagged),
-      ...allow(['elasticloadbalancing:DescribeAccountLimits', 'elasticloadbalancing:DescribeRules', 'elasticloadbalancing:DescribeTags',
-        'elasticloadbalancing:DescribeTargetGroups', 'elasticloadbalancing:DescribeTargetHealth'], ['*']),
-    ].sort());
+    expect(elb).toEqual(
+      [
+        ...allow(['elasticloadbalancing:CreateTargetGroup'], [targetGroups], onCreate),
+        ...allow(['elasticloadbalancing:CreateRule'], [listener, rules], onCreate),
+        ...allow(['elasticloadbalancing:AddTags'], [targetGroups, rules], {
+          StringEquals: { 'elasticloadbalancing:CreateAction': ['CreateTargetGroup', 'CreateRule'], 'aws:RequestTag/dropwarden:listener': listener },
+        }),
+        ...allow(
+          ['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:ModifyTargetGroupAttributes', 'elasticloadbalancing:RegisterTargets'],
+          [targetGroups],
+          tagged,
+        ),
+        ...allow(['elasticloadbalancing:DeleteRule', 'elasticloadbalancing:ModifyRule'], [rules], tagged),
+        ...allow(
+          [
+            'elasticloadbalancing:DescribeAccountLimits',
+            'elasticloadbalancing:DescribeRules',
+            'elasticloadbalancing:DescribeTags',
+            'elasticloadbalancing:DescribeTargetGroups',
+            'elasticloadbalancing:DescribeTargetHealth',
+          ],
+          ['*'],
+        ),
+      ].sort(),
+    );
     // Nothing else unscoped: the only "*" resources are the Describe calls.
     expect(permissionsOf(plain.json, plain.stack.hosts.taskRole).filter((l) => l.endsWith(' on "*"') && !l.includes(':Describe'))).toEqual([]);
   });
 });
 
 describe('outputs and settings', () => {
-  it('name the route template, the domain and the load balancer\'s DNS name', () => {
+  it("name the route template, the domain and the load balancer's DNS name", () => {
     expect(plain.json.Outputs.RouteTemplate.Value).toBe(`http://{app}.${TEST_DOMAIN}`);
     expect(tls.json.Outputs.RouteTemplate.Value).toBe(`https://{app}.${TEST_DOMAIN}`);
     expect(plain.json.Outputs.RouteDomain.Value).toBe(TEST_DOMAIN);
     expect(plain.json.Outputs.LoadBalancerDnsName.Value).toEqual(getAtt(plain.stack.routes.loadBalancer, 'DNSName'));
   });
 
-  it('alarm on the load balancer\'s own 5xx answers', () => {
+  it("alarm on the load balancer's own 5xx answers", () => {
     const alarm = plain.stack.operations.alarms.find((a) => a.node.id === 'LoadBalancer5xx')!;
     expect(plain.json.Resources[logicalId(alarm)].Properties).toMatchObject({
-      Namespace: 'AWS/ApplicationELB', MetricName: 'HTTPCode_ELB_5XX_Count', Statistic: 'Sum', Threshold: 10,
+      Namespace: 'AWS/ApplicationELB',
+      MetricName: 'HTTPCode_ELB_5XX_Count',
+      Statistic: 'Sum',
+      Threshold: 10,
       Dimensions: [{ Name: 'LoadBalancer', Value: getAtt(plain.stack.routes.loadBalancer, 'LoadBalancerFullName') }],
     });
   });
@@ -202,13 +262,21 @@ describe('outputs and settings', () => {
   const configOf = (context: Record<string, unknown>) => readConfig(new App({ context }).node).routes;
   it('reads the route keys, and refuses a missing domain or values that cannot work, naming the key', () => {
     expect(configOf({ 'dropwarden:domain': 'Apps.Example.com' })).toEqual({
-      domain: 'apps.example.com', certificateArn: undefined, hostedZoneId: undefined, internetFacing: true, drainSeconds: 30,
+      domain: 'apps.example.com',
+      certificateArn: undefined,
+      hostedZoneId: undefined,
+      internetFacing: true,
+      drainSeconds: 30,
     });
-    expect(configOf({ 'dropwarden:domain': 'a.example.com', 'dropwarden:routeDrainSeconds': '5', 'dropwarden:loadBalancerScheme': 'internal' }))
-      .toMatchObject({ internetFacing: false, drainSeconds: 5 });
+    expect(configOf({ 'dropwarden:domain': 'a.example.com', 'dropwarden:routeDrainSeconds': '5', 'dropwarden:loadBalancerScheme': 'internal' })).toMatchObject({
+      internetFacing: false,
+      drainSeconds: 5,
+    });
     expect(() => configOf({})).toThrow(/context dropwarden:domain is not set.*-c dropwarden:domain=apps\.example\.com/);
     expect(() => configOf({ 'dropwarden:domain': 'apps.example.42' })).toThrow(/dropwarden:domain .* alphabetic label/);
-    expect(() => configOf({ 'dropwarden:domain': 'a.b.com', 'dropwarden:certificateArn': 'arn:aws:iam::1:x' })).toThrow(/dropwarden:certificateArn must be an ACM certificate ARN/);
+    expect(() => configOf({ 'dropwarden:domain': 'a.b.com', 'dropwarden:certificateArn': 'arn:aws:iam::1:x' })).toThrow(
+      /dropwarden:certificateArn must be an ACM certificate ARN/,
+    );
     expect(() => configOf({ 'dropwarden:domain': 'a.b.com', 'dropwarden:hostedZoneId': 'example.com' })).toThrow(/dropwarden:hostedZoneId/);
     expect(() => configOf({ 'dropwarden:domain': 'a.b.com', 'dropwarden:loadBalancerScheme': 'public' })).toThrow(/dropwarden:loadBalancerScheme/);
     expect(() => configOf({ 'dropwarden:domain': 'a.b.com', 'dropwarden:routeDrainSeconds': 3601 })).toThrow(/dropwarden:routeDrainSeconds/);

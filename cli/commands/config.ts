@@ -6,7 +6,7 @@ export function configCommand(): Command {
   return new Command('config')
     .description('Print the endpoint, queue URLs and bucket names of the stack in use')
     .option('--json', 'print JSON: {region, endpoint, queues:{…}, buckets:{…}, routes}')
-    .option('--stack <name>', 'read a deployed stack\'s CloudFormation outputs instead of the local stack')
+    .option('--stack <name>', "read a deployed stack's CloudFormation outputs instead of the local stack")
     .action(async (opts: { json?: boolean; stack?: string }) => {
       const config = opts.stack ? await stackFromCloudFormation(opts.stack) : resolveStack(process.env);
       const out = { region: config.region, endpoint: config.endpoint ?? null, queues: config.queues, buckets: config.buckets, routes: config.routes ?? null };

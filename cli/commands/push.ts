@@ -29,9 +29,9 @@ export function pushCommand(): Command {
     .option('--instances <n>', 'how many instances', '1')
     .option('--disk <mb>', 'disk for each instance in MB')
     .option('--health-check <check>', 'port (TCP connect), http:/path (2xx/3xx) or none', 'port')
-    .option('--health-check-timeout <s>', 'seconds the health check may take (default: the agent\'s)');
+    .option('--health-check-timeout <s>', "seconds the health check may take (default: the agent's)");
   const json = cmd.options.find((o) => o.long === '--json')!;
-  json.description = 'print {app_id, url, droplet, instances:[{instance_id, state, url, host}]} as the last line of stdout (url: the app\'s route)';
+  json.description = "print {app_id, url, droplet, instances:[{instance_id, state, url, host}]} as the last line of stdout (url: the app's route)";
   cmd.addOption(new Option('--timeout <s>', 'seconds to wait for every instance to run').default('300').hideHelp());
   return cmd.action(async (path: string, flags: PushFlags & { timeout: string }) => {
     const instances = wholeNumber('--instances', flags.instances, 1, 100);
@@ -80,7 +80,12 @@ export function pushCommand(): Command {
       return;
     }
     if (flags.json) {
-      const out = { app_id: appId, url: route, droplet: staged.droplet, instances: states.map(({ instance_id, state, url, host }) => ({ instance_id, state, url, host })) };
+      const out = {
+        app_id: appId,
+        url: route,
+        droplet: staged.droplet,
+        instances: states.map(({ instance_id, state, url, host }) => ({ instance_id, state, url, host })),
+      };
       process.stdout.write(`${JSON.stringify(out)}\n`);
     } else if (route) {
       process.stdout.write(`${route}\n`);

@@ -89,10 +89,8 @@ export async function runStage(path: string, flags: StageFlags): Promise<Staging
 }
 
 export function stageCommand(): Command {
-  return addStageFlags(new Command('stage').description('Stage an app into a droplet on the running stack')).action(
-    async (path: string, flags: StageFlags) => {
-      const result = await runStage(path, flags);
-      process.exitCode = result.error ? EXIT_FAILED : EXIT_OK;
-    },
-  );
+  return addStageFlags(new Command('stage').description('Stage an app into a droplet on the running stack')).action(async (path: string, flags: StageFlags) => {
+    const result = await runStage(path, flags);
+    process.exitCode = result.error ? EXIT_FAILED : EXIT_OK;
+  });
 }

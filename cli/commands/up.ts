@@ -48,7 +48,7 @@ export function upCommand(): Command {
     .option('--no-demo', 'do not stage and start the sample apps')
     .option('--port <n>', 'emulator port (taken if free, else any)', '4566')
     .option('--data-dir <dir>', 'where S3 objects, staging workspaces, containers and droplets live (default ~/.dropwarden/data)')
-    .option('--verbose', "show every line the parts log (default: warnings and errors)")
+    .option('--verbose', 'show every line the parts log (default: warnings and errors)')
     .action(async (opts: { demo: boolean; port: string; dataDir?: string; verbose?: boolean }) => {
       let display: DemoDisplay | undefined;
       const say = (line: string) => (display ? display.log(line) : process.stderr.write(`${line}\n`));
@@ -61,7 +61,7 @@ export function upCommand(): Command {
         return;
       }
       const stack = new LocalStack({
-      env: process.env,
+        env: process.env,
         port: Number(opts.port),
         dataDir: opts.dataDir,
         out: (part, line) => (opts.verbose || worthShowing(line) ? say(`[${part}] ${line}`) : undefined),

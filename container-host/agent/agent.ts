@@ -66,9 +66,15 @@ export class Agent {
     this.#log = parts.log ?? createAgentLogger();
     this.#metrics = parts.metrics ?? createAgentMetrics();
     // Without one from the composition root, capacity goes to host.json only.
-    this.#reporter = parts.reporter ?? createCapacityReporter({
-      env: {}, region: config.region, endpoint: config.endpoint, agentDir: config.agentDir, log: this.#log,
-    });
+    this.#reporter =
+      parts.reporter ??
+      createCapacityReporter({
+        env: {},
+        region: config.region,
+        endpoint: config.endpoint,
+        agentDir: config.agentDir,
+        log: this.#log,
+      });
     this.capacity = new Capacity({ memoryMb: config.memoryMb, diskMb: config.diskMb });
     this.#warden = new WardenPool({ socketPath: config.wardenSocket, size: 8 });
     const where = { region: config.region, endpoint: config.endpoint };
@@ -78,12 +84,20 @@ export class Agent {
     this.#events = new EventPublisher({ sqs: this.#sqs, eventsQueueUrl: config.eventsQueueUrl, log: this.#log });
     this.#registrar = parts.registrar ?? NO_ROUTES;
     this.#deps = {
-      config, warden: this.#warden, droplets: this.#droplets, events: this.#events, log: this.#log, registrar: this.#registrar,
+      config,
+      warden: this.#warden,
+      droplets: this.#droplets,
+      events: this.#events,
+      log: this.#log,
+      registrar: this.#registrar,
       onState: (instance, state) => this.#onState(instance, state),
       onFinished: (instance) => this.#onFinished(instance),
     };
     this.#poller = new StartQueuePoller({
-      sqs: this.#sqs, queueUrl: config.startQueueUrl, capacity: this.capacity, log: this.#log,
+      sqs: this.#sqs,
+      queueUrl: config.startQueueUrl,
+      capacity: this.capacity,
+      log: this.#log,
       waitSeconds: config.tuning.pollWaitSeconds,
       handlers: { start: (r) => this.acceptStart(r), stop: (r) => this.acceptStop(r), reject: (r) => this.#rejectMalformed(r) },
     });
@@ -117,8 +131,12 @@ export class Agent {
     }, this.config.tuning.reportIntervalMs);
     this.#reportTimer.unref();
     this.#log.info('Agent started', {
-      api: this.apiAddress ?? 'off', advertise_host: this.config.advertiseHost, warden_socket: this.config.wardenSocket,
-      memory_mb: this.config.memoryMb, disk_mb: this.config.diskMb, instances: this.capacity.free().instances,
+      api: this.apiAddress ?? 'off',
+      advertise_host: this.config.advertiseHost,
+      warden_socket: this.config.wardenSocket,
+      memory_mb: this.config.memoryMb,
+      disk_mb: this.config.diskMb,
+      instances: this.capacity.free().instances,
     });
   }
 
@@ -190,7 +208,8 @@ export class Agent {
    */
   #rejectStart(req: StartRequest, indices: number[], each: { memoryMb: number; diskMb: number }): Promise<void> {
     const { total } = this.capacity;
-    const reason = `cannot run here: ${indices.length} instance${indices.length === 1 ? '' : 's'} of ${each.memoryMb} MB memory and ${each.diskMb} MB disk ` +
+    const reason =
+      `cannot run here: ${indices.length} instance${indices.length === 1 ? '' : 's'} of ${each.memoryMb} MB memory and ${each.diskMb} MB disk ` +
       `need more than this host has in all (${total.memoryMb} MB memory, ${total.diskMb} MB disk); ask for less memory, disk or instances`;
     this.#log.warn('A start request can never fit on this host: reported CRASHED', { app_id: req.app_id, indices, reason });
     return Promise.all(indices.map((index) => new Instance(req, index, this.#deps).reject(reason))).then(() => undefined);
@@ -198,11 +217,21 @@ export class Agent {
 
   /** A malformed start request's answer on its reply_to (contracts/instances.ts REJECTED_INDEX). */
   #rejectMalformed(r: { replyTo: string; appId: string; error: string }): Promise<void> {
-    return this.#events.reply({
-      app_id: r.appId, instance_id: '', index: REJECTED_INDEX, state: 'CRASHED',
-      host: this.#deps.config.advertiseHost, port: null, url: null, reason: `${INVALID_START_REQUEST}: ${r.error}`,
-      agent: this.#deps.config.agentId, timestamp: new Date().toISOString(),
-    }, r.replyTo);
+    return this.#events.reply(
+      {
+        app_id: r.appId,
+        instance_id: '',
+        index: REJECTED_INDEX,
+        state: 'CRASHED',
+        host: this.#deps.config.advertiseHost,
+        port: null,
+        url: null,
+        reason: `${INVALID_START_REQUEST}: ${r.error}`,
+        agent: this.#deps.config.agentId,
+        timestamp: new Date().toISOString(),
+      },
+      r.replyTo,
+    );
   }
 
   /** Stops the app's instances here (or the one named); undefined when none is here. */
@@ -285,7 +314,9 @@ export class Agent {
 
   #onFinished(instance: Instance): void {
     this.capacity.release(instance.instanceId);
-    const inUse = this.#instances().filter((i) => i.live).map((i) => i.request.droplet_uri);
+    const inUse = this.#instances()
+      .filter((i) => i.live)
+      .map((i) => i.request.droplet_uri);
     this.#droplets.prune(inUse).catch((err: Error) => this.#log.warn('Could not prune the droplet cache', { error: err.message }));
   }
 

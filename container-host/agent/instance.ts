@@ -137,9 +137,11 @@ export class Instance {
       this.#container = undefined;
       if (container) {
         await container.stopApp();
-        await container.destroy().catch((err: Error) =>
-          this.#deps.log.warn('Could not destroy a stopped instance\'s container', { ...this.#ids(), handle: container.handle, error: err.message }),
-        );
+        await container
+          .destroy()
+          .catch((err: Error) =>
+            this.#deps.log.warn("Could not destroy a stopped instance's container", { ...this.#ids(), handle: container.handle, error: err.message }),
+          );
       }
       await this.#report('STOPPED', { reason });
       this.#finish();
@@ -200,13 +202,16 @@ export class Instance {
       }
       const timeoutS = this.request.health_check_timeout ?? this.#deps.config.healthCheckTimeoutS;
       const healthCheck = new AbortController();
-      const healthy = waitHealthy(this.request.health_check, { host: this.#deps.config.advertiseHost, port: this.#hostPort! }, {
-        timeoutS, signal: AbortSignal.any([signal, healthCheck.signal]),
-      });
-      healthy.catch(() => undefined);
-      const first = await raceAbort(Promise.race([exit.then((e) => ({ exit: e })), healthy.then(() => undefined)]), signal).finally(() =>
-        healthCheck.abort(),
+      const healthy = waitHealthy(
+        this.request.health_check,
+        { host: this.#deps.config.advertiseHost, port: this.#hostPort! },
+        {
+          timeoutS,
+          signal: AbortSignal.any([signal, healthCheck.signal]),
+        },
       );
+      healthy.catch(() => undefined);
+      const first = await raceAbort(Promise.race([exit.then((e) => ({ exit: e })), healthy.then(() => undefined)]), signal).finally(() => healthCheck.abort());
       if (first) return { reason: crashReason(first.exit) };
       // In the route before RUNNING is reported: whoever waits for RUNNING (push) finds the route answering.
       await this.#joinRoute();
@@ -230,7 +235,8 @@ export class Instance {
     const { config, warden, droplets } = this.#deps;
     const tgz = await droplets.fetch(this.request.droplet_uri, signal);
     const container = await InstanceContainer.create(warden, {
-      handle: InstanceContainer.handleFor(this.instanceId, this.restarts), graceTimeS: config.tuning.graceTimeS,
+      handle: InstanceContainer.handleFor(this.instanceId, this.restarts),
+      graceTimeS: config.tuning.graceTimeS,
     });
     this.#container = container;
     const { hostPort, containerPort } = await container.netIn();
@@ -238,17 +244,28 @@ export class Instance {
     const startedAt = new Date();
     this.startedAt = startedAt.toISOString();
     await container.writeProperties({
-      app_id: this.appId, instance_id: this.instanceId, index: this.index, request: this.request, restarts: this.restarts,
-      host_port: hostPort, container_port: containerPort, started_at: this.startedAt, accepted_at: this.acceptedAt,
+      app_id: this.appId,
+      instance_id: this.instanceId,
+      index: this.index,
+      request: this.request,
+      restarts: this.restarts,
+      host_port: hostPort,
+      container_port: containerPort,
+      started_at: this.startedAt,
+      accepted_at: this.acceptedAt,
     });
     signal.throwIfAborted();
     const { disk } = await container.limit(this.request.memory, this.request.disk);
-    if (!disk) this.#deps.log.debug('wardend has no disk limits: the instance\'s disk is not limited', this.#ids());
+    if (!disk) this.#deps.log.debug("wardend has no disk limits: the instance's disk is not limited", this.#ids());
     await container.installDroplet(tgz);
     signal.throwIfAborted();
     const env = runEnvironment(this.request, {
-      instanceId: this.instanceId, index: this.index, home: DROPLET_DIR, port: containerPort,
-      uri: `${config.advertiseHost}:${hostPort}`, startedAt,
+      instanceId: this.instanceId,
+      index: this.index,
+      home: DROPLET_DIR,
+      port: containerPort,
+      uri: `${config.advertiseHost}:${hostPort}`,
+      startedAt,
     });
     const jobId = await container.spawnStartup(env, containerPort);
     return { exit: this.#watch(container, container.watch(jobId)) };
@@ -281,9 +298,9 @@ export class Instance {
     let logsTail: string | undefined;
     if (container) {
       logsTail = await container.logsTail(this.#deps.config.tuning.logsTailLines).catch(() => undefined);
-      await container.destroy().catch((err: Error) =>
-        this.#deps.log.warn('Could not destroy a crashed instance\'s container', { ...this.#ids(), handle: container.handle, error: err.message }),
-      );
+      await container
+        .destroy()
+        .catch((err: Error) => this.#deps.log.warn("Could not destroy a crashed instance's container", { ...this.#ids(), handle: container.handle, error: err.message }));
     }
     await this.#report('CRASHED', { reason: crash.reason, logs_tail: logsTail });
     this.#hostPort = null;

@@ -118,7 +118,15 @@ export class Router {
       throw new RouterStartError(`the router's admin API cannot listen on ${this.#opts.admin.host}:${this.#opts.admin.port}: ${(err as Error).message}`);
     }
     const first = this.#opts.port;
-    const candidates = first === 0 ? [0] : this.#opts.searchPort ? [...Array(PORT_SEARCH + 1).keys()].map((i) => first + i).filter((p) => p <= 65535).concat(0) : [first];
+    const candidates =
+      first === 0
+        ? [0]
+        : this.#opts.searchPort
+          ? [...Array(PORT_SEARCH + 1).keys()]
+              .map((i) => first + i)
+              .filter((p) => p <= 65535)
+              .concat(0)
+          : [first];
     let lastError: Error | undefined;
     for (const candidate of candidates) {
       try {
@@ -178,7 +186,11 @@ export class Router {
   }
 
   /** 404 or 503 for a request no instance can take; undefined when `pick` found one. */
-  #refusal(app: ReturnType<typeof appFromHost>, host: string | undefined, pickKind: 'unknown' | 'down' | undefined): { status: number; text: string; headers?: Record<string, string> } {
+  #refusal(
+    app: ReturnType<typeof appFromHost>,
+    host: string | undefined,
+    pickKind: 'unknown' | 'down' | undefined,
+  ): { status: number; text: string; headers?: Record<string, string> } {
     if (!app) return { status: 404, text: `dropwarden router: no app is named by the host "${host ?? ''}"; routes look like http://<app>.localhost:${this.port}/\n` };
     if (!app.valid) return { status: 404, text: `dropwarden router: "${app.appId}" is not an app id (a DNS label, DESIGN §3.1), so no app "${app.appId}" is here\n` };
     if (pickKind === 'down') {
@@ -200,8 +212,16 @@ export class Router {
     res.once('close', () => {
       if (backend) this.table.release(backend);
       this.#write({
-        level: 'INFO', message: 'request', request_id: requestId, app: app?.appId ?? null, instance: backend?.instanceId ?? null, index: backend?.index ?? null,
-        method: req.method, path: req.url, status: res.statusCode, duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+        level: 'INFO',
+        message: 'request',
+        request_id: requestId,
+        app: app?.appId ?? null,
+        instance: backend?.instanceId ?? null,
+        index: backend?.index ?? null,
+        method: req.method,
+        path: req.url,
+        status: res.statusCode,
+        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
         ...(res.writableFinished ? {} : { aborted: true }),
       });
     });
@@ -242,14 +262,28 @@ export class Router {
     let status = 101;
     const log = (backend?: Backend) =>
       this.#write({
-        level: 'INFO', message: 'request', request_id: requestId, app: app?.appId ?? null, instance: backend?.instanceId ?? null, index: backend?.index ?? null,
-        method: req.method, path: req.url, status, upgrade: req.headers.upgrade ?? null, duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+        level: 'INFO',
+        message: 'request',
+        request_id: requestId,
+        app: app?.appId ?? null,
+        instance: backend?.instanceId ?? null,
+        index: backend?.index ?? null,
+        method: req.method,
+        path: req.url,
+        status,
+        upgrade: req.headers.upgrade ?? null,
+        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
       });
     socket.on('error', () => {});
     if (picked?.kind !== 'ok') {
       const r = this.#refusal(app, req.headers.host, picked?.kind);
       status = r.status;
-      const headers = Object.entries({ 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(r.text)), connection: 'close', ...r.headers });
+      const headers = Object.entries({
+        'content-type': 'text/plain; charset=utf-8',
+        'content-length': String(Buffer.byteLength(r.text)),
+        connection: 'close',
+        ...r.headers,
+      });
       socket.end(`HTTP/1.1 ${r.status} ${r.status === 404 ? 'Not Found' : 'Service Unavailable'}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${r.text}`);
       log();
       return;
@@ -298,14 +332,29 @@ export class Router {
               return json(400, { error: `not a route target for ${appId}/${instanceId}: ${body.success ? 'the path and body disagree' : body.error.message}` });
             }
             this.table.register(source, body.data);
-            this.#write({ level: 'INFO', message: 'Registered', source, app: appId, instance: instanceId, index: body.data.index, target: `${body.data.host}:${body.data.port}` });
+            this.#write({
+              level: 'INFO',
+              message: 'Registered',
+              source,
+              app: appId,
+              instance: instanceId,
+              index: body.data.index,
+              target: `${body.data.host}:${body.data.port}`,
+            });
             return json(200, { ok: true });
           }
           if (req.method === 'DELETE') {
             const drain = url.searchParams.get('drain') === '1';
             const timeoutMs = Math.min(MAX_DRAIN_MS, Number(url.searchParams.get('timeout_ms')) || this.#opts.drainTimeoutMs);
             const outcome = await this.table.deregister(source, appId, instanceId, { drain, timeoutMs });
-            this.#write({ level: outcome.left ? 'WARN' : 'INFO', message: drain ? 'Deregistered and drained' : 'Deregistered', source, app: appId, instance: instanceId, ...outcome });
+            this.#write({
+              level: outcome.left ? 'WARN' : 'INFO',
+              message: drain ? 'Deregistered and drained' : 'Deregistered',
+              source,
+              app: appId,
+              instance: instanceId,
+              ...outcome,
+            });
             return json(200, outcome);
           }
         }

@@ -41,10 +41,11 @@ try {
   process.exit(2);
 }
 process.stdout.write(`${JSON.stringify({ ready: true, port: router.port, admin: router.adminAddress, routes: router.routes })}\n`);
-const stop = () => void router.close().then(() => {
-  clearTimeout(flushTimer);
-  flush();
-  process.exit(0);
-});
+const stop = () =>
+  void router.close().then(() => {
+    clearTimeout(flushTimer);
+    flush();
+    process.exit(0);
+  });
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

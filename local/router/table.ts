@@ -23,10 +23,7 @@ export interface Backend {
   idle?: () => void;
 }
 
-export type Pick =
-  | { kind: 'unknown' }
-  | { kind: 'down' }
-  | { kind: 'ok'; backend: Backend };
+export type Pick = { kind: 'unknown' } | { kind: 'down' } | { kind: 'ok'; backend: Backend };
 
 interface Source {
   targets: Map<string, Backend>;
@@ -81,7 +78,15 @@ export class RouteTable {
     const had = s.targets.get(key);
     if (!had || had.host !== t.host || had.port !== t.port || had.index !== t.index) {
       s.targets.set(key, {
-        source, appId: t.app_id, instanceId: t.instance_id, index: t.index, host: t.host, port: t.port, inflight: had?.inflight ?? 0, suspectUntil: 0, draining: false,
+        source,
+        appId: t.app_id,
+        instanceId: t.instance_id,
+        index: t.index,
+        host: t.host,
+        port: t.port,
+        inflight: had?.inflight ?? 0,
+        suspectUntil: 0,
+        draining: false,
       });
     }
     s.down.delete(t.app_id);
@@ -145,7 +150,15 @@ export class RouteTable {
       const had = s.targets.get(key);
       if (!had || had.host !== t.host || had.port !== t.port) {
         s.targets.set(key, {
-          source, appId: t.app_id, instanceId: t.instance_id, index: t.index, host: t.host, port: t.port, inflight: had?.inflight ?? 0, suspectUntil: 0, draining: false,
+          source,
+          appId: t.app_id,
+          instanceId: t.instance_id,
+          index: t.index,
+          host: t.host,
+          port: t.port,
+          inflight: had?.inflight ?? 0,
+          suspectUntil: 0,
+          draining: false,
         });
       }
     }
@@ -192,7 +205,14 @@ export class RouteTable {
   snapshot(): Record<string, { targets: Array<{ instance_id: string; index: number; host: string; port: number; inflight: number; source: string }>; down: boolean }> {
     const out: ReturnType<RouteTable['snapshot']> = {};
     for (const appId of [...this.#known].sort()) {
-      const targets = (this.#rotation.get(appId) ?? []).map((b) => ({ instance_id: b.instanceId, index: b.index, host: b.host, port: b.port, inflight: b.inflight, source: b.source }));
+      const targets = (this.#rotation.get(appId) ?? []).map((b) => ({
+        instance_id: b.instanceId,
+        index: b.index,
+        host: b.host,
+        port: b.port,
+        inflight: b.inflight,
+        source: b.source,
+      }));
       out[appId] = { targets, down: targets.length === 0 };
     }
     return out;

@@ -142,16 +142,12 @@ export const buildpack: Plugin = {
       const cacheDir = ctx.cacheDir ? join(ctx.cacheDir, 'buildpack', bp.name) : join(scratch, 'cache');
       await mkdir(cacheDir, { recursive: true });
       ctx.log(`Compiling with buildpack ${bp.name} (${name})`);
-      await step(ctx, bp, 'compile', () =>
-        ctx.exec(join(bp.dir, 'bin', 'compile'), [ctx.dir, cacheDir, envDir], { cwd: ctx.dir, env: SCRUBBED }),
-      );
+      await step(ctx, bp, 'compile', () => ctx.exec(join(bp.dir, 'bin', 'compile'), [ctx.dir, cacheDir, envDir], { cwd: ctx.dir, env: SCRUBBED }));
       const yaml = await step(ctx, bp, 'release', () => runToFile(ctx, join(bp.dir, 'bin', 'release'), [ctx.dir], join(scratch, 'release.yml')));
       const release = parseRelease(yaml, `buildpack ${bp.name}'s bin/release`);
       const web = release.default_process_types.web;
       if (!web && !ctx.startCommand) {
-        throw new PluginError(
-          `Buildpack staging failed: buildpack ${bp.name} gives no web process (default_process_types.web); add a Procfile with a web: line`,
-        );
+        throw new PluginError(`Buildpack staging failed: buildpack ${bp.name} gives no web process (default_process_types.web); add a Procfile with a web: line`);
       }
       if (web) ctx.log(`Start command from buildpack ${bp.name}: ${web}`);
       return { startCommand: web, runtime: name, environment: release.config_vars };

@@ -45,18 +45,33 @@ const DOMAIN = 'apps.example.com';
 const OURS: Tag = { Key: 'dropwarden:listener', Value: LISTENER };
 
 const config: ElbRoutesConfig = {
-  listenerArn: LISTENER, region: REGION, vpcId: VPC, domain: DOMAIN, drainSeconds: 7,
+  listenerArn: LISTENER,
+  region: REGION,
+  vpcId: VPC,
+  domain: DOMAIN,
+  drainSeconds: 7,
   drainPoll: { minDelaySeconds: 1, maxDelaySeconds: 1, slackSeconds: 2 },
 };
 
-const target = (appId: string, index = 0, host = '10.64.16.5', port = 61001 + index): RouteTarget =>
-  ({ appId, instanceId: `${appId}-i${index}`, index, host, port });
+const target = (appId: string, index = 0, host = '10.64.16.5', port = 61001 + index): RouteTarget => ({ appId, instanceId: `${appId}-i${index}`, index, host, port });
 
 const meta = { $metadata: {} };
 const fail = <T extends Error>(E: new (o: any) => T, message: string): T => new E({ message, $metadata: {} });
 
-interface ModelRule { arn: string; priority: number; host: string; targetGroupArn: string; tags: Tag[] }
-interface ModelGroup { arn: string; name: string; settings: Record<string, unknown>; tags: Tag[]; attributes: Record<string, string> }
+interface ModelRule {
+  arn: string;
+  priority: number;
+  host: string;
+  targetGroupArn: string;
+  tags: Tag[];
+}
+interface ModelGroup {
+  arn: string;
+  name: string;
+  settings: Record<string, unknown>;
+  tags: Tag[];
+  attributes: Record<string, string>;
+}
 
 /** One listener's state, as ELB would keep it. */
 class ElbModel {
@@ -89,11 +104,19 @@ class ElbModel {
   describeRules(): Rule[] {
     return [
       ...this.rules.map((r) => ({
-        RuleArn: r.arn, Priority: String(r.priority), IsDefault: false,
+        RuleArn: r.arn,
+        Priority: String(r.priority),
+        IsDefault: false,
         Conditions: [{ Field: 'host-header', Values: [r.host], HostHeaderConfig: { Values: [r.host] } }],
         Actions: [{ Type: 'forward' as const, TargetGroupArn: r.targetGroupArn, ForwardConfig: { TargetGroups: [{ TargetGroupArn: r.targetGroupArn, Weight: 1 }] } }],
       })),
-      { RuleArn: `${LISTENER.replace(':listener/', ':listener-rule/')}/default`, Priority: 'default', IsDefault: true, Conditions: [], Actions: [{ Type: 'fixed-response' as const }] },
+      {
+        RuleArn: `${LISTENER.replace(':listener/', ':listener-rule/')}/default`,
+        Priority: 'default',
+        IsDefault: true,
+        Conditions: [],
+        Actions: [{ Type: 'fixed-response' as const }],
+      },
     ];
   }
 }
@@ -137,7 +160,8 @@ beforeEach(() => {
   elb.on(DescribeTagsCommand).callsFake(async (input) => ({
     ...meta,
     TagDescriptions: input.ResourceArns!.map((arn: string) => ({
-      ResourceArn: arn, Tags: [...model.groups, ...model.rules].find((r) => r.arn === arn)?.tags ?? [],
+      ResourceArn: arn,
+      Tags: [...model.groups, ...model.rules].find((r) => r.arn === arn)?.tags ?? [],
     })),
   }));
   elb.on(CreateTargetGroupCommand).callsFake(async (input) => {
@@ -145,7 +169,8 @@ beforeEach(() => {
     const same = model.groups.find((g) => g.name === input.Name);
     if (same) {
       // ELB's CreateTargetGroup is idempotent for the same settings.
-      if (JSON.stringify(same.settings) !== JSON.stringify(settings)) throw fail(DuplicateTargetGroupNameException, 'A target group with the same name exists, but with different settings');
+      if (JSON.stringify(same.settings) !== JSON.stringify(settings))
+        throw fail(DuplicateTargetGroupNameException, 'A target group with the same name exists, but with different settings');
       return { ...meta, TargetGroups: [{ TargetGroupArn: same.arn }] };
     }
     const group = model.addGroup(input.Name!, Tags, settings);
@@ -158,7 +183,7 @@ beforeEach(() => {
   });
   elb.on(CreateRuleCommand).callsFake(async (input) => {
     model.beforeCreateRule?.(input.Priority!);
-    if (model.rules.length >= Number(model.limits.rules)) throw fail(TooManyRulesException, 'You\'ve reached the limit on the number of rules per load balancer');
+    if (model.rules.length >= Number(model.limits.rules)) throw fail(TooManyRulesException, "You've reached the limit on the number of rules per load balancer");
     if (model.rules.some((r) => r.priority === input.Priority)) throw fail(PriorityInUseException, `Priority '${input.Priority}' is currently in use`);
     const rule = model.addRule(input.Conditions![0].HostHeaderConfig!.Values![0], input.Actions![0].TargetGroupArn!, input.Priority!, input.Tags);
     return { ...meta, Rules: [{ RuleArn: rule.arn, Priority: String(rule.priority) }] };
@@ -216,26 +241,47 @@ describe('register', () => {
       ['DescribeRules', { ListenerArn: LISTENER, PageSize: 400, Marker: undefined }],
       ['DescribeAccountLimits', {}],
       ['DescribeTargetGroups', { Names: [name] }],
-      ['CreateTargetGroup', {
-        Name: name, TargetType: 'ip', Protocol: 'HTTP', ProtocolVersion: 'HTTP1', Port: 80, VpcId: VPC,
-        HealthCheckEnabled: true, HealthCheckProtocol: 'HTTP', HealthCheckPort: 'traffic-port', HealthCheckPath: '/',
-        HealthCheckIntervalSeconds: 10, HealthCheckTimeoutSeconds: 5, HealthyThresholdCount: 2, UnhealthyThresholdCount: 3,
-        Matcher: { HttpCode: '200-499' },
-        Tags: [OURS, { Key: 'dropwarden:app', Value: 'hello' }],
-      }],
-      ['ModifyTargetGroupAttributes', {
-        TargetGroupArn: group.arn,
-        Attributes: [
-          { Key: 'deregistration_delay.timeout_seconds', Value: '7' },
-          { Key: 'load_balancing.algorithm.type', Value: 'least_outstanding_requests' },
-        ],
-      }],
-      ['CreateRule', {
-        ListenerArn: LISTENER, Priority: 1,
-        Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: ['hello.apps.example.com'] } }],
-        Actions: [{ Type: 'forward', TargetGroupArn: group.arn }],
-        Tags: [OURS, { Key: 'dropwarden:app', Value: 'hello' }],
-      }],
+      [
+        'CreateTargetGroup',
+        {
+          Name: name,
+          TargetType: 'ip',
+          Protocol: 'HTTP',
+          ProtocolVersion: 'HTTP1',
+          Port: 80,
+          VpcId: VPC,
+          HealthCheckEnabled: true,
+          HealthCheckProtocol: 'HTTP',
+          HealthCheckPort: 'traffic-port',
+          HealthCheckPath: '/',
+          HealthCheckIntervalSeconds: 10,
+          HealthCheckTimeoutSeconds: 5,
+          HealthyThresholdCount: 2,
+          UnhealthyThresholdCount: 3,
+          Matcher: { HttpCode: '200-499' },
+          Tags: [OURS, { Key: 'dropwarden:app', Value: 'hello' }],
+        },
+      ],
+      [
+        'ModifyTargetGroupAttributes',
+        {
+          TargetGroupArn: group.arn,
+          Attributes: [
+            { Key: 'deregistration_delay.timeout_seconds', Value: '7' },
+            { Key: 'load_balancing.algorithm.type', Value: 'least_outstanding_requests' },
+          ],
+        },
+      ],
+      [
+        'CreateRule',
+        {
+          ListenerArn: LISTENER,
+          Priority: 1,
+          Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: ['hello.apps.example.com'] } }],
+          Actions: [{ Type: 'forward', TargetGroupArn: group.arn }],
+          Tags: [OURS, { Key: 'dropwarden:app', Value: 'hello' }],
+        },
+      ],
       ['DescribeRules', { ListenerArn: LISTENER, PageSize: 400, Marker: undefined }],
       ['RegisterTargets', { TargetGroupArn: group.arn, Targets: [{ Id: '10.64.16.5', Port: 61001 }] }],
     ]);
@@ -243,11 +289,14 @@ describe('register', () => {
     expect(logs.find((l) => l.message === 'route created')?.fields).toMatchObject({ app_id: 'hello', host: 'hello.apps.example.com', priority: 1 });
   });
 
-  it('a second app gets the next free priority; the app\'s next instance and a repeated register only RegisterTargets', async () => {
+  it("a second app gets the next free priority; the app's next instance and a repeated register only RegisterTargets", async () => {
     const r = registrar();
     await r.register(target('hello'));
     await r.register(target('world'));
-    expect(model.rules.map((x) => [x.host, x.priority])).toEqual([['hello.apps.example.com', 1], ['world.apps.example.com', 2]]);
+    expect(model.rules.map((x) => [x.host, x.priority])).toEqual([
+      ['hello.apps.example.com', 1],
+      ['world.apps.example.com', 2],
+    ]);
     elb.resetHistory();
     await r.register(target('hello', 1));
     await r.register(target('hello', 1));
@@ -285,12 +334,18 @@ describe('register', () => {
     expect(model.rules).toHaveLength(1);
   });
 
-  it('reads every page of the listener\'s rules', async () => {
-    elb.on(DescribeRulesCommand)
+  it("reads every page of the listener's rules", async () => {
+    elb
+      .on(DescribeRulesCommand)
       .resolvesOnce({ ...meta, Rules: [], NextMarker: 'm1' })
       .callsFake(async () => ({ ...meta, Rules: model.describeRules() }));
     await registrar().register(target('hello'));
-    expect(calls().filter(([n]) => n === 'DescribeRules').slice(0, 2).map(([, i]) => i.Marker)).toEqual([undefined, 'm1']);
+    expect(
+      calls()
+        .filter(([n]) => n === 'DescribeRules')
+        .slice(0, 2)
+        .map(([, i]) => i.Marker),
+    ).toEqual([undefined, 'm1']);
   });
 
   it('repoints its own rule whose target group was replaced', async () => {
@@ -306,7 +361,9 @@ describe('register', () => {
   it('leaves a rule or a target group dropwarden did not make alone, and says so', async () => {
     const foreign = model.addGroup('someone-else');
     model.addRule('hello.apps.example.com', foreign.arn, 1, [{ Key: 'team', Value: 'web' }]);
-    const err = await registrar().register(target('hello')).catch((e) => e);
+    const err = await registrar()
+      .register(target('hello'))
+      .catch((e) => e);
     expect(err).toBeInstanceOf(RouteConflictError);
     expect(err).toBeInstanceOf(RouteRefusedError);
     expect(err.message).toMatch(/already routes hello\.apps\.example\.com and was not made by dropwarden/);
@@ -314,7 +371,9 @@ describe('register', () => {
 
     model.rules = [];
     model.addGroup(targetGroupName(LISTENER, 'other'), [{ Key: 'team', Value: 'web' }]);
-    const err2 = await registrar().register(target('other')).catch((e) => e);
+    const err2 = await registrar()
+      .register(target('other'))
+      .catch((e) => e);
     expect(err2).toBeInstanceOf(RouteConflictError);
     expect(err2.message).toContain(`is not tagged dropwarden:listener=${LISTENER}`);
     expect(names()).not.toContain('CreateRule');
@@ -322,7 +381,10 @@ describe('register', () => {
 
   it('a control-plane failure is thrown as it is (worth a retry), and the next register tries the route again', async () => {
     const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } });
-    elb.on(DescribeRulesCommand).rejectsOnce(throttled).callsFake(async () => ({ ...meta, Rules: model.describeRules() }));
+    elb
+      .on(DescribeRulesCommand)
+      .rejectsOnce(throttled)
+      .callsFake(async () => ({ ...meta, Rules: model.describeRules() }));
     const r = registrar();
     const err = await r.register(target('hello')).catch((e) => e);
     expect(err).toBe(throttled);
@@ -334,7 +396,9 @@ describe('register', () => {
 
   it('refuses an address a load balancer cannot reach', async () => {
     for (const host of ['127.0.0.1', 'ip-10-0-0-1.ec2.internal', '::1']) {
-      const err = await registrar().register(target('hello', 0, host)).catch((e) => e);
+      const err = await registrar()
+        .register(target('hello', 0, host))
+        .catch((e) => e);
       expect(err).toBeInstanceOf(RouteTargetError);
       expect(err).toBeInstanceOf(RouteRefusedError);
       expect(err.message).toContain(`advertises ${host}`);
@@ -363,9 +427,10 @@ describe('races between hosts', () => {
     expect(names().filter((n) => n === 'CreateRule')).toHaveLength(3);
   });
 
-  it('a host whose target group create loses to another host\'s (other settings) uses that group', async () => {
+  it("a host whose target group create loses to another host's (other settings) uses that group", async () => {
     const name = targetGroupName(LISTENER, 'hello');
-    elb.on(DescribeTargetGroupsCommand)
+    elb
+      .on(DescribeTargetGroupsCommand)
       .rejectsOnce(fail(TargetGroupNotFoundException, 'One or more target groups not found'))
       .callsFake(async () => ({ ...meta, TargetGroups: model.groups.map((g) => ({ TargetGroupArn: g.arn, TargetGroupName: g.name })) }));
     const theirs = model.addGroup(name, [OURS], { ...targetGroupSettings(name, VPC), HealthCheckPath: '/health' });
@@ -396,7 +461,7 @@ describe('races between hosts', () => {
 });
 
 describe('limits', () => {
-  it('a new app past the listener\'s rule quota fails with a RouteLimitError before anything is created', async () => {
+  it("a new app past the listener's rule quota fails with a RouteLimitError before anything is created", async () => {
     model.limits.rules = '2';
     const r = registrar();
     await r.register(target('one'));
@@ -405,7 +470,9 @@ describe('limits', () => {
     const err = await r.register(target('three')).catch((e) => e);
     expect(err).toBeInstanceOf(RouteLimitError);
     expect(err.quota).toBe('rules-per-application-load-balancer');
-    expect(err.message).toBe('the stack\'s load balancer has no room for another route (2 of 2 rules are in use; ELB quota rules-per-application-load-balancer): app "three" gets no route. Stop apps no longer needed, or raise the quota in Service Quotas, then push again.');
+    expect(err.message).toBe(
+      'the stack\'s load balancer has no room for another route (2 of 2 rules are in use; ELB quota rules-per-application-load-balancer): app "three" gets no route. Stop apps no longer needed, or raise the quota in Service Quotas, then push again.',
+    );
     expect(err.message).not.toContain('\n');
     expect(err).toBeInstanceOf(RouteRefusedError);
     expect(names()).toEqual(['DescribeRules']);
@@ -423,21 +490,25 @@ describe('limits', () => {
     expect(model.groups).toHaveLength(1);
   });
 
-  it('the API\'s own limit errors (a race past the check, targets) become RouteLimitErrors', async () => {
-    elb.on(CreateRuleCommand).rejects(fail(TooManyRulesException, 'You\'ve reached the limit on the number of rules per load balancer'));
-    const err = await registrar().register(target('hello')).catch((e) => e);
+  it("the API's own limit errors (a race past the check, targets) become RouteLimitErrors", async () => {
+    elb.on(CreateRuleCommand).rejects(fail(TooManyRulesException, "You've reached the limit on the number of rules per load balancer"));
+    const err = await registrar()
+      .register(target('hello'))
+      .catch((e) => e);
     expect(err).toBeInstanceOf(RouteLimitError);
-    expect(err.message).toContain('You\'ve reached the limit on the number of rules per load balancer');
+    expect(err.message).toContain("You've reached the limit on the number of rules per load balancer");
 
     elb.on(CreateRuleCommand).resolves({ ...meta, Rules: [{ RuleArn: 'r' }] });
-    elb.on(RegisterTargetsCommand).rejects(fail(TooManyTargetsException, 'You\'ve reached the limit on the number of targets'));
-    const err2 = await registrar().register(target('hello')).catch((e) => e);
+    elb.on(RegisterTargetsCommand).rejects(fail(TooManyTargetsException, "You've reached the limit on the number of targets"));
+    const err2 = await registrar()
+      .register(target('hello'))
+      .catch((e) => e);
     expect(err2).toBeInstanceOf(RouteLimitError);
     expect(err2.quota).toBe('targets-per-application-load-balancer');
     expect(err2.message).toMatch(/^the stack's load balancer takes no more targets .* instance 0 of app "hello" gets no route/);
   });
 
-  it('without DescribeAccountLimits it assumes ELB\'s default quotas, and says so', async () => {
+  it("without DescribeAccountLimits it assumes ELB's default quotas, and says so", async () => {
     elb.on(DescribeAccountLimitsCommand).rejects(Object.assign(new Error('not authorized'), { name: 'AccessDenied' }));
     await registrar().register(target('hello'));
     expect(logs.find((l) => l.level === 'warn')?.fields).toMatchObject({ rules: 100, targetGroups: 100 });
@@ -499,10 +570,14 @@ describe('settings', () => {
     DROPWARDEN_ROUTES_DOMAIN: 'Apps.Example.com',
   };
 
-  it('none set: no load balancer routes; all set: the listener\'s region, the domain in lower case, a 30 s drain', () => {
+  it("none set: no load balancer routes; all set: the listener's region, the domain in lower case, a 30 s drain", () => {
     expect(elbRoutesConfigFromEnv({})).toBeNull();
     expect(elbRoutesConfigFromEnv(env)).toEqual({
-      listenerArn: LISTENER, region: REGION, vpcId: VPC, domain: 'apps.example.com', drainSeconds: 30,
+      listenerArn: LISTENER,
+      region: REGION,
+      vpcId: VPC,
+      domain: 'apps.example.com',
+      drainSeconds: 30,
       drainPoll: { minDelaySeconds: 2, maxDelaySeconds: 5, slackSeconds: 15 },
     });
     expect(elbRoutesConfigFromEnv({ ...env, DROPWARDEN_ROUTES_DRAIN_SECONDS: '0' })?.drainSeconds).toBe(0);
@@ -510,7 +585,10 @@ describe('settings', () => {
 
   it.each([
     [{ DROPWARDEN_ROUTES_DOMAIN: 'apps.example.com' }, /DROPWARDEN_ROUTES_LISTENER_ARN and DROPWARDEN_ROUTES_VPC_ID not set/],
-    [{ ...env, DROPWARDEN_ROUTES_LISTENER_ARN: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/x/1' }, /is not an Application Load Balancer listener ARN/],
+    [
+      { ...env, DROPWARDEN_ROUTES_LISTENER_ARN: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/x/1' },
+      /is not an Application Load Balancer listener ARN/,
+    ],
     [{ ...env, DROPWARDEN_ROUTES_VPC_ID: 'vpc_1' }, /is not a VPC id/],
     [{ ...env, DROPWARDEN_ROUTES_DOMAIN: 'apps.example.123' }, /must end in an alphabetic label/],
     [{ ...env, DROPWARDEN_ROUTES_DOMAIN: `${'a'.repeat(61)}.com` }, /at most 64 fit beside a 63-character app id/],
@@ -521,9 +599,14 @@ describe('settings', () => {
     expect(() => elbRoutesConfigFromEnv(e)).toThrow(message);
   });
 
-  it('target group names fit ELB\'s 32 characters and stay distinct for long ids and other listeners', () => {
+  it("target group names fit ELB's 32 characters and stay distinct for long ids and other listeners", () => {
     const long = 'a'.repeat(63);
-    const names = [targetGroupName(LISTENER, long), targetGroupName(LISTENER, `${'a'.repeat(62)}b`), targetGroupName(`${LISTENER}0`, long), targetGroupName(LISTENER, '42')];
+    const names = [
+      targetGroupName(LISTENER, long),
+      targetGroupName(LISTENER, `${'a'.repeat(62)}b`),
+      targetGroupName(`${LISTENER}0`, long),
+      targetGroupName(LISTENER, '42'),
+    ];
     for (const n of names) expect(n).toMatch(/^dw-[a-z0-9-]{1,20}-[0-9a-f]{8}$/);
     for (const n of names) expect(n.length).toBeLessThanOrEqual(32);
     expect(new Set(names).size).toBe(names.length);

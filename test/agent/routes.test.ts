@@ -15,7 +15,13 @@ import { AgentHarness, HELLO_APP, memoryLogger, skipReason } from './harness.ts'
 
 const h = new AgentHarness('routes', { prefix: `ro${process.pid % 10000}`, pool: '100.100.12.0/24', firstPort: 64101 });
 
-interface Call { op: 'register' | 'deregister' | 'reconcile'; target?: RouteTarget; drain?: boolean; at: number; appAnswered?: boolean }
+interface Call {
+  op: 'register' | 'deregister' | 'reconcile';
+  target?: RouteTarget;
+  drain?: boolean;
+  at: number;
+  appAnswered?: boolean;
+}
 
 /** Records every call; a drain takes `drainMs`, during which it checks that the app still answers. */
 class RecordingRegistrar implements RouteRegistrar {
@@ -29,7 +35,10 @@ class RecordingRegistrar implements RouteRegistrar {
     this.calls.push(call);
     if (options.drain && this.drainMs) {
       await new Promise((r) => setTimeout(r, this.drainMs));
-      call.appAnswered = await fetch(`http://${target.host}:${target.port}/`).then((r) => r.ok, () => false);
+      call.appAnswered = await fetch(`http://${target.host}:${target.port}/`).then(
+        (r) => r.ok,
+        () => false,
+      );
     }
   }
   async reconcile(targets: RouteTarget[]): Promise<void> {
@@ -80,7 +89,11 @@ describe.skipIf(skipReason)('the agent and routes', () => {
     const crashed = await h.events.waitFor(id, (e) => e.state === 'CRASHED');
     const again = await h.events.waitFor(id, (e) => e.state === 'RUNNING', { after: h.events.of(id).indexOf(crashed) });
     const calls = registrar.of(id).map((c) => [c.op, c.drain, c.target!.port]);
-    expect(calls).toEqual([['register', undefined, first.port], ['deregister', false, first.port], ['register', undefined, again.port]]);
+    expect(calls).toEqual([
+      ['register', undefined, first.port],
+      ['deregister', false, first.port],
+      ['register', undefined, again.port],
+    ]);
     expect(registrar.of(id)[1].at).toBeLessThanOrEqual(Date.parse(crashed.timestamp));
     await h.send({ kind: 'stop', app_id: id });
     await h.events.waitFor(id, (e) => e.state === 'STOPPED');
@@ -95,14 +108,26 @@ describe.skipIf(skipReason)('the agent and routes', () => {
     await h.events.waitFor(id, (e) => e.state === 'STOPPED' && e.instance_id === old.instance_id);
     const fresh = h.events.of(id).find((e) => e.state === 'RUNNING' && e.instance_id !== old.instance_id)!;
     const calls = registrar.of(id).map((c) => [c.op, c.target!.instanceId, c.drain]);
-    expect(calls).toEqual([['register', old.instance_id, undefined], ['register', fresh.instance_id, undefined], ['deregister', old.instance_id, true]]);
+    expect(calls).toEqual([
+      ['register', old.instance_id, undefined],
+      ['register', fresh.instance_id, undefined],
+      ['deregister', old.instance_id, true],
+    ]);
     await h.send({ kind: 'stop', app_id: id });
     await h.events.waitFor(id, (e) => e.state === 'STOPPED' && e.instance_id === fresh.instance_id);
   });
 
   it('with the router: an agent restart keeps the route answering throughout, and the new agent keeps it up to date', async () => {
     await agent.stop();
-    const router = new Router({ hosts: ['127.0.0.1'], port: 0, searchPort: false, admin: { host: '127.0.0.1', port: 0 }, drainTimeoutMs: 5000, warmupMs: 0, write: () => {} });
+    const router = new Router({
+      hosts: ['127.0.0.1'],
+      port: 0,
+      searchPort: false,
+      admin: { host: '127.0.0.1', port: 0 },
+      drainTimeoutMs: 5000,
+      warmupMs: 0,
+      write: () => {},
+    });
     await router.start();
     const source = 'this-host';
     const newRegistrar = () => new LocalRouterRegistrar({ admin: router.adminAddress, source, log: memoryLogger(), resyncMs: 200 });
@@ -118,7 +143,12 @@ describe.skipIf(skipReason)('the agent and routes', () => {
       const statuses: Array<number | string> = [];
       const loop = (async () => {
         while (looping) {
-          statuses.push(await routeGet(url, { timeoutMs: 3000 }).then((r) => r.status, (e: Error) => e.message));
+          statuses.push(
+            await routeGet(url, { timeoutMs: 3000 }).then(
+              (r) => r.status,
+              (e: Error) => e.message,
+            ),
+          );
           await new Promise((r) => setTimeout(r, 20));
         }
       })();

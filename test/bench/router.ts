@@ -49,7 +49,14 @@ server.keepAliveTimeout = 65000;
 server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ ready: true, port: server.address().port })));
 `;
 
-interface Figures { p50: number; p99: number; loadP99: number; rps: number; errors: number; non2xx: number }
+interface Figures {
+  p50: number;
+  p99: number;
+  loadP99: number;
+  rps: number;
+  errors: number;
+  non2xx: number;
+}
 
 const SEQUENTIAL = 3000;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
@@ -64,7 +71,9 @@ async function sequential(port: number, host?: string): Promise<{ p50: number; p
       request({ host: '127.0.0.1', port, path: '/', agent, headers: host ? { host } : {} }, (res) => {
         res.resume();
         res.on('end', resolve);
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
@@ -86,12 +95,15 @@ try {
   const hello = await start(['-e', HELLO]);
   const helloPort = hello.ready.port as number;
   const router = await start([new URL('../../local/router/run-router.ts', import.meta.url).pathname], {
-    DROPWARDEN_ROUTER_PORT: '0', DROPWARDEN_ROUTER_HOST: '127.0.0.1', DROPWARDEN_ROUTER_ADMIN: '127.0.0.1:0',
+    DROPWARDEN_ROUTER_PORT: '0',
+    DROPWARDEN_ROUTER_HOST: '127.0.0.1',
+    DROPWARDEN_ROUTER_ADMIN: '127.0.0.1:0',
   });
   const routerPort = router.ready.port as number;
   const admin = router.ready.admin as string;
   const res = await fetch(`http://${admin}${ROUTER_ADMIN.target('bench', 'hello', 'i0')}`, {
-    method: 'PUT', body: JSON.stringify({ app_id: 'hello', instance_id: 'i0', index: 0, host: '127.0.0.1', port: helloPort }),
+    method: 'PUT',
+    body: JSON.stringify({ app_id: 'hello', instance_id: 'i0', index: 0, host: '127.0.0.1', port: helloPort }),
   });
   if (!res.ok) throw new Error(`registering the hello app failed: ${res.status} ${await res.text()}`);
   const host = `hello.localhost:${routerPort}`;
@@ -108,8 +120,12 @@ try {
     console.log(row(`routed  #${round}`, routed.at(-1)!));
   }
   const med = (fs: Figures[]): Figures => ({
-    p50: median(fs.map((f) => f.p50)), p99: median(fs.map((f) => f.p99)), loadP99: median(fs.map((f) => f.loadP99)), rps: median(fs.map((f) => f.rps)),
-    errors: fs.reduce((a, f) => a + f.errors, 0), non2xx: fs.reduce((a, f) => a + f.non2xx, 0),
+    p50: median(fs.map((f) => f.p50)),
+    p99: median(fs.map((f) => f.p99)),
+    loadP99: median(fs.map((f) => f.loadP99)),
+    rps: median(fs.map((f) => f.rps)),
+    errors: fs.reduce((a, f) => a + f.errors, 0),
+    non2xx: fs.reduce((a, f) => a + f.non2xx, 0),
   });
   const d = med(direct);
   const r = med(routed);
@@ -117,7 +133,9 @@ try {
   console.log(row('routed  median', r));
   const added = r.p50 - d.p50;
   const ratio = r.rps / d.rps;
-  console.log(`router adds ${added.toFixed(2)} ms at p50 (goal ≤ 1 ms: ${added <= 1 ? 'met' : 'missed'}), keeps ${ratio.toFixed(2)}× the direct throughput (goal ≥ 0.8×: ${ratio >= 0.8 ? 'met' : 'missed'})`);
+  console.log(
+    `router adds ${added.toFixed(2)} ms at p50 (goal ≤ 1 ms: ${added <= 1 ? 'met' : 'missed'}), keeps ${ratio.toFixed(2)}× the direct throughput (goal ≥ 0.8×: ${ratio >= 0.8 ? 'met' : 'missed'})`,
+  );
   if (r.errors || r.non2xx) process.exitCode = 1;
 } finally {
   for (const c of children) c.kill('SIGTERM');

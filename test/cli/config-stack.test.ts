@@ -48,22 +48,26 @@ beforeAll(async () => {
       res.setHeader('content-type', 'text/xml');
       if (form.Action !== 'DescribeStacks' || !outputs) {
         // What CloudFormation answers for a stack it does not have.
-        res.writeHead(400).end(
-          `<ErrorResponse xmlns="${XMLNS}"><Error><Type>Sender</Type><Code>ValidationError</Code>` +
-            `<Message>Stack with id ${esc(name ?? '')} does not exist</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`,
-        );
+        res
+          .writeHead(400)
+          .end(
+            `<ErrorResponse xmlns="${XMLNS}"><Error><Type>Sender</Type><Code>ValidationError</Code>` +
+              `<Message>Stack with id ${esc(name ?? '')} does not exist</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`,
+          );
         return;
       }
       const members = Object.entries(outputs)
         .map(([k, v]) => `<member><OutputKey>${esc(k)}</OutputKey><OutputValue>${esc(v)}</OutputValue></member>`)
         .join('');
-      res.writeHead(200).end(
-        `<DescribeStacksResponse xmlns="${XMLNS}"><DescribeStacksResult><Stacks><member>` +
-          `<StackName>${esc(name)}</StackName><StackId>arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${esc(name)}/1</StackId>` +
-          `<CreationTime>2024-01-01T00:00:00Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus>` +
-          `<Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult>` +
-          `<ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata></DescribeStacksResponse>`,
-      );
+      res
+        .writeHead(200)
+        .end(
+          `<DescribeStacksResponse xmlns="${XMLNS}"><DescribeStacksResult><Stacks><member>` +
+            `<StackName>${esc(name)}</StackName><StackId>arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${esc(name)}/1</StackId>` +
+            `<CreationTime>2024-01-01T00:00:00Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus>` +
+            `<Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult>` +
+            `<ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata></DescribeStacksResponse>`,
+        );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -84,7 +88,7 @@ const env = () => ({
 });
 
 describe('dropwarden config --stack', () => {
-  it('--json: the queue URLs and bucket names from the stack\'s outputs, no endpoint', async () => {
+  it("--json: the queue URLs and bucket names from the stack's outputs, no endpoint", async () => {
     const run = await runCli(['config', '--stack', 'Dropwarden', '--json'], env());
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
@@ -101,8 +105,19 @@ describe('dropwarden config --stack', () => {
   it('prints a table for people', async () => {
     const run = await runCli(['config', '--stack', 'Dropwarden'], env());
     expect(run.code).toBe(0);
-    const rows = Object.fromEntries(run.stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/)));
-    expect(rows).toMatchObject({ region: REGION, endpoint: '(AWS)', 'queue staging': queue('Staging'), 'bucket droplets': 'dropwarden-droplets-abc', routes: 'https://{app}.apps.example.com' });
+    const rows = Object.fromEntries(
+      run.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => l.split(/\s{2,}/)),
+    );
+    expect(rows).toMatchObject({
+      region: REGION,
+      endpoint: '(AWS)',
+      'queue staging': queue('Staging'),
+      'bucket droplets': 'dropwarden-droplets-abc',
+      routes: 'https://{app}.apps.example.com',
+    });
   });
 
   it('a stack deployed before routes: routes is null', async () => {
@@ -120,7 +135,7 @@ describe('dropwarden config --stack', () => {
     expect(run.code).toBe(2);
   });
 
-  it('a stack without dropwarden\'s outputs: exit 2, naming the missing output', async () => {
+  it("a stack without dropwarden's outputs: exit 2, naming the missing output", async () => {
     const run = await runCli(['config', '--stack', 'NotOurs'], env());
     expect(run.code).toBe(2);
     expect(run.stderr).toBe(`dropwarden: stack NotOurs has no output ${STACK_OUTPUTS.staging}: is it a dropwarden stack, deployed from this version?\n`);

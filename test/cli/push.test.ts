@@ -43,22 +43,34 @@ describe('push and apps, without a stack', () => {
   });
 
   it('print instances as aligned columns', () => {
-    expect(table([['A', 'BB'], ['CCC', 'D']])).toBe('A    BB\nCCC  D');
-    const text = appsTable([
-      {
-        app_id: 'web',
-        instances: [
-          { app_id: 'web', instance_id: 'i1', index: 1, state: 'CRASHED', host: 'h', port: null, url: null, reason: 'x', timestamp: 't1' },
-          { app_id: 'web', instance_id: 'i0', index: 0, state: 'RUNNING', host: 'h', port: 1, url: 'http://h:1', reason: null, timestamp: 't0', started_at: 's0' },
-        ],
-      },
-    ], 'http://{app}.localhost:8080');
+    expect(
+      table([
+        ['A', 'BB'],
+        ['CCC', 'D'],
+      ]),
+    ).toBe('A    BB\nCCC  D');
+    const text = appsTable(
+      [
+        {
+          app_id: 'web',
+          instances: [
+            { app_id: 'web', instance_id: 'i1', index: 1, state: 'CRASHED', host: 'h', port: null, url: null, reason: 'x', timestamp: 't1' },
+            { app_id: 'web', instance_id: 'i0', index: 0, state: 'RUNNING', host: 'h', port: 1, url: 'http://h:1', reason: null, timestamp: 't0', started_at: 's0' },
+          ],
+        },
+      ],
+      'http://{app}.localhost:8080',
+    );
     expect(text.split('\n').map((l) => l.split(/\s+/))).toEqual([
       ['APP', 'ROUTE', 'INDEX', 'STATE', 'URL', 'INSTANCE', 'SINCE'],
       ['web', 'http://web.localhost:8080', '0', 'RUNNING', 'http://h:1', 'i0', 's0'],
       ['web', 'http://web.localhost:8080', '1', 'CRASHED', '-', 'i1', 't1'],
     ]);
-    expect(appsTable([{ app_id: 'bare', instances: [] }]).split('\n')[1].split(/\s+/)).toEqual(['bare', '-', '-', '-', '-', '-', '-']);
+    expect(
+      appsTable([{ app_id: 'bare', instances: [] }])
+        .split('\n')[1]
+        .split(/\s+/),
+    ).toEqual(['bare', '-', '-', '-', '-', '-', '-']);
   });
 });
 
@@ -70,13 +82,16 @@ const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)
 
 /** Host pids of the processes in the container `handle` that run exactly `argv`. */
 function pidsIn(handle: string, argv: string[]): number[] {
-  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`/${handle}\n`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8') === `${argv.join('\0')}\0`;
-    } catch {
-      return false;
-    }
-  });
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`/${handle}\n`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8') === `${argv.join('\0')}\0`;
+      } catch {
+        return false;
+      }
+    });
 }
 
 describe.skipIf(skip)('dropwarden push, apps, logs, stop on a running up', () => {
@@ -87,11 +102,15 @@ describe.skipIf(skip)('dropwarden push, apps, logs, stop on a running up', () =>
 
   /** Reads the events queue (deleting nothing: nobody else consumes it here) until `want` holds. */
   async function eventsUntil(what: string, want: (all: InstanceState[]) => boolean, ms = 60_000): Promise<InstanceState[]> {
-    return until(what, async () => {
-      const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: eventsQueue, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 3600 }));
-      for (const m of out.Messages ?? []) events.push(JSON.parse(m.Body!) as InstanceState);
-      return want(events) ? events : undefined;
-    }, ms);
+    return until(
+      what,
+      async () => {
+        const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: eventsQueue, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 3600 }));
+        for (const m of out.Messages ?? []) events.push(JSON.parse(m.Body!) as InstanceState);
+        return want(events) ? events : undefined;
+      },
+      ms,
+    );
   }
 
   beforeAll(async () => {
@@ -110,8 +129,14 @@ describe.skipIf(skip)('dropwarden push, apps, logs, stop on a running up', () =>
     expect(push.code, push.stderr).toBe(0);
     expect(push.stderr).toContain('Starting 1 instance of node-hello');
     const pushed = lastJson(push.stdout);
-    expect(pushed).toMatchObject({ app_id: 'node-hello', url: expect.stringMatching(/^http:\/\/node-hello\.localhost:\d+$/), droplet: { uri: expect.stringMatching(/^s3:\/\//) } });
-    expect(pushed.instances).toEqual([{ instance_id: expect.any(String), state: 'RUNNING', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), host: '127.0.0.1' }]);
+    expect(pushed).toMatchObject({
+      app_id: 'node-hello',
+      url: expect.stringMatching(/^http:\/\/node-hello\.localhost:\d+$/),
+      droplet: { uri: expect.stringMatching(/^s3:\/\//) },
+    });
+    expect(pushed.instances).toEqual([
+      { instance_id: expect.any(String), state: 'RUNNING', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), host: '127.0.0.1' },
+    ]);
     const res = await fetch(pushed.instances[0].url);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('Hello from node (production)\n');

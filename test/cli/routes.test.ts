@@ -45,7 +45,11 @@ describe.skipIf(skip)('routes on a running up', () => {
     expect(push.code, push.stderr).toBe(0);
     const pushed = lastJson(push.stdout);
     const url = routes.replace('{app}', 'py-route');
-    expect(pushed).toMatchObject({ app_id: 'py-route', url, instances: [{ state: 'RUNNING', host: '127.0.0.1', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) }] });
+    expect(pushed).toMatchObject({
+      app_id: 'py-route',
+      url,
+      instances: [{ state: 'RUNNING', host: '127.0.0.1', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) }],
+    });
     expect(await routeGet(url)).toMatchObject({ status: 200, body: 'v1 0\n' });
     const plain = await runCli(['apps'], up.env);
     expect(plain.stdout).toMatch(new RegExp(`py-route\\s+${url.replace(/[.]/g, '\\.')}\\s+0\\s+RUNNING`));
@@ -54,11 +58,15 @@ describe.skipIf(skip)('routes on a running up', () => {
     await routeGet(url, { path: '/crash', keepAlive: false }).catch(() => undefined);
     const crashedAt = Date.now();
     const seen: number[] = [];
-    await until('the route answering again after the crash', async () => {
-      const res = await routeGet(url, { timeoutMs: 2000, keepAlive: false }).catch(() => undefined);
-      if (res) seen.push(res.status);
-      return res?.status === 200 ? res : undefined;
-    }, 15_000);
+    await until(
+      'the route answering again after the crash',
+      async () => {
+        const res = await routeGet(url, { timeoutMs: 2000, keepAlive: false }).catch(() => undefined);
+        if (res) seen.push(res.status);
+        return res?.status === 200 ? res : undefined;
+      },
+      15_000,
+    );
     expect(Date.now() - crashedAt).toBeLessThan(15_000);
     // While it restarted, the route said 503 (with Retry-After), never 404 and never hung.
     expect(seen.every((s) => s === 200 || s === 503)).toBe(true);
@@ -76,7 +84,7 @@ describe.skipIf(skip)('routes on a running up', () => {
     expect((await runCli(['stop', '42'], up.env)).code).toBe(0);
   }, 180_000);
 
-  it('a re-push of changed code under a client\'s loop of GETs fails no request; the new code answers once push returns', async () => {
+  it("a re-push of changed code under a client's loop of GETs fails no request; the new code answers once push returns", async () => {
     const url = routes.replace('{app}', 'py-route');
     const v2 = join(work, 'v2');
     cpSync(APP, v2, { recursive: true });
@@ -85,7 +93,10 @@ describe.skipIf(skip)('routes on a running up', () => {
     const results: Array<{ at: number; status: number | string; body?: string }> = [];
     const loop = (async () => {
       while (looping) {
-        const r = await routeGet(url, { timeoutMs: 10_000 }).then((res) => ({ at: Date.now(), status: res.status, body: res.body }), (err: Error) => ({ at: Date.now(), status: err.message }));
+        const r = await routeGet(url, { timeoutMs: 10_000 }).then(
+          (res) => ({ at: Date.now(), status: res.status, body: res.body }),
+          (err: Error) => ({ at: Date.now(), status: err.message }),
+        );
         results.push(r);
       }
     })();
@@ -100,7 +111,10 @@ describe.skipIf(skip)('routes on a running up', () => {
     expect(results.length).toBeGreaterThan(20);
     const after = results.filter((r) => r.at > returnedAt);
     expect(after.length).toBeGreaterThan(0);
-    expect(after.every((r) => r.body === 'v2 0\n'), JSON.stringify(after.slice(0, 3))).toBe(true);
+    expect(
+      after.every((r) => r.body === 'v2 0\n'),
+      JSON.stringify(after.slice(0, 3)),
+    ).toBe(true);
     expect(results.some((r) => r.body === 'v1 0\n')).toBe(true);
   }, 180_000);
 
@@ -111,10 +125,14 @@ describe.skipIf(skip)('routes on a running up', () => {
     expect(alive(pid)).toBe(true);
     process.kill(pid, 'SIGKILL');
     await until('a new router', () => (state().parts.router !== pid ? true : undefined), 15_000);
-    await until('the route answering through the new router', async () => {
-      const res = await routeGet(url, { timeoutMs: 2000, keepAlive: false }).catch(() => undefined);
-      return res?.status === 200 ? res : undefined;
-    }, 10_000);
+    await until(
+      'the route answering through the new router',
+      async () => {
+        const res = await routeGet(url, { timeoutMs: 2000, keepAlive: false }).catch(() => undefined);
+        return res?.status === 200 ? res : undefined;
+      },
+      10_000,
+    );
     expect(up.output.join('\n')).toContain('starting it again on port');
   }, 60_000);
 
@@ -123,13 +141,17 @@ describe.skipIf(skip)('routes on a running up', () => {
     const stop = await runCli(['stop', 'py-route'], up.env);
     expect(stop.code, stop.stderr).toBe(0);
     // A router restarted moments ago (the test before) says 503 "still learning" for an app it does not know, for a few seconds.
-    const res = await until('404 for the stopped app', async () => {
-      const started = Date.now();
-      const r = await routeGet(url, { timeoutMs: 2000, keepAlive: false });
-      expect(Date.now() - started).toBeLessThan(1000);
-      expect([404, 503]).toContain(r.status);
-      return r.status === 404 ? r : undefined;
-    }, 10_000);
+    const res = await until(
+      '404 for the stopped app',
+      async () => {
+        const started = Date.now();
+        const r = await routeGet(url, { timeoutMs: 2000, keepAlive: false });
+        expect(Date.now() - started).toBeLessThan(1000);
+        expect([404, 503]).toContain(r.status);
+        return r.status === 404 ? r : undefined;
+      },
+      10_000,
+    );
     expect(res.body).toContain('no app "py-route"');
   }, 60_000);
 });

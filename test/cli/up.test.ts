@@ -33,7 +33,7 @@ describe('prerequisites', () => {
     expect(checkPrerequisites(fakeHost())).toEqual({ problems: [], packages: [] });
   });
 
-  it('name each missing program\'s Debian package once, and the exact apt-get line', () => {
+  it("name each missing program's Debian package once, and the exact apt-get line", () => {
     const report = checkPrerequisites(fakeHost({ hasProgram: (p) => !['setpriv', 'nsenter', '/usr/bin/tini-static'].includes(p) }));
     expect(report.packages).toEqual(['util-linux', 'tini']);
     expect(new PrerequisiteError(report).message).toContain('run apt-get install -y --no-install-recommends --no-upgrade util-linux tini');
@@ -49,9 +49,7 @@ describe('prerequisites', () => {
   });
 
   it('say what to do about what no package fixes', () => {
-    const report = checkPrerequisites(
-      fakeHost({ euid: 1000, hasOverlayfs: () => false, cgroupProblem: () => 'cgroup v1 controllers not mounted: pids' }),
-    );
+    const report = checkPrerequisites(fakeHost({ euid: 1000, hasOverlayfs: () => false, cgroupProblem: () => 'cgroup v1 controllers not mounted: pids' }));
     expect(report.problems.map((p) => p.fix)).toEqual([
       'run it as root: sudo npm start',
       expect.stringContaining('modprobe overlay'),
@@ -105,7 +103,7 @@ describe('samples', () => {
   });
 });
 
-it('shows the parts\' warnings and plain lines, not their routine structured logs', () => {
+it("shows the parts' warnings and plain lines, not their routine structured logs", () => {
   expect(worthShowing('wardend: SIGTERM, shutting down')).toBe(true);
   expect(worthShowing('{"level":"INFO","message":"staged"}')).toBe(false);
   expect(worthShowing('{"level":"ERROR","message":"boom"}')).toBe(true);
@@ -174,13 +172,15 @@ describe.skipIf(skip)('dropwarden up (with the sample apps)', () => {
     expect(['filter', 'nat'].flatMap((t) => execFileSync('iptables-save', ['-t', t], { encoding: 'utf8' }).split('\n')).filter((l) => l.includes(prefix))).toEqual([]);
     expect(existsSync(join('/sys/fs/cgroup/memory', config.cgroupParent)) || existsSync(join('/sys/fs/cgroup', config.cgroupParent))).toBe(false);
     // No part of the stack is still running: none names the state dir in its command line or environment.
-    const leftovers = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((pid) => {
-      try {
-        return [`/proc/${pid}/cmdline`, `/proc/${pid}/environ`].some((f) => readFileSync(f).includes(stateDir));
-      } catch {
-        return false;
-      }
-    });
+    const leftovers = readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((pid) => {
+        try {
+          return [`/proc/${pid}/cmdline`, `/proc/${pid}/environ`].some((f) => readFileSync(f).includes(stateDir));
+        } catch {
+          return false;
+        }
+      });
     expect(leftovers).toEqual([]);
     expect(existsSync(join(stateDir, 'stack.json'))).toBe(false);
   }, 300_000);

@@ -58,11 +58,12 @@ async function backend(name: string): Promise<Backend> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   b.server = server;
   b.port = (server.address() as { port: number }).port;
-  b.close = () => new Promise((r) => {
-    server.closeAllConnections();
-    for (const s of upgraded) s.destroy();
-    server.close(() => r());
-  });
+  b.close = () =>
+    new Promise((r) => {
+      server.closeAllConnections();
+      for (const s of upgraded) s.destroy();
+      server.close(() => r());
+    });
   return b;
 }
 
@@ -73,7 +74,11 @@ const backends: Backend[] = [];
 const target = (app: string, instance: string, b: Backend, index = 0) => ({ app_id: app, instance_id: instance, index, host: '127.0.0.1', port: b.port });
 
 beforeAll(async () => {
-  router = new Router({ ...routerConfigFromEnv({ DROPWARDEN_ROUTER_PORT: '0', DROPWARDEN_DRAIN_TIMEOUT_SECONDS: '5' }), warmupMs: 0, write: (l) => lines.push(JSON.parse(l)) });
+  router = new Router({
+    ...routerConfigFromEnv({ DROPWARDEN_ROUTER_PORT: '0', DROPWARDEN_DRAIN_TIMEOUT_SECONDS: '5' }),
+    warmupMs: 0,
+    write: (l) => lines.push(JSON.parse(l)),
+  });
   await router.start();
   route = (app) => `http://${app}.localhost:${router.port}`;
   backends.push(await backend('a'), await backend('b'));
@@ -126,7 +131,7 @@ describe('the router', () => {
     await router.table.deregister('t', '42', 'i42', { drain: false, timeoutMs: 0 });
   });
 
-  it('spreads requests over the app\'s instances in turn, over kept-alive connections', async () => {
+  it("spreads requests over the app's instances in turn, over kept-alive connections", async () => {
     router.table.register('t', target('rr', 'ia', backends[0], 0));
     router.table.register('t', target('rr', 'ib', backends[1], 1));
     const connectionsBefore = backends[0].connections + backends[1].connections;
@@ -187,7 +192,9 @@ describe('the router', () => {
           body += c.toString();
         });
         res.on('end', () => resolve({ first, end: Date.now() - started, body }));
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     expect(firstChunkAt.body).toBe('first\nsecond\n');
     expect(firstChunkAt.first).toBeLessThan(300);
@@ -198,7 +205,12 @@ describe('the router', () => {
     router.table.register('t', target('ws', 'w0', backends[1]));
     const u = new URL(route('ws'));
     const echoed = await new Promise<string>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: Number(u.port), path: '/socket', headers: { host: u.host, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
+      const req = request({
+        host: '127.0.0.1',
+        port: Number(u.port),
+        path: '/socket',
+        headers: { host: u.host, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+      });
       req.on('upgrade', (res, socket) => {
         expect(res.statusCode).toBe(101);
         socket.once('data', (d) => {
@@ -240,7 +252,7 @@ describe('the router', () => {
   });
 });
 
-describe('the router\'s admin API and the agent\'s registrar', () => {
+describe("the router's admin API and the agent's registrar", () => {
   let registrar: LocalRouterRegistrar | undefined;
   afterEach(() => registrar?.close());
 
@@ -260,7 +272,10 @@ describe('the router\'s admin API and the agent\'s registrar', () => {
   });
 
   it('refuses a malformed registration with 400 naming the problem', async () => {
-    const res = await fetch(`http://${router.adminAddress}${ROUTER_ADMIN.target('s', 'app', 'i')}`, { method: 'PUT', body: JSON.stringify({ app_id: 'app', instance_id: 'i', index: 0, host: 'h', port: 0 }) });
+    const res = await fetch(`http://${router.adminAddress}${ROUTER_ADMIN.target('s', 'app', 'i')}`, {
+      method: 'PUT',
+      body: JSON.stringify({ app_id: 'app', instance_id: 'i', index: 0, host: 'h', port: 0 }),
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toContain('port');
   });
@@ -279,7 +294,13 @@ describe('the router\'s admin API and the agent\'s registrar', () => {
 
 describe('the router settings', () => {
   it('default to 8080 (or the next free port) on loopback with a 10 s drain, and refuse what is not a port or a duration', () => {
-    expect(routerConfigFromEnv({})).toMatchObject({ port: 8080, searchPort: true, hosts: ['127.0.0.1', '::1'], drainTimeoutMs: 10_000, admin: { host: '127.0.0.1', port: 0 } });
+    expect(routerConfigFromEnv({})).toMatchObject({
+      port: 8080,
+      searchPort: true,
+      hosts: ['127.0.0.1', '::1'],
+      drainTimeoutMs: 10_000,
+      admin: { host: '127.0.0.1', port: 0 },
+    });
     expect(() => routerConfigFromEnv({ DROPWARDEN_ROUTER_PORT: 'http' })).toThrow(RouterConfigError);
     expect(() => routerConfigFromEnv({ DROPWARDEN_DRAIN_TIMEOUT_SECONDS: '600' })).toThrow(/DROPWARDEN_DRAIN_TIMEOUT_SECONDS/);
     expect(() => routerConfigFromEnv({ DROPWARDEN_ROUTER_ADMIN: 'nope' })).toThrow(/HOST:PORT/);
@@ -308,8 +329,14 @@ describe('the router process', () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   });
 
-  async function start(env: Record<string, string>, args: string[] = []): Promise<{ child: ChildProcess; ready: { port: number; admin: string; routes: string }; out: string[] }> {
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', RUN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  async function start(
+    env: Record<string, string>,
+    args: string[] = [],
+  ): Promise<{ child: ChildProcess; ready: { port: number; admin: string; routes: string }; out: string[] }> {
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', RUN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.push(child);
     const out: string[] = [];
     const ready = await new Promise<{ port: number; admin: string; routes: string }>((resolve, reject) => {

@@ -82,14 +82,16 @@ it.each([
   }
 });
 
-it('a .war inside the app is unpacked under the task\'s own unpack limits, not the environment\'s', async () => {
+it("a .war inside the app is unpacked under the task's own unpack limits, not the environment's", async () => {
   // The task's config says 3 entries; the process environment says nothing (the default, 100 000).
   const env = { ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work, DROPWARDEN_UNPACK_MAX_ENTRIES: '3' };
   const config = stagerConfigFromEnv(env);
   const war = buildZip(['WEB-INF/web.xml', 'WEB-INF/a.jsp', 'WEB-INF/b.jsp', 'index.jsp'].map((name) => ({ name, data: '<web-app/>' })));
   const uri = await putApp(stack.config, await zipTree({ 'hello.war': war }));
   const { result, failure } = await runStagingTask({ app_id: 'war-limits', download_uri: uri, properties: {} }, `war-limits-${Date.now()}`, {
-    config, s3: s3Client(stack.config), log: new TaskLog(),
+    config,
+    s3: s3Client(stack.config),
+    log: new TaskLog(),
   });
   expect(result.error).toBe(
     'Staging task failed:\n Staging plugin failed: Web application staging failed: cannot unpack hello.war: the archive has 4 entries, over the limit of 3',

@@ -114,12 +114,20 @@ it('restores files and directories only: links in a stored cache are left out', 
   const lines: string[] = [];
   const dir = join(work, 'restored');
   const cache = buildCache({
-    s3, bucket: stack.config.buckets.cache, appId: 'links', dir, maxBytes: 1 << 20, purge: false,
-    partSizeBytes: 8 << 20, signal: new AbortController().signal, log: (m) => lines.push(m),
+    s3,
+    bucket: stack.config.buckets.cache,
+    appId: 'links',
+    dir,
+    maxBytes: 1 << 20,
+    purge: false,
+    partSizeBytes: 8 << 20,
+    signal: new AbortController().signal,
+    log: (m) => lines.push(m),
   });
   await cache.restore();
   const found: string[] = [];
-  const walk = (d: string) => readdirSync(d, { withFileTypes: true }).forEach((e) => (found.push(relative(dir, join(d, e.name))), e.isDirectory() && walk(join(d, e.name))));
+  const walk = (d: string) =>
+    readdirSync(d, { withFileTypes: true }).forEach((e) => (found.push(relative(dir, join(d, e.name))), e.isDirectory() && walk(join(d, e.name))));
   walk(dir);
   expect(found.sort()).toEqual(['npm', 'npm/index']);
   expect(lines).toEqual(['Build cache restored: 5 bytes (1 links skipped)']);

@@ -12,13 +12,21 @@ export interface RouteResponse {
 
 const agent = new Agent({ keepAlive: true });
 
-export function routeGet(url: string, opts: { path?: string; headers?: Record<string, string>; timeoutMs?: number; method?: string; body?: string; keepAlive?: boolean } = {}): Promise<RouteResponse> {
+export function routeGet(
+  url: string,
+  opts: { path?: string; headers?: Record<string, string>; timeoutMs?: number; method?: string; body?: string; keepAlive?: boolean } = {},
+): Promise<RouteResponse> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const req = request(
       {
-        host: '127.0.0.1', port: Number(u.port || 80), path: opts.path ?? `${u.pathname}${u.search}`, method: opts.method ?? 'GET',
-        headers: { host: u.host, ...opts.headers }, agent: opts.keepAlive === false ? undefined : agent, timeout: opts.timeoutMs ?? 5000,
+        host: '127.0.0.1',
+        port: Number(u.port || 80),
+        path: opts.path ?? `${u.pathname}${u.search}`,
+        method: opts.method ?? 'GET',
+        headers: { host: u.host, ...opts.headers },
+        agent: opts.keepAlive === false ? undefined : agent,
+        timeout: opts.timeoutMs ?? 5000,
       },
       (res) => {
         const chunks: Buffer[] = [];

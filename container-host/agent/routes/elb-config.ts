@@ -46,7 +46,8 @@ const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** Checks a route domain; returns a reason when it is unusable, else null. Shared with the CDK config. */
 export function domainProblem(domain: string): string | null {
-  if (domain.length > MAX_DOMAIN_LENGTH) return `is ${domain.length} characters; at most ${MAX_DOMAIN_LENGTH} fit beside a 63-character app id in a load balancer host condition (128)`;
+  if (domain.length > MAX_DOMAIN_LENGTH)
+    return `is ${domain.length} characters; at most ${MAX_DOMAIN_LENGTH} fit beside a 63-character app id in a load balancer host condition (128)`;
   const labels = domain.split('.');
   if (labels.some((l) => !LABEL.test(l))) return 'is not a lowercase DNS name (labels of a-z, 0-9 and "-", separated by dots)';
   if (!/^[a-z]+$/.test(labels.at(-1)!)) return 'must end in an alphabetic label (a top-level domain such as "com"), as load balancer host conditions require';
@@ -67,13 +68,19 @@ export function elbRoutesConfigFromEnv(env: NodeJS.ProcessEnv): ElbRoutesConfig 
     [SETTING.routesListenerArn, listenerArn],
     [SETTING.routesVpcId, vpcId],
     [SETTING.routesDomain, domain],
-  ].filter(([, v]) => !v).map(([name]) => name);
+  ]
+    .filter(([, v]) => !v)
+    .map(([name]) => name);
   if (missing.length) {
-    throw new RoutesConfigError(`${missing.join(' and ')} not set: load balancer routes need the listener ARN, the VPC id and the route domain together (the stack's task definition sets all three)`);
+    throw new RoutesConfigError(
+      `${missing.join(' and ')} not set: load balancer routes need the listener ARN, the VPC id and the route domain together (the stack's task definition sets all three)`,
+    );
   }
   const arn = LISTENER_ARN.exec(listenerArn!);
   if (!arn) {
-    throw new RoutesConfigError(`${SETTING.routesListenerArn}=${JSON.stringify(listenerArn)} is not an Application Load Balancer listener ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/ID/ID)`);
+    throw new RoutesConfigError(
+      `${SETTING.routesListenerArn}=${JSON.stringify(listenerArn)} is not an Application Load Balancer listener ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/ID/ID)`,
+    );
   }
   if (!VPC_ID.test(vpcId!)) throw new RoutesConfigError(`${SETTING.routesVpcId}=${JSON.stringify(vpcId)} is not a VPC id (vpc-0123abcd…)`);
   const problem = domainProblem(domain!);
@@ -83,7 +90,9 @@ export function elbRoutesConfigFromEnv(env: NodeJS.ProcessEnv): ElbRoutesConfig 
   if (rawDrain) {
     drainSeconds = Number(rawDrain);
     if (!/^\d+$/.test(rawDrain) || drainSeconds > MAX_DRAIN_SECONDS) {
-      throw new RoutesConfigError(`${SETTING.routesDrainSeconds}=${JSON.stringify(rawDrain)} is not a whole number of seconds from 0 to ${MAX_DRAIN_SECONDS} (the load balancer's deregistration delay)`);
+      throw new RoutesConfigError(
+        `${SETTING.routesDrainSeconds}=${JSON.stringify(rawDrain)} is not a whole number of seconds from 0 to ${MAX_DRAIN_SECONDS} (the load balancer's deregistration delay)`,
+      );
     }
   }
   return {

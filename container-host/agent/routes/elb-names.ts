@@ -18,7 +18,11 @@ const APP_CHARS = TARGET_GROUP_NAME_MAX - TARGET_GROUP_NAME_PREFIX.length - 1 - 
  */
 export function targetGroupName(listenerArn: string, appId: string): string {
   const hash = createHash('sha256').update(`${listenerArn}\n${appId}`).digest('hex').slice(0, HASH_CHARS);
-  const app = appId.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, APP_CHARS).replace(/-+$/, '');
+  const app = appId
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, APP_CHARS)
+    .replace(/-+$/, '');
   return `${TARGET_GROUP_NAME_PREFIX}${app}-${hash}`;
 }
 

@@ -76,8 +76,7 @@ interface Route {
   targetGroupArn: string;
 }
 
-const isNamed = (err: unknown, ...names: string[]) =>
-  Boolean(err && typeof err === 'object' && names.includes((err as { name?: string }).name ?? ''));
+const isNamed = (err: unknown, ...names: string[]) => Boolean(err && typeof err === 'object' && names.includes((err as { name?: string }).name ?? ''));
 
 export function createElbRegistrar(config: ElbRoutesConfig, deps: ElbRegistrarDeps): RouteRegistrar {
   // Every host's agent re-registers all its instances when it starts: ELB's API rate limits are
@@ -109,14 +108,19 @@ export class ElbRegistrar implements RouteRegistrar {
       await this.client.send(new RegisterTargetsCommand({ TargetGroupArn: route.targetGroupArn, Targets: [address] }));
     } catch (err) {
       if (isNamed(err, 'TooManyTargetsException', 'TooManyRegistrationsForTargetIdException')) {
-        throw new RouteLimitError('targets-per-application-load-balancer',
-          `the stack's load balancer takes no more targets (${errorMessage(err)}): instance ${target.index} of app "${target.appId}" gets no route. Stop instances or apps no longer needed, or raise the ELB targets quota in Service Quotas.`);
+        throw new RouteLimitError(
+          'targets-per-application-load-balancer',
+          `the stack's load balancer takes no more targets (${errorMessage(err)}): instance ${target.index} of app "${target.appId}" gets no route. Stop instances or apps no longer needed, or raise the ELB targets quota in Service Quotas.`,
+        );
       }
       if (isNamed(err, 'TargetGroupNotFoundException')) this.routes.delete(target.appId);
       throw err;
     }
     this.logger.info('route target registered', {
-      app_id: target.appId, instance_id: target.instanceId, index: target.index, target: `${address.Id}:${address.Port}`,
+      app_id: target.appId,
+      instance_id: target.instanceId,
+      index: target.index,
+      target: `${address.Id}:${address.Port}`,
       target_group: route.targetGroupArn,
     });
   }
@@ -153,7 +157,10 @@ export class ElbRegistrar implements RouteRegistrar {
     } catch (err) {
       // The interface promises a bounded drain: the instance stops now, drained or not.
       this.logger.warn('route target drain did not finish', {
-        ...fields, drain_ms: Date.now() - started, drain_seconds: this.config.drainSeconds, error: errorMessage(err),
+        ...fields,
+        drain_ms: Date.now() - started,
+        drain_seconds: this.config.drainSeconds,
+        error: errorMessage(err),
       });
     }
   }
@@ -161,7 +168,8 @@ export class ElbRegistrar implements RouteRegistrar {
   private address(target: RouteTarget): { Id: string; Port: number } {
     if (!isIPv4(target.host) || target.host.startsWith('127.')) {
       throw new RouteTargetError(
-        `instance ${target.index} of app "${target.appId}" advertises ${target.host}, which a load balancer cannot reach: ip targets need the host's private IPv4 address (set DROPWARDEN_AGENT_ADVERTISE_HOST, or leave it unset to use the default route's interface)`);
+        `instance ${target.index} of app "${target.appId}" advertises ${target.host}, which a load balancer cannot reach: ip targets need the host's private IPv4 address (set DROPWARDEN_AGENT_ADVERTISE_HOST, or leave it unset to use the default route's interface)`,
+      );
     }
     return { Id: target.host, Port: target.port };
   }
@@ -197,13 +205,15 @@ export class ElbRegistrar implements RouteRegistrar {
     if (!existing.length) await this.checkRoom(rules, appId);
 
     const targetGroupArn = await this.targetGroup(appId, name);
-    await this.client.send(new ModifyTargetGroupAttributesCommand({
-      TargetGroupArn: targetGroupArn,
-      Attributes: [
-        { Key: 'deregistration_delay.timeout_seconds', Value: String(this.config.drainSeconds) },
-        { Key: 'load_balancing.algorithm.type', Value: 'least_outstanding_requests' },
-      ],
-    }));
+    await this.client.send(
+      new ModifyTargetGroupAttributesCommand({
+        TargetGroupArn: targetGroupArn,
+        Attributes: [
+          { Key: 'deregistration_delay.timeout_seconds', Value: String(this.config.drainSeconds) },
+          { Key: 'load_balancing.algorithm.type', Value: 'least_outstanding_requests' },
+        ],
+      }),
+    );
 
     const current = existing.find((r) => forwardsTo(r) === targetGroupArn);
     if (current) return { targetGroupArn };
@@ -212,7 +222,8 @@ export class ElbRegistrar implements RouteRegistrar {
       const [rule] = existing;
       if (!(await this.isOurs(rule.RuleArn!))) {
         throw new RouteConflictError(
-          `listener rule ${rule.RuleArn} already routes ${host} and was not made by dropwarden: app "${appId}" gets no route. Remove that rule or push the app under another id.`);
+          `listener rule ${rule.RuleArn} already routes ${host} and was not made by dropwarden: app "${appId}" gets no route. Remove that rule or push the app under another id.`,
+        );
       }
       await this.client.send(new ModifyRuleCommand({ RuleArn: rule.RuleArn, Actions: [forward(targetGroupArn)] }));
       this.logger.info('route rule repointed', { app_id: appId, host, rule: rule.RuleArn, target_group: targetGroupArn });
@@ -222,13 +233,15 @@ export class ElbRegistrar implements RouteRegistrar {
     for (let attempt = 1; ; attempt++) {
       const priority = lowestFreePriority(rules);
       try {
-        const out = await this.client.send(new CreateRuleCommand({
-          ListenerArn: this.config.listenerArn,
-          Priority: priority,
-          Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [host] } }],
-          Actions: [forward(targetGroupArn)],
-          Tags: [...this.tags, { Key: ROUTE_TAG.app, Value: appId }],
-        }));
+        const out = await this.client.send(
+          new CreateRuleCommand({
+            ListenerArn: this.config.listenerArn,
+            Priority: priority,
+            Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [host] } }],
+            Actions: [forward(targetGroupArn)],
+            Tags: [...this.tags, { Key: ROUTE_TAG.app, Value: appId }],
+          }),
+        );
         const ruleArn = out.Rules?.[0]?.RuleArn ?? '';
         await this.keepOneRule(appId, host, ruleArn);
         this.logger.info('route created', { app_id: appId, host, priority, rule: ruleArn, target_group: targetGroupArn });
@@ -277,13 +290,17 @@ export class ElbRegistrar implements RouteRegistrar {
   }
 
   private rulesFull(appId: string, detail: string): RouteLimitError {
-    return new RouteLimitError(RULES_QUOTA,
-      `the stack's load balancer has no room for another route (${detail}; ELB quota ${RULES_QUOTA}): app "${appId}" gets no route. Stop apps no longer needed, or raise the quota in Service Quotas, then push again.`);
+    return new RouteLimitError(
+      RULES_QUOTA,
+      `the stack's load balancer has no room for another route (${detail}; ELB quota ${RULES_QUOTA}): app "${appId}" gets no route. Stop apps no longer needed, or raise the quota in Service Quotas, then push again.`,
+    );
   }
 
   private targetGroupsFull(appId: string, detail: string): RouteLimitError {
-    return new RouteLimitError(TARGET_GROUPS_QUOTA,
-      `the stack's load balancer has no room for another app's target group (${detail}; ELB quota ${TARGET_GROUPS_QUOTA}): app "${appId}" gets no route. Stop apps no longer needed, or raise the quota in Service Quotas, then push again.`);
+    return new RouteLimitError(
+      TARGET_GROUPS_QUOTA,
+      `the stack's load balancer has no room for another app's target group (${detail}; ELB quota ${TARGET_GROUPS_QUOTA}): app "${appId}" gets no route. Stop apps no longer needed, or raise the quota in Service Quotas, then push again.`,
+    );
   }
 
   private accountLimits(): Promise<typeof DEFAULT_LIMITS> {
@@ -310,15 +327,18 @@ export class ElbRegistrar implements RouteRegistrar {
     if (found) {
       if (!(await this.isOurs(found.TargetGroupArn!))) {
         throw new RouteConflictError(
-          `target group ${name} exists but is not tagged ${ROUTE_TAG.listener}=${this.config.listenerArn}: dropwarden did not make it for this stack. Delete or rename it, then push app "${appId}" again.`);
+          `target group ${name} exists but is not tagged ${ROUTE_TAG.listener}=${this.config.listenerArn}: dropwarden did not make it for this stack. Delete or rename it, then push app "${appId}" again.`,
+        );
       }
       return found.TargetGroupArn!;
     }
     try {
-      const out = await this.client.send(new CreateTargetGroupCommand({
-        ...targetGroupSettings(name, this.config.vpcId),
-        Tags: [...this.tags, { Key: ROUTE_TAG.app, Value: appId }],
-      }));
+      const out = await this.client.send(
+        new CreateTargetGroupCommand({
+          ...targetGroupSettings(name, this.config.vpcId),
+          Tags: [...this.tags, { Key: ROUTE_TAG.app, Value: appId }],
+        }),
+      );
       const arn = out.TargetGroups?.[0]?.TargetGroupArn ?? '';
       this.logger.info('route target group created', { app_id: appId, target_group: arn, name });
       return arn;
@@ -330,7 +350,8 @@ export class ElbRegistrar implements RouteRegistrar {
       if (!raced) throw err;
       if (!(await this.isOurs(raced.TargetGroupArn!))) {
         throw new RouteConflictError(
-          `target group ${name} was just created by someone else, without the tag ${ROUTE_TAG.listener}=${this.config.listenerArn}. Delete or rename it, then push app "${appId}" again.`);
+          `target group ${name} was just created by someone else, without the tag ${ROUTE_TAG.listener}=${this.config.listenerArn}. Delete or rename it, then push app "${appId}" again.`,
+        );
       }
       return raced.TargetGroupArn!;
     }
@@ -375,8 +396,11 @@ function forwardsTo(rule: Rule): string | undefined {
 }
 
 function rulesFor(rules: Rule[], host: string): Rule[] {
-  return rules.filter((r) => !r.IsDefault && (r.Conditions ?? []).some((c) =>
-    c.Field === 'host-header' && [...(c.HostHeaderConfig?.Values ?? []), ...(c.Values ?? [])].some((v) => v.toLowerCase() === host)));
+  return rules.filter(
+    (r) =>
+      !r.IsDefault &&
+      (r.Conditions ?? []).some((c) => c.Field === 'host-header' && [...(c.HostHeaderConfig?.Values ?? []), ...(c.Values ?? [])].some((v) => v.toLowerCase() === host)),
+  );
 }
 
 function lowestFreePriority(rules: Rule[]): number {

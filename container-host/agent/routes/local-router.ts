@@ -112,7 +112,11 @@ export class LocalRouterRegistrar implements RouteRegistrar {
       this.#unreachable = false;
     } catch (err) {
       if (!this.#unreachable) {
-        this.#log.warn('Could not reach the router; its routes are re-sent every few seconds', { router: this.#base, call: `${method} ${path}`, error: (err as Error).message });
+        this.#log.warn('Could not reach the router; its routes are re-sent every few seconds', {
+          router: this.#base,
+          call: `${method} ${path}`,
+          error: (err as Error).message,
+        });
       }
       this.#unreachable = true;
     }

@@ -1,7 +1,11 @@
 import { spawn } from 'node:child_process';
 import { HostError } from './errors.ts';
 
-export interface CommandResult { code: number; stdout: Buffer; stderr: Buffer }
+export interface CommandResult {
+  code: number;
+  stdout: Buffer;
+  stderr: Buffer;
+}
 
 /** Runs a host command to completion (`input` is its stdin); rejects with a HostError naming `step` unless it exits 0. */
 export function runHost(step: string, argv: string[], opts: { env?: NodeJS.ProcessEnv; allowFailure?: boolean; input?: string } = {}): Promise<CommandResult> {

@@ -10,14 +10,7 @@ import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import type { StagingInfo, StagingProperties } from '../../../contracts/staging.ts';
 import { readText } from '../../../plugins/api/files.ts';
 import { parseProcfile } from '../../../plugins/api/procfile.ts';
-import {
-  type Plugin,
-  PluginError,
-  type PluginSettings,
-  type StageContext,
-  type UnpackedArchive,
-  type ZipRoot,
-} from '../../../plugins/api/types.ts';
+import { type Plugin, PluginError, type PluginSettings, type StageContext, type UnpackedArchive, type ZipRoot } from '../../../plugins/api/types.ts';
 import { UnknownFrameworkError, detectOrder, detectPlugin, findPlugin } from '../../../plugins/registry.ts';
 import { renderStartup } from '../../../resources/templates/startup.ts';
 import { renderStop } from '../../../resources/templates/stop.ts';
@@ -66,9 +59,7 @@ async function choosePlugin(input: StageInput, appDir: string, root: ZipRoot | u
     input.log(`Detect ${c.name}: ${c.matched ? 'matched' : 'no match'} (${c.reason})`);
   }
   if (!outcome.plugin) {
-    throw new PluginError(
-      'no framework detected for this app: name one with properties.framework_info.name, or give a start command (properties.meta.command)',
-    );
+    throw new PluginError('no framework detected for this app: name one with properties.framework_info.name, or give a start command (properties.meta.command)');
   }
   const matched = outcome.candidates.filter((c) => c.matched).map((c) => c.name);
   const winner = outcome.candidates.find((c) => c.name === outcome.plugin!.name)!;
@@ -124,9 +115,7 @@ async function checkLinksStayInside(appDir: string, appRoot: string): Promise<vo
       else if (entry.isSymbolicLink()) {
         const to = resolve(dirname(path), await readlink(path));
         if (to !== appDir && !to.startsWith(appDir + sep)) {
-          throw new PluginError(
-            `symlink ${posix.join(appRoot, relative(appDir, path))} points outside app_root ${JSON.stringify(appRoot)}`,
-          );
+          throw new PluginError(`symlink ${posix.join(appRoot, relative(appDir, path))} points outside app_root ${JSON.stringify(appRoot)}`);
         }
       }
     }
@@ -165,7 +154,7 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
     const given = input.properties.meta?.command;
     const startCommand = given ?? procfile;
     const source = given ? 'meta.command' : procfile ? 'Procfile' : undefined;
-    if (given && procfile) input.log('The request\'s start command (meta.command) wins over the Procfile\'s web: line');
+    if (given && procfile) input.log("The request's start command (meta.command) wins over the Procfile's web: line");
     else if (procfile) input.log(`Start command from the Procfile: ${procfile}`);
 
     const choice = await choosePlugin(input, appDir, root);
@@ -216,10 +205,14 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
     return info;
   } catch (err) {
     // A plugin's failure is the app's: another delivery would fail the same way.
-    throw classify(err, { phase: 'stage', signal: input.signal, describe: (e) => {
-      if (e instanceof PluginError || e instanceof UnknownFrameworkError) return new PhaseError('stage', e.message);
-      return new PhaseError('stage', (e as Error).message, { cause: e });
-    } });
+    throw classify(err, {
+      phase: 'stage',
+      signal: input.signal,
+      describe: (e) => {
+        if (e instanceof PluginError || e instanceof UnknownFrameworkError) return new PhaseError('stage', e.message);
+        return new PhaseError('stage', (e as Error).message, { cause: e });
+      },
+    });
   } finally {
     if (root && root.dir !== appDir) await rm(root.dir, { recursive: true, force: true });
   }

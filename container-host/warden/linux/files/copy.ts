@@ -110,8 +110,10 @@ export class RsyncCopier {
         (r) => r.stdout.toString().split('\n')[0].trim(),
         () => 'cannot run it',
       );
-      throw new RsyncUnusableError(`${this.#rsync} (${version || 'no version'}) cannot do copy_in/copy_out: ${(err as Error).message}. ` +
-        'wardend needs rsync 3.1 or later whose daemon honours "use chroot" and "uid"/"gid" (Debian: apt-get install rsync); set rsyncPath in the wardend config to use another binary');
+      throw new RsyncUnusableError(
+        `${this.#rsync} (${version || 'no version'}) cannot do copy_in/copy_out: ${(err as Error).message}. ` +
+          'wardend needs rsync 3.1 or later whose daemon honours "use chroot" and "uid"/"gid" (Debian: apt-get install rsync); set rsyncPath in the wardend config to use another binary',
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
