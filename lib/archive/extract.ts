@@ -25,12 +25,10 @@ export type UnpackInput = {
   signal: AbortSignal;
   /** After each file is written: entries read so far, of the archive's total. */
   onProgress?: (entriesDone: number, entriesTotal: number) => void;
-} & /** The archive, complete on disk … */
-(
-  | { zipPath: string; archive?: never }
-  /** … or still arriving (download.ts): entries are read as their bytes land. */
-  | { archive: ArchiveFile; zipPath?: never }
-);
+} & ArchiveSource;
+
+/** The archive, complete on disk, or still arriving (download.ts): then entries are read as their bytes land. */
+type ArchiveSource = { zipPath: string; archive?: never } | { archive: ArchiveFile; zipPath?: never };
 
 export interface UnpackStats {
   entries: number;
