@@ -64,6 +64,8 @@ export function pluginEnvironmentFromEnv(env: NodeJS.ProcessEnv): PluginEnvironm
     if (name.startsWith('DROPWARDEN_')) settings[name] = value;
     if (!CREDENTIAL_VARIABLES.has(name)) programEnv[name] = value;
   }
+  // A program found by name needs a PATH, even where the stager was started without one.
+  programEnv.PATH ??= '/usr/local/bin:/usr/bin:/bin';
   return { settings, programEnv, unpackLimits: unpackLimitsFromEnv(env) };
 }
 

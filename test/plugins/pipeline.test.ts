@@ -38,7 +38,7 @@ afterAll(async () => {
 afterEach(cleanup);
 
 async function stageThroughTask(fixture: string, properties: Record<string, unknown>) {
-  const config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work });
+  const config = stagerConfigFromEnv({ ...process.env, ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work });
   const uri = await putApp(stack.config, await zipTree(treeOf(appPath(fixture))));
   const request = { app_id: fixture, download_uri: uri, properties };
   return (await runStagingTask(request, `${fixture}-${Date.now()}`, { config, s3: s3Client(stack.config), log: new TaskLog() })).result;

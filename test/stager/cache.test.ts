@@ -39,7 +39,7 @@ beforeEach(() => vi.stubEnv('DROPWARDEN_BUILDPACKS', join(APPS, 'buildpacks', 'g
 afterEach(() => vi.unstubAllEnvs());
 
 async function stageOnce(appId: string, properties: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<StagingResult> {
-  const config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: join(work, 'tasks'), ...env });
+  const config = stagerConfigFromEnv({ ...process.env, ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: join(work, 'tasks'), ...env });
   const request = { app_id: appId, download_uri: zipUri, properties: { framework: 'buildpack', ...properties } };
   const { result } = await runStagingTask(request, `${appId}-${Math.random()}`, { config, s3: s3Client(stack.config), log: new TaskLog() });
   expect(result.error).toBeUndefined();
@@ -94,7 +94,7 @@ it('is not saved over its size limit', async () => {
 });
 
 it('a cache that cannot be reached never fails the staging', async () => {
-  const config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_CACHE_BUCKET: 'no-such-bucket', DROPWARDEN_WORK_DIR: join(work, 'tasks') });
+  const config = stagerConfigFromEnv({ ...process.env, ...stackConfigToEnv(stack.config), DROPWARDEN_CACHE_BUCKET: 'no-such-bucket', DROPWARDEN_WORK_DIR: join(work, 'tasks') });
   const request = { app_id: 'unreachable', download_uri: zipUri, properties: { framework: 'buildpack' } };
   const { result } = await runStagingTask(request, 'unreachable', { config, s3: s3Client(stack.config), log: new TaskLog() });
   expect(result.error).toBeUndefined();

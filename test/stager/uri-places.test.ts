@@ -38,7 +38,7 @@ beforeAll(async () => {
   stack = await startTestStack();
   work = mkdtempSync(join(tmpdir(), 'dw-places-'));
   // The production defaults: no DROPWARDEN_TEST_ALLOW_PRIVATE_URLS, no DROPWARDEN_{DOWNLOAD_FROM,UPLOAD_TO}.
-  config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work });
+  config = stagerConfigFromEnv({ ...process.env, ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work });
   appZip = await zipTree({ 'app.py': 'print("hi")\n' });
   http = createServer((req, res) => {
     hits.push(`${req.method} ${req.headers.host}${req.url}`);

@@ -34,7 +34,7 @@ export interface RunningStager {
 
 export async function startStager(stack: TestStack, over: Partial<RecordDeps> = {}, env: Record<string, string> = {}): Promise<RunningStager> {
   const work = mkdtempSync(join(tmpdir(), 'dw-work-'));
-  const config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work, ...env });
+  const config = stagerConfigFromEnv({ ...process.env, ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work, ...env });
   const inner = createHandler(() => ({ ...depsFromConfig(config), ...over }));
   const invocations: Invocation[] = [];
   const idOf = (r: SQSEvent['Records'][number]) => {
