@@ -94,7 +94,12 @@ it('is not saved over its size limit', async () => {
 });
 
 it('a cache that cannot be reached never fails the staging', async () => {
-  const config = stagerConfigFromEnv({ ...process.env, ...stackConfigToEnv(stack.config), DROPWARDEN_CACHE_BUCKET: 'no-such-bucket', DROPWARDEN_WORK_DIR: join(work, 'tasks') });
+  const config = stagerConfigFromEnv({
+    ...process.env,
+    ...stackConfigToEnv(stack.config),
+    DROPWARDEN_CACHE_BUCKET: 'no-such-bucket',
+    DROPWARDEN_WORK_DIR: join(work, 'tasks'),
+  });
   const request = { app_id: 'unreachable', download_uri: zipUri, properties: { framework: 'buildpack' } };
   const { result } = await runStagingTask(request, 'unreachable', { config, s3: s3Client(stack.config), log: new TaskLog() });
   expect(result.error).toBeUndefined();
