@@ -202,6 +202,26 @@ export class Router {
     return { status: 404, text: `dropwarden router: no app "${app.appId}" here (push it first: npx dropwarden push PATH --app-id ${app.appId})\n` };
   }
 
+  /** The one access-log line of a request (DESIGN §7). */
+  #accessLog(
+    r: { requestId: string; app: ReturnType<typeof appFromHost>; backend?: Backend; req: IncomingMessage; status: number; started: number },
+    extra: Record<string, unknown>,
+  ): void {
+    this.#write({
+      level: 'INFO',
+      message: 'request',
+      request_id: r.requestId,
+      app: r.app?.appId ?? null,
+      instance: r.backend?.instanceId ?? null,
+      index: r.backend?.index ?? null,
+      method: r.req.method,
+      path: r.req.url,
+      status: r.status,
+      duration_ms: Math.round((performance.now() - r.started) * 1000) / 1000,
+      ...extra,
+    });
+  }
+
   #route(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
     const requestId = this.#requestId(req);
@@ -211,19 +231,7 @@ export class Router {
     const tried = new Set<Backend>();
     res.once('close', () => {
       if (backend) this.table.release(backend);
-      this.#write({
-        level: 'INFO',
-        message: 'request',
-        request_id: requestId,
-        app: app?.appId ?? null,
-        instance: backend?.instanceId ?? null,
-        index: backend?.index ?? null,
-        method: req.method,
-        path: req.url,
-        status: res.statusCode,
-        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
-        ...(res.writableFinished ? {} : { aborted: true }),
-      });
+      this.#accessLog({ requestId, app, backend, req, status: res.statusCode, started }, res.writableFinished ? {} : { aborted: true });
     });
     const attempt = (): void => {
       const picked = app?.valid ? this.table.pick(app.appId, tried) : undefined;
@@ -260,20 +268,7 @@ export class Router {
     const app = appFromHost(req.headers.host);
     const picked = app?.valid ? this.table.pick(app.appId) : undefined;
     let status = 101;
-    const log = (backend?: Backend) =>
-      this.#write({
-        level: 'INFO',
-        message: 'request',
-        request_id: requestId,
-        app: app?.appId ?? null,
-        instance: backend?.instanceId ?? null,
-        index: backend?.index ?? null,
-        method: req.method,
-        path: req.url,
-        status,
-        upgrade: req.headers.upgrade ?? null,
-        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
-      });
+    const log = (backend?: Backend) => this.#accessLog({ requestId, app, backend, req, status, started }, { upgrade: req.headers.upgrade ?? null });
     socket.on('error', () => {});
     if (picked?.kind !== 'ok') {
       const r = this.#refusal(app, req.headers.host, picked?.kind);

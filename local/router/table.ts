@@ -42,6 +42,24 @@ const keyOf = (appId: string, instanceId: string) => `${appId}/${instanceId}`;
 /** How long a backend that refused a connection is passed over. */
 export const SUSPECT_MS = 1000;
 
+/** Adds the target, or replaces it where its address or index changed (its in-flight count kept). */
+function putTarget(targets: Map<string, Backend>, source: string, t: RouteTargetBody): void {
+  const key = keyOf(t.app_id, t.instance_id);
+  const had = targets.get(key);
+  if (had && had.host === t.host && had.port === t.port && had.index === t.index) return;
+  targets.set(key, {
+    source,
+    appId: t.app_id,
+    instanceId: t.instance_id,
+    index: t.index,
+    host: t.host,
+    port: t.port,
+    inflight: had?.inflight ?? 0,
+    suspectUntil: 0,
+    draining: false,
+  });
+}
+
 export class RouteTable {
   readonly #sources = new Map<string, Source>();
   /** Per app: the backends in its rotation (registered, not draining), rebuilt on every change. */
@@ -74,21 +92,7 @@ export class RouteTable {
   /** Puts the instance in its app's rotation (again); a changed address replaces the old one. */
   register(source: string, t: RouteTargetBody): void {
     const s = this.#source(source);
-    const key = keyOf(t.app_id, t.instance_id);
-    const had = s.targets.get(key);
-    if (!had || had.host !== t.host || had.port !== t.port || had.index !== t.index) {
-      s.targets.set(key, {
-        source,
-        appId: t.app_id,
-        instanceId: t.instance_id,
-        index: t.index,
-        host: t.host,
-        port: t.port,
-        inflight: had?.inflight ?? 0,
-        suspectUntil: 0,
-        draining: false,
-      });
-    }
+    putTarget(s.targets, source, t);
     s.down.delete(t.app_id);
     this.#rebuild([t.app_id]);
   }
@@ -146,21 +150,7 @@ export class RouteTable {
       for (const a of body.down) s.down.add(a);
     }
     for (const t of body.targets) {
-      const key = keyOf(t.app_id, t.instance_id);
-      const had = s.targets.get(key);
-      if (!had || had.host !== t.host || had.port !== t.port) {
-        s.targets.set(key, {
-          source,
-          appId: t.app_id,
-          instanceId: t.instance_id,
-          index: t.index,
-          host: t.host,
-          port: t.port,
-          inflight: had?.inflight ?? 0,
-          suspectUntil: 0,
-          draining: false,
-        });
-      }
+      putTarget(s.targets, source, t);
     }
     // An app with an instance in its route is not down, whatever a stale list says.
     for (const t of body.targets) s.down.delete(t.app_id);
