@@ -4,7 +4,9 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'cdk/**/*.test.ts'],
     exclude: [
-      'node_modules/**', 'test/apps/**', 'test/bench/**',
+      'node_modules/**',
+      'test/apps/**',
+      'test/bench/**',
       // The real-kernel cgroup v2 checks: `npm run test:vm` runs them in its cgroup2-only guest.
       ...(process.env.DROPWARDEN_EXPECT_CGROUP2 === '1' ? [] : ['test/warden/linux/cgroup-v2-kernel.test.ts']),
     ],

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { DEFAULT_API } from '../container-host/agent/config.ts';
 import { InstanceState } from '../contracts/instances.ts';
 import { SETTING } from '../contracts/settings.ts';
-import { readRunningStack } from '../local/state.ts';
+import { readRunningStack, stateDir } from '../local/state.ts';
 import { UsageError } from './errors.ts';
 
 export const AgentInstance = InstanceState.extend({
@@ -33,10 +33,10 @@ export class AgentApiError extends Error {
   override name = 'AgentApiError';
 }
 
-export function agentApiAddress(env: NodeJS.ProcessEnv = process.env): string {
+export function agentApiAddress(env: NodeJS.ProcessEnv): string {
   const fromEnv = env[SETTING.agentApi];
   if (fromEnv === 'off') throw new UsageError('DROPWARDEN_AGENT_API is "off": this command reads the agent\'s API; set it to the agent\'s host:port');
-  return fromEnv || readRunningStack()?.agent_api || DEFAULT_API;
+  return fromEnv || readRunningStack(stateDir(env))?.agent_api || DEFAULT_API;
 }
 
 export interface LogsQuery {
@@ -49,7 +49,7 @@ export interface LogsQuery {
 export class AgentApi {
   readonly address: string;
 
-  constructor(address = agentApiAddress()) {
+  constructor(address: string) {
     this.address = address;
   }
 

@@ -32,9 +32,7 @@ async function addTree(zip: yazl.ZipFile, root: string, rel: string): Promise<vo
       zip.addEmptyDirectory(childRel, { mode: 0o40755, mtime: FIXED_MTIME });
       await addTree(zip, root, childRel);
     } else if (st.isFile()) {
-      zip.addReadStreamLazy(childRel, { mode: st.mode & 0o111 ? 0o100755 : 0o100644, mtime: FIXED_MTIME, size: st.size }, (cb) =>
-        cb(null, createReadStream(abs)),
-      );
+      zip.addReadStreamLazy(childRel, { mode: st.mode & 0o111 ? 0o100755 : 0o100644, mtime: FIXED_MTIME, size: st.size }, (cb) => cb(null, createReadStream(abs)));
     }
   }
 }

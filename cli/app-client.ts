@@ -6,14 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import {
-  type HealthCheck,
-  INVALID_START_REQUEST,
-  InstanceState,
-  REJECTED_INDEX,
-  StartRequest,
-  type StopRequest,
-} from '../contracts/instances.ts';
+import { type HealthCheck, INVALID_START_REQUEST, InstanceState, REJECTED_INDEX, StartRequest, type StopRequest } from '../contracts/instances.ts';
 import { sqsClient } from '../lib/aws/clients.ts';
 import type { StackConfig } from '../lib/stack-config.ts';
 import type { AgentApi, AgentInstance } from './agent-api.ts';

@@ -4,6 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { InstanceState } from '../contracts/instances.ts';
+import { routeFor } from '../contracts/routes.ts';
 import type { StackConfig } from '../lib/stack-config.ts';
 import type { SampleApp } from '../samples/index.ts';
 import type { AgentApi } from './agent-api.ts';
@@ -87,8 +88,10 @@ async function runOne(stack: StackConfig, api: AgentApi, app: SampleApp, display
       timeoutSeconds: 180,
       onState: (s: InstanceState) => s.state === 'STARTING' && display.step(app, 'starting'),
     });
-    display.step(app, 'running', instance.url ?? '');
-    return { app, url: instance.url ?? undefined };
+    // The app's route (DESIGN §7) where the stack has routes, else the instance's own address.
+    const url = stack.routes ? routeFor(stack.routes, app.name) : (instance.url ?? undefined);
+    display.step(app, 'running', url ?? '');
+    return { app, url };
   } catch (err) {
     if (err instanceof AppCrashedError) return fail(err.message, err.state.logs_tail?.trimEnd());
     return fail((err as Error).message);

@@ -3,13 +3,7 @@
  * their own, `dropwarden-cli-…`): created for one request, polled, and deleted when the work
  * is done, whether it succeeded or threw, or on Ctrl-C.
  */
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  DeleteQueueCommand,
-  ReceiveMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { EXIT_INTERRUPTED } from './errors.ts';
 
 export interface ReplyQueue {
@@ -40,9 +34,7 @@ export async function withReplyQueue<T>(sqs: SQSClient, opts: ReplyQueueOptions,
       const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: waitSeconds, MaxNumberOfMessages: max }));
       const messages = out.Messages ?? [];
       if (messages.length === 0) return [];
-      await sqs.send(
-        new DeleteMessageBatchCommand({ QueueUrl: url, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
-      );
+      await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
       return messages.flatMap((m) => {
         try {
           return [JSON.parse(m.Body ?? '') as unknown];

@@ -14,6 +14,7 @@ export const STACK_OUTPUTS = {
   apps: OUTPUT.appsBucketName,
   droplets: OUTPUT.dropletsBucketName,
   cache: OUTPUT.cacheBucketName,
+  routes: OUTPUT.routeTemplate,
 } as const;
 
 export function stackFromOutputs(region: string, outputs: Record<string, string>, stackName: string): StackConfig {
@@ -27,6 +28,8 @@ export function stackFromOutputs(region: string, outputs: Record<string, string>
     region,
     queues: { staging: get(o.staging), staging_dlq: get(o.staging_dlq), results: get(o.results), start: get(o.start), events: get(o.events) },
     buckets: { apps: get(o.apps), droplets: get(o.droplets), cache: get(o.cache) },
+    // A stack deployed before routes has no template: the config says so with null.
+    routes: outputs[o.routes] || undefined,
   };
 }
 

@@ -5,8 +5,8 @@
 import { z } from 'zod';
 
 /**
- * An app id names S3 keys (`<droplets>/<app_id>/…`, `<cache>/<app_id>/…`), agent API paths and,
- * later, the app's route (`<app_id>.<domain>`): so it is a DNS label, which is safe in all of
+ * An app id names S3 keys (`<droplets>/<app_id>/…`, `<cache>/<app_id>/…`), agent API paths and
+ * the app's route (`<app_id>.localhost`, `<app_id>.<domain>`; DESIGN §7): so it is a DNS label, which is safe in all of
  * them (no `/`, `.`, `%`, upper case, or anything a path or host name would reinterpret).
  * Cloud Foundry v1's integer ids are kept: a whole number is its decimal digits.
  */

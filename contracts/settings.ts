@@ -30,6 +30,20 @@ export const SETTING = {
   agentDir: 'DROPWARDEN_AGENT_DIR',
   agentApi: 'DROPWARDEN_AGENT_API',
   agentAdvertiseHost: 'DROPWARDEN_AGENT_ADVERTISE_HOST',
+  // Routes (DESIGN §7): the local router (local/router/config.ts), the agent that registers with
+  // it (container-host/agent/routes/local-router.ts), and the CLI that prints routes.
+  routerPort: 'DROPWARDEN_ROUTER_PORT',
+  routerHost: 'DROPWARDEN_ROUTER_HOST',
+  routerAdmin: 'DROPWARDEN_ROUTER_ADMIN',
+  drainTimeoutSeconds: 'DROPWARDEN_DRAIN_TIMEOUT_SECONDS',
+  /** The route template, e.g. `http://{app}.localhost:8080` (`config --json` `routes`). */
+  routes: 'DROPWARDEN_ROUTES',
+  // Routes on AWS: the stack's load balancer, which the agent's ELB registrar manages
+  // (container-host/agent/routes/elb-config.ts; DESIGN §7, §13).
+  routesListenerArn: 'DROPWARDEN_ROUTES_LISTENER_ARN',
+  routesVpcId: 'DROPWARDEN_ROUTES_VPC_ID',
+  routesDomain: 'DROPWARDEN_ROUTES_DOMAIN',
+  routesDrainSeconds: 'DROPWARDEN_ROUTES_DRAIN_SECONDS',
 } as const;
 
 /**

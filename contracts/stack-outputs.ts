@@ -19,4 +19,8 @@ export const OUTPUT = {
   stagerFunctionName: 'StagerFunctionName',
   clusterName: 'ClusterName',
   dashboardName: 'DashboardName',
+  /** The apps' route template, `https://{app}.<domain>` (or `http://` without a certificate). */
+  routeTemplate: 'RouteTemplate',
+  routeDomain: 'RouteDomain',
+  loadBalancerDnsName: 'LoadBalancerDnsName',
 } as const;

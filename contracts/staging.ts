@@ -86,7 +86,5 @@ export const FAILURE_PREFIX = 'Staging task failed:\n ';
 
 /** One line per problem, naming the field: what a user needs to fix the request. */
 export function describeSchemaError(error: z.ZodError): string {
-  return error.issues
-    .map((i) => `${i.path.length ? i.path.join('.') : '(message)'}: ${i.message}`)
-    .join('; ');
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(message)'}: ${i.message}`).join('; ');
 }

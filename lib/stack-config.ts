@@ -10,6 +10,8 @@ export interface StackConfig {
   endpoint?: string;
   queues: { staging: string; staging_dlq: string; results: string; start: string; events: string };
   buckets: { apps: string; droplets: string; cache: string };
+  /** The apps' route template: `http://{app}.localhost:8080` locally, `https://{app}.<domain>` on AWS (DESIGN §7); absent where apps have no routes. */
+  routes?: string;
 }
 
 /** Which variable holds each queue and bucket. */
@@ -29,7 +31,7 @@ export class StackConfigError extends Error {
 }
 
 /** Read from the environment (the Lambda function's, or a child process of `up`). */
-export function stackConfigFromEnv(env: NodeJS.ProcessEnv = process.env): StackConfig {
+export function stackConfigFromEnv(env: NodeJS.ProcessEnv): StackConfig {
   const need = (name: string): string => {
     const v = env[name];
     if (!v) throw new StackConfigError(`${name} is not set: it names part of the stack this process talks to`);
@@ -50,10 +52,11 @@ export function stackConfigFromEnv(env: NodeJS.ProcessEnv = process.env): StackC
       droplets: need(ENV.droplets),
       cache: env[ENV.cache] ?? '',
     },
+    ...(env[SETTING.routes] ? { routes: env[SETTING.routes] } : {}),
   };
 }
 
-export function hasStackEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+export function hasStackEnv(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env[ENV.results] && env[ENV.droplets]);
 }
 
@@ -62,5 +65,6 @@ export function stackConfigToEnv(config: StackConfig): Record<string, string> {
   if (config.endpoint) env.AWS_ENDPOINT_URL = config.endpoint;
   for (const q of ['staging', 'staging_dlq', 'results', 'start', 'events'] as const) env[ENV[q]] = config.queues[q];
   for (const b of ['apps', 'droplets', 'cache'] as const) env[ENV[b]] = config.buckets[b];
+  if (config.routes) env[SETTING.routes] = config.routes;
   return env;
 }

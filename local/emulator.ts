@@ -183,7 +183,10 @@ export async function startEmulator(opts: EmulatorOptions): Promise<RunningEmula
         body: request.body,
       });
       if (!fault) return;
-      reply.code(fault.status).headers(fault.headers ?? {}).send(fault.body);
+      reply
+        .code(fault.status)
+        .headers(fault.headers ?? {})
+        .send(fault.body);
       return reply;
     });
   }
@@ -209,7 +212,9 @@ export async function startEmulator(opts: EmulatorOptions): Promise<RunningEmula
     const fails = inFlight.has(id)
       ? true
       : ifNoneMatch
-        ? ifNoneMatch === '*' ? current !== undefined : current?.etag === ifNoneMatch
+        ? ifNoneMatch === '*'
+          ? current !== undefined
+          : current?.etag === ifNoneMatch
         : current === undefined || (ifMatch !== '*' && current.etag !== ifMatch);
     if (fails) {
       reply

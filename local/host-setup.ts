@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { SECCOMP_BUILD_SCRIPT, SECCOMP_HELPER } from '../container-host/warden/linux/containerizer/seccomp.ts';
+import { runtimesDir } from '../plugins/java_web/bundle.ts';
 import { ensurePrerequisites } from './prerequisites.ts';
 import { ensureRuntimeBundles } from './runtime-bundles.ts';
 import { SetupBuildError } from './setup-errors.ts';
@@ -23,8 +24,9 @@ async function ensureSeccompHelper(say: (line: string) => void): Promise<void> {
   }
 }
 
-export async function setUpHost(say: (line: string) => void): Promise<void> {
-  ensurePrerequisites(say);
+/** `env`: the environment of the command (`setup`, `up`) that runs it. */
+export async function setUpHost(say: (line: string) => void, env: NodeJS.ProcessEnv): Promise<void> {
+  ensurePrerequisites(say, env);
   await ensureSeccompHelper(say);
-  await ensureRuntimeBundles(say);
+  await ensureRuntimeBundles(say, runtimesDir(env));
 }

@@ -33,7 +33,10 @@ export const REQUIRED_PROGRAMS: ReadonlyArray<{ program: string; pkg: string }> 
 
 /** The packages of container-host/debian-packages.txt, in its order. */
 export function listedPackages(file = fileURLToPath(new URL('../container-host/debian-packages.txt', import.meta.url))): string[] {
-  return readFileSync(file, 'utf8').split('\n').map((line) => line.replace(/#.*/, '').trim()).filter(Boolean);
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter(Boolean);
 }
 
 /** Something the host lacks that no package fixes, with what to do about it. */
@@ -73,13 +76,14 @@ function executable(path: string): boolean {
   }
 }
 
-export const realHost = (): HostProbe => ({
+/** This machine; `env` is the environment of the command that asks (its PATH is searched too). */
+export const realHost = (env: NodeJS.ProcessEnv): HostProbe => ({
   platform: process.platform,
   euid: process.geteuid?.() ?? -1,
   hasProgram: (program) =>
     program.startsWith('/')
       ? executable(program)
-      : [...new Set([...(process.env.PATH ?? '').split(':').filter(Boolean), ...SEARCH_PATH])].some((dir) => executable(join(dir, program))),
+      : [...new Set([...(env.PATH ?? '').split(':').filter(Boolean), ...SEARCH_PATH])].some((dir) => executable(join(dir, program))),
   installedPackages: (packages) => {
     const r = spawnSync('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Abbrev}\\n', ...packages], { encoding: 'utf8' });
     if (r.error) return undefined;
@@ -113,7 +117,7 @@ export const realHost = (): HostProbe => ({
 });
 
 /** Every check at once, so one run says everything that is missing. */
-export function checkPrerequisites(host: HostProbe = realHost(), listed: string[] = listedPackages()): PrerequisiteReport {
+export function checkPrerequisites(host: HostProbe, listed: string[] = listedPackages()): PrerequisiteReport {
   if (host.platform !== 'linux') {
     return { problems: [{ what: `this is ${host.platform}, not Linux`, fix: 'run dropwarden up on a Linux machine (a VM will do)' }], packages: [] };
   }
@@ -156,11 +160,11 @@ export class PrerequisiteError extends Error {
 }
 
 /** apt-get install, and once more after apt-get update when the package lists are stale. */
-function aptInstall(packages: string[], say: (line: string) => void): boolean {
+function aptInstall(packages: string[], say: (line: string) => void, env: NodeJS.ProcessEnv): boolean {
   const install = () =>
     spawnSync('apt-get', ['install', '-y', '--no-install-recommends', '--no-upgrade', ...packages], {
       stdio: ['ignore', 2, 2],
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      env: { ...env, DEBIAN_FRONTEND: 'noninteractive' },
     }).status === 0;
   if (install()) return true;
   say('apt-get install failed; running apt-get update and trying again');
@@ -172,13 +176,13 @@ function aptInstall(packages: string[], say: (line: string) => void): boolean {
  * Checks the host; installs missing packages when running as root where apt-get exists;
  * throws PrerequisiteError (with the exact commands to run) when anything is still missing.
  */
-export function ensurePrerequisites(say: (line: string) => void, host: HostProbe = realHost()): void {
+export function ensurePrerequisites(say: (line: string) => void, env: NodeJS.ProcessEnv, host: HostProbe = realHost(env)): void {
   let report = checkPrerequisites(host);
   const canInstall = host.euid === 0 && (existsSync('/usr/bin/apt-get') || host.hasProgram('apt-get'));
   if (report.packages.length && canInstall) {
     const started = Date.now();
     say(`installing ${report.packages.length} missing Debian package${report.packages.length === 1 ? '' : 's'} (once): ${aptCommand(report.packages)}`);
-    if (aptInstall(report.packages, say)) {
+    if (aptInstall(report.packages, say, env)) {
       report = checkPrerequisites(host);
       say(`installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     }

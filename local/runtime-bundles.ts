@@ -9,18 +9,18 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { BUILD_SCRIPT, BUNDLE_FOR, runtimesDir } from '../plugins/java_web/bundle.ts';
+import { BUILD_SCRIPT, BUNDLE_FOR } from '../plugins/java_web/bundle.ts';
 import { SetupBuildError } from './setup-errors.ts';
 
 const SCRIPT = fileURLToPath(new URL(`../${BUILD_SCRIPT}`, import.meta.url));
 
 /** The bundles `dir` lacks, by name (tomcat10, tomcat9). */
-export function missingBundles(dir: string = runtimesDir()): string[] {
+export function missingBundles(dir: string): string[] {
   return Object.values(BUNDLE_FOR).filter((name) => !existsSync(join(dir, name, 'bin', 'bootstrap.jar')));
 }
 
 /** Builds the missing bundles into `dir` (the script's lines shown as they come); a no-op when none is missing. */
-export async function ensureRuntimeBundles(say: (line: string) => void, dir: string = runtimesDir()): Promise<void> {
+export async function ensureRuntimeBundles(say: (line: string) => void, dir: string): Promise<void> {
   const missing = missingBundles(dir);
   if (!missing.length) return;
   const started = Date.now();

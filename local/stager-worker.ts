@@ -42,7 +42,13 @@ function toRecord(m: Message, queueArn: string, region: string): SQSRecord {
     messageAttributes: Object.fromEntries(
       Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [
         k,
-        { dataType: v.DataType ?? 'String', stringValue: v.StringValue, binaryValue: v.BinaryValue ? Buffer.from(v.BinaryValue).toString('base64') : undefined, stringListValues: [], binaryListValues: [] },
+        {
+          dataType: v.DataType ?? 'String',
+          stringValue: v.StringValue,
+          binaryValue: v.BinaryValue ? Buffer.from(v.BinaryValue).toString('base64') : undefined,
+          stringListValues: [],
+          binaryListValues: [],
+        },
       ]),
     ),
     md5OfBody: m.MD5OfBody ?? '',
@@ -63,9 +69,7 @@ export class StagerWorker {
   }
 
   async start(): Promise<void> {
-    const { Attributes } = await this.opts.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: this.opts.queueUrl, AttributeNames: ['QueueArn', 'VisibilityTimeout'] }),
-    );
+    const { Attributes } = await this.opts.sqs.send(new GetQueueAttributesCommand({ QueueUrl: this.opts.queueUrl, AttributeNames: ['QueueArn', 'VisibilityTimeout'] }));
     const arn = Attributes?.QueueArn ?? this.opts.queueUrl;
     const visibility = Number(Attributes?.VisibilityTimeout ?? 30);
     for (let i = 0; i < this.opts.concurrency; i++) this.loops.push(this.poll(arn, visibility));
@@ -108,14 +112,19 @@ export class StagerWorker {
     const { sqs, queueUrl } = this.opts;
     const entries = (ms: Message[]) => ms.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! }));
     // Keep the batch invisible while it runs, as a Lambda function's timeout would.
-    const heartbeat = setInterval(() => {
-      sqs
-        .send(new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: entries(messages).map((e) => ({ ...e, VisibilityTimeout: visibility })),
-        }))
-        .catch((err) => this.opts.log?.('Extending visibility failed', { error: (err as Error).message }));
-    }, Math.max(1000, (visibility * 1000) / 3));
+    const heartbeat = setInterval(
+      () => {
+        sqs
+          .send(
+            new ChangeMessageVisibilityBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: entries(messages).map((e) => ({ ...e, VisibilityTimeout: visibility })),
+            }),
+          )
+          .catch((err) => this.opts.log?.('Extending visibility failed', { error: (err as Error).message }));
+      },
+      Math.max(1000, (visibility * 1000) / 3),
+    );
     let failed = new Set<string>();
     try {
       const event: SQSEvent = { Records: messages.map((m) => toRecord(m, arn, this.opts.region)) };
@@ -130,9 +139,9 @@ export class StagerWorker {
     }
     const done = messages.filter((m) => !failed.has(m.MessageId!));
     if (done.length > 0) {
-      await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries(done) })).catch((err) =>
-        this.opts.log?.('Deleting handled messages failed; they will be redelivered', { error: (err as Error).message }),
-      );
+      await sqs
+        .send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries(done) }))
+        .catch((err) => this.opts.log?.('Deleting handled messages failed; they will be redelivered', { error: (err as Error).message }));
     }
   }
 }

@@ -19,44 +19,47 @@ export interface LocalStackState {
   agent_api?: string;
   /** The agent's droplet cache and records. */
   agent_dir?: string;
+  /** host:port of the router's admin API (DESIGN §7). */
+  router_admin?: string;
   /** pid of each part, so a next `up` can stop what one that was killed left running. */
   parts?: Record<string, number>;
 }
 
-export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+/** `$DROPWARDEN_STATE_DIR`, else `~/.dropwarden`: what every other function here is given. */
+export function stateDir(env: NodeJS.ProcessEnv): string {
   return env.DROPWARDEN_STATE_DIR || join(homedir(), '.dropwarden');
 }
 
-const stateFile = (env?: NodeJS.ProcessEnv) => join(stateDir(env), 'stack.json');
+const stateFile = (dir: string) => join(dir, 'stack.json');
 
-export function writeState(state: LocalStackState): void {
-  mkdirSync(stateDir(), { recursive: true });
-  const tmp = `${stateFile()}.${process.pid}.tmp`;
+export function writeState(dir: string, state: LocalStackState): void {
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${stateFile(dir)}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
-  renameSync(tmp, stateFile());
+  renameSync(tmp, stateFile(dir));
 }
 
-export function removeState(pid = process.pid): void {
-  const current = readState();
-  if (current?.pid === pid) rmSync(stateFile(), { force: true });
+export function removeState(dir: string, pid = process.pid): void {
+  const current = readState(dir);
+  if (current?.pid === pid) rmSync(stateFile(dir), { force: true });
 }
 
-function readState(): LocalStackState | undefined {
+function readState(dir: string): LocalStackState | undefined {
   try {
-    return JSON.parse(readFileSync(stateFile(), 'utf8')) as LocalStackState;
+    return JSON.parse(readFileSync(stateFile(dir), 'utf8')) as LocalStackState;
   } catch {
     return undefined;
   }
 }
 
 /** The state an `up` that did not stop cleanly (killed) left behind, or undefined. */
-export function readStaleStack(): LocalStackState | undefined {
-  const state = readState();
-  return state && !readRunningStack() ? state : undefined;
+export function readStaleStack(dir: string): LocalStackState | undefined {
+  const state = readState(dir);
+  return state && !readRunningStack(dir) ? state : undefined;
 }
 
 /** The running local stack, or undefined when none is (a stale file is ignored). */
-export function readRunningStack(): LocalStackState | undefined {
-  const state = readState();
+export function readRunningStack(dir: string): LocalStackState | undefined {
+  const state = readState(dir);
   return state && alive(state.pid) ? state : undefined;
 }

@@ -1,6 +1,6 @@
 /**
  * The embedded stack in the foreground (`dropwarden up`): the S3+SQS emulator, the stager
- * worker, wardend and the agent, each its own process. `start` resolves once every part
+ * worker, wardend, the agent and the router, each its own process. `start` resolves once every part
  * answers; `stop` stops them all and leaves no container, iptables rule or cgroup behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -28,6 +28,7 @@ import {
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const CLI = here('../bin/dropwarden.js');
+const RUN_ROUTER = here('./router/run-router.ts');
 
 /**
  * The stager streams ~100 MB through short-lived buffers per staging. glibc's defaults keep
@@ -47,6 +48,8 @@ export const STAGER_NODE_FLAGS = ['--max-semi-space-size=1', '--expose-gc', '--l
 const PART_READY_MS = 60_000;
 
 export interface UpOptions {
+  /** The environment `up` was started with: the parts inherit it, and it names the state dir. */
+  env: NodeJS.ProcessEnv;
   port?: number;
   region?: string;
   dataDir?: string;
@@ -68,6 +71,13 @@ export interface ContainerParts {
   slot: Omit<LocalSlot, 'release'>;
 }
 
+/** The router part (DESIGN §7): its public port, its admin API, the route template. */
+export interface RouterPart {
+  port: number;
+  admin: string;
+  routes: string;
+}
+
 export class PartError extends Error {
   override name = 'PartError';
 }
@@ -82,7 +92,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function isOurPart(pid: number): boolean {
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmdline.includes(CLI) || cmdline.includes(here('./run-emulator.ts'));
+    return cmdline.includes(CLI) || cmdline.includes(here('./run-emulator.ts')) || cmdline.includes(RUN_ROUTER);
   } catch {
     return false;
   }
@@ -103,17 +113,22 @@ async function stopLeftParts(state: LocalStackState | undefined, say: (line: str
 
 const freePort = () =>
   new Promise<number>((resolve, reject) => {
-    const server = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    const server = createServer()
+      .once('error', reject)
+      .listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
   });
 
 export class LocalStack {
   config?: StackConfig;
   containers?: ContainerParts;
+  router?: RouterPart;
   private readonly children = new Map<string, ChildProcess>();
   private stopping = false;
+  private dataDir?: string;
+  private stateDir = '';
   private readonly opts: UpOptions;
   private slot?: LocalSlot;
   private layout?: WardendLayout;
@@ -121,7 +136,7 @@ export class LocalStack {
   /** Called when a part exits on its own (the stack is no longer whole). */
   onPartExit?: (part: string, code: number | null) => void;
 
-  constructor(opts: UpOptions = {}) {
+  constructor(opts: UpOptions) {
     this.opts = opts;
   }
 
@@ -131,7 +146,7 @@ export class LocalStack {
 
   private spawnPart(part: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeFlags: string[] = []): ChildProcess {
     const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...nodeFlags, ...args], {
-      env: { ...process.env, ...env },
+      env: { ...this.opts.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
       // Its own process group: a Ctrl-C at the terminal reaches `up` only, which then stops
       // the parts in order (apps, agent, containers, wardend, worker, emulator).
@@ -141,7 +156,8 @@ export class LocalStack {
     createInterface({ input: child.stderr! }).on('line', (line) => this.out(part, line));
     child.once('exit', (code) => {
       this.children.delete(part);
-      if (!this.stopping) this.onPartExit?.(part, code);
+      // The router is started again where it exited (startRouter); any other part leaves the stack broken.
+      if (!this.stopping && part !== 'router') this.onPartExit?.(part, code);
     });
     return child;
   }
@@ -169,28 +185,40 @@ export class LocalStack {
 
   async start(): Promise<StackConfig> {
     const region = this.opts.region ?? 'us-east-1';
-    const state = stateDir();
+    const state = stateDir(this.opts.env);
+    this.stateDir = state;
     const dataDir = this.opts.dataDir ?? join(state, 'data');
+    this.dataDir = dataDir;
     mkdirSync(dataDir, { recursive: true });
     const containers = this.opts.containers ?? true;
-    const running = readRunningStack();
+    const running = readRunningStack(state);
     if (running) {
       throw new AlreadyRunningError(
         `a dropwarden up is already running with the state dir ${state} (pid ${running.pid}): stop it first, or give this one a DROPWARDEN_STATE_DIR of its own`,
       );
     }
     // Its containers stay: the new wardend restores them from the depot and the agent adopts them.
-    await stopLeftParts(readStaleStack(), (line) => this.out('up', line));
+    await stopLeftParts(readStaleStack(state), (line) => this.out('up', line));
 
     // wardend needs nothing of the emulator: it starts alongside.
     const wardendReady = containers ? this.startWardend(dataDir, state) : undefined;
     wardendReady?.catch(() => {}); // awaited below; a failure here must not go unhandled meanwhile
+    // Nor does the router.
+    const routerReady = containers ? this.startRouter() : undefined;
+    routerReady?.catch(() => {});
 
     const emulator = this.spawnPart('emulator', [
-      here('./run-emulator.ts'), '--port', String(this.opts.port ?? 4566), '--s3-dir', join(dataDir, 's3'), '--region', region,
+      here('./run-emulator.ts'),
+      '--port',
+      String(this.opts.port ?? 4566),
+      '--s3-dir',
+      join(dataDir, 's3'),
+      '--region',
+      region,
     ]);
     const endpoint = (JSON.parse(await this.readyLine('S3+SQS emulator', emulator, (l) => l.includes('"endpoint"'))) as { endpoint: string }).endpoint;
-    const config = await provisionStack({ region, endpoint, stagingVisibilitySeconds: this.opts.stagingVisibilitySeconds });
+    const config: StackConfig = await provisionStack({ region, endpoint, stagingVisibilitySeconds: this.opts.stagingVisibilitySeconds });
+    if (routerReady) config.routes = (await routerReady).routes;
     this.config = config;
 
     const worker = this.spawnPart(
@@ -206,7 +234,13 @@ export class LocalStack {
     } else {
       await workerReady;
     }
-    writeState({
+    this.saveState(dataDir);
+    return config;
+  }
+
+  private saveState(dataDir: string): void {
+    const config = this.config!;
+    writeState(this.stateDir, {
       pid: process.pid,
       started_at: new Date().toISOString(),
       data_dir: dataDir,
@@ -214,9 +248,34 @@ export class LocalStack {
       warden_socket: this.containers?.wardenSocket,
       agent_api: this.containers?.agentApi,
       agent_dir: this.containers?.agentDir,
+      router_admin: this.router?.admin,
       parts: Object.fromEntries([...this.children].map(([part, child]) => [part, child.pid!])),
     });
-    return config;
+  }
+
+  /**
+   * The router, on 8080 or the next free port (DROPWARDEN_ROUTER_PORT), its admin API on a
+   * free loopback port. One that exits is started again on the same ports: the agents re-send
+   * their routes every few seconds, so it learns them again (DESIGN §7).
+   */
+  private async startRouter(again?: RouterPart): Promise<RouterPart> {
+    const admin = again?.admin ?? `127.0.0.1:${await freePort()}`;
+    const env: NodeJS.ProcessEnv = { [SETTING.routerAdmin]: admin, ...(again && { [SETTING.routerPort]: String(again.port) }) };
+    const child = this.spawnPart('router', [RUN_ROUTER, ...(again ? ['--exact-port'] : [])], env);
+    const ready = JSON.parse(await this.readyLine('router', child, (l) => l.includes('"ready"'))) as RouterPart;
+    this.router = { port: ready.port, admin: ready.admin, routes: ready.routes };
+    child.once('exit', (code) => {
+      if (this.stopping) return;
+      this.out('up', `the router exited (${code}); starting it again on port ${ready.port}`);
+      this.startRouter(this.router).then(
+        () => this.config && this.saveState(this.dataDir!),
+        (err: Error) => {
+          this.out('up', `the router could not be started again: ${err.message}`);
+          this.onPartExit?.('router', code);
+        },
+      );
+    });
+    return this.router;
   }
 
   private async startWardend(dataDir: string, state: string): Promise<void> {
@@ -243,6 +302,7 @@ export class LocalStack {
       [SETTING.agentDir]: agentDir,
       [SETTING.agentApi]: agentApi,
       [SETTING.agentAdvertiseHost]: '127.0.0.1',
+      ...(this.router && { [SETTING.routerAdmin]: this.router.admin }),
       ...this.opts.agentEnv,
     });
     await this.readyLine('agent', agent, (l) => l.includes('"ready"'));
@@ -271,7 +331,7 @@ export class LocalStack {
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    removeState();
+    if (this.stateDir) removeState(this.stateDir);
     const problems: string[] = [];
     await this.stopPart('agent');
     if (this.layout && this.slot) {
@@ -289,6 +349,7 @@ export class LocalStack {
         this.slot.release();
       }
     }
+    await this.stopPart('router');
     await this.stopPart('stager');
     await this.stopPart('emulator');
     const left = this.layout ? depotHandles(this.layout) : [];

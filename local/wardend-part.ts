@@ -68,7 +68,9 @@ export async function destroyAllContainers(socket: string): Promise<number> {
 /** Handles still in the depot (a container wardend did not get to destroy). */
 export function depotHandles(layout: WardendLayout): string[] {
   try {
-    return readdirSync(layout.depotDir, { withFileTypes: true }).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
+    return readdirSync(layout.depotDir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+      .map((e) => e.name);
   } catch {
     return [];
   }

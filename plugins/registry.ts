@@ -65,10 +65,13 @@ export async function detectPlugin(app: AppSource, order: readonly string[] = de
 }
 
 /** DROPWARDEN_DETECT_ORDER from the stager's settings (the stager passes its own; by default its environment). */
-export function detectOrder(settings: PluginSettings = process.env): string[] {
+export function detectOrder(settings: PluginSettings): string[] {
   const raw = settings.DROPWARDEN_DETECT_ORDER;
   if (!raw) return [...DEFAULT_DETECT_ORDER];
-  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const name of names) {
     try {
       findPlugin(name);

@@ -21,7 +21,8 @@ export interface SampleApp {
 }
 
 const dir = (name: string) => fileURLToPath(new URL(`./${name}`, import.meta.url));
-const tomcatBundle = () => join(runtimesDir(), BUNDLE_FOR.jakarta, 'bin', 'bootstrap.jar');
+// The bundle `up`'s set-up builds: the default place (a DROPWARDEN_RUNTIMES_DIR is for the stager on AWS).
+const tomcatBundle = () => join(runtimesDir({}), BUNDLE_FOR.jakarta, 'bin', 'bootstrap.jar');
 
 export const SAMPLE_APPS: SampleApp[] = [
   { name: 'hello-python', path: dir('hello-python'), command: 'python3 app.py', needs: [{ files: ['/usr/bin/python3'], pkg: 'python3' }] },

@@ -4,6 +4,7 @@
  * before any construct sees it.
  */
 import type { Node } from 'constructs';
+import { DEFAULT_DRAIN_SECONDS, MAX_DRAIN_SECONDS, domainProblem } from '../../container-host/agent/routes/elb-config.ts';
 
 export interface StagerSettings {
   memoryMb: number;
@@ -35,8 +36,24 @@ export interface HostSettings {
   appPortTo: number;
 }
 
+/** The apps' routes: the load balancer and its names (DESIGN §7, §13). */
+export interface RouteSettings {
+  /** Routes are `<app_id>.<domain>`: `dropwarden:domain`, required. */
+  domain: string;
+  /** An ACM certificate for `*.<domain>`: HTTPS on 443, and port 80 redirects to it. */
+  certificateArn?: string;
+  /** A Route 53 hosted zone that gets the wildcard alias record `*.<domain>`. */
+  hostedZoneId?: string;
+  /** `internet-facing` (the default: public subnets) or `internal` (the hosts' private subnets). */
+  internetFacing: boolean;
+  /** The target groups' deregistration delay: how long a stopping instance drains. */
+  drainSeconds: number;
+}
+
 export interface AlarmSettings {
   topicArn?: string;
+  /** Load balancer 5xx answers (its own, e.g. 503 for an app with no healthy instance) in 5 minutes. */
+  loadBalancer5xxCount: number;
   stagingOldestMessageSeconds: number;
   startOldestMessageSeconds: number;
   lambdaErrorRatePercent: number;
@@ -47,6 +64,7 @@ export interface DropwardenConfig {
   stager: StagerSettings;
   retention: RetentionSettings;
   hosts: HostSettings;
+  routes: RouteSettings;
   alarms: AlarmSettings;
 }
 
@@ -76,8 +94,44 @@ function list(get: Lookup, key: string): string[] {
   if (raw === undefined || raw === null || raw === '') return [];
   if (Array.isArray(raw) && raw.every((v) => typeof v === 'string')) return raw;
   // `-c key=a,b` on the command line
-  if (typeof raw === 'string') return raw.split(',').map((v) => v.trim()).filter(Boolean);
+  if (typeof raw === 'string')
+    return raw
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
   throw new Error(`context ${CONTEXT_PREFIX}${key} must be a list of strings`);
+}
+
+function routes(get: Lookup): RouteSettings {
+  const domain = text(get, 'domain')?.toLowerCase();
+  if (!domain) {
+    throw new Error(
+      `context ${CONTEXT_PREFIX}domain is not set: apps are routed as <app>.<domain> through the stack's load balancer. Deploy with -c ${CONTEXT_PREFIX}domain=apps.example.com (a domain whose DNS you control), or set it in cdk.json`,
+    );
+  }
+  const problem = domainProblem(domain);
+  if (problem) throw new Error(`context ${CONTEXT_PREFIX}domain ${JSON.stringify(domain)} ${problem}`);
+  const certificateArn = text(get, 'certificateArn');
+  if (certificateArn && !/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]+$/.test(certificateArn)) {
+    throw new Error(
+      `context ${CONTEXT_PREFIX}certificateArn must be an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID), got ${JSON.stringify(certificateArn)}`,
+    );
+  }
+  const hostedZoneId = text(get, 'hostedZoneId');
+  if (hostedZoneId && !/^Z[A-Z0-9]{1,31}$/.test(hostedZoneId)) {
+    throw new Error(`context ${CONTEXT_PREFIX}hostedZoneId must be a Route 53 hosted zone id (Z…), got ${JSON.stringify(hostedZoneId)}`);
+  }
+  const scheme = text(get, 'loadBalancerScheme') ?? 'internet-facing';
+  if (scheme !== 'internet-facing' && scheme !== 'internal') {
+    throw new Error(`context ${CONTEXT_PREFIX}loadBalancerScheme must be "internet-facing" or "internal", got ${JSON.stringify(scheme)}`);
+  }
+  return {
+    domain,
+    certificateArn,
+    hostedZoneId,
+    internetFacing: scheme === 'internet-facing',
+    drainSeconds: integer(get, 'routeDrainSeconds', DEFAULT_DRAIN_SECONDS, 0, MAX_DRAIN_SECONDS),
+  };
 }
 
 export function readConfig(node: Node): DropwardenConfig {
@@ -118,8 +172,10 @@ export function readConfig(node: Node): DropwardenConfig {
       appPortFrom,
       appPortTo: integer(get, 'appPortTo', 65000, appPortFrom, 65535),
     },
+    routes: routes(get),
     alarms: {
       topicArn: text(get, 'alarmTopicArn'),
+      loadBalancer5xxCount: integer(get, 'loadBalancer5xxAlarmCount', 10, 1, 1_000_000),
       stagingOldestMessageSeconds: integer(get, 'stagingOldestMessageAlarmSeconds', 900, 60, 1_209_600),
       startOldestMessageSeconds: integer(get, 'startOldestMessageAlarmSeconds', 300, 60, 1_209_600),
       lambdaErrorRatePercent: integer(get, 'lambdaErrorRateAlarmPercent', 5, 1, 100),

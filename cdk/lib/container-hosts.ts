@@ -13,8 +13,6 @@ import {
   IpAddresses,
   InstanceType,
   LaunchTemplate,
-  Peer,
-  Port,
   SecurityGroup,
   SubnetType,
   UserData,
@@ -26,6 +24,7 @@ import {
   AsgCapacityProvider,
   Cluster,
   ContainerImage,
+  type ContainerDefinition,
   ContainerInsights,
   Ec2Service,
   Ec2TaskDefinition,
@@ -61,16 +60,18 @@ export interface ContainerHostsProps {
 /** A literal (not the VPC's token) so that security-group rules can be checked at synth time. */
 export const VPC_CIDR = '10.64.0.0/16';
 
-const BUILD_CONTEXT_EXCLUDES = [
-  '.git', 'node_modules', '**/node_modules', 'cdk.out', 'cdk/test', 'dist', 'coverage', 'test', '.dropwarden', '*.tgz',
-];
+const BUILD_CONTEXT_EXCLUDES = ['.git', 'node_modules', '**/node_modules', 'cdk.out', 'cdk/test', 'dist', 'coverage', 'test', '.dropwarden', '*.tgz'];
 
 export class ContainerHosts extends Construct {
   readonly vpc: Vpc;
   readonly cluster: Cluster;
   readonly autoScalingGroup: AutoScalingGroup;
   readonly taskDefinition: Ec2TaskDefinition;
+  /** wardend + agent: cdk/lib/routes.ts adds the route settings to its environment. */
+  readonly container: ContainerDefinition;
   readonly taskRole: Role;
+  /** The hosts' security group: cdk/lib/routes.ts lets the load balancer reach the app ports. */
+  readonly securityGroup: SecurityGroup;
   readonly service: Ec2Service;
   readonly logGroup: LogGroup;
 
@@ -82,6 +83,11 @@ export class ContainerHosts extends Construct {
     this.cluster = new Cluster(this, 'Cluster', {
       vpc: this.vpc,
       containerInsightsV2: ContainerInsights.ENABLED,
+    });
+    this.securityGroup = new SecurityGroup(this, 'HostSecurityGroup', {
+      vpc: this.vpc,
+      description: 'dropwarden container hosts: app ports from the load balancer only',
+      allowAllOutbound: true,
     });
     this.autoScalingGroup = this.hosts(settings);
     this.cluster.addAsgCapacityProvider(
@@ -98,7 +104,7 @@ export class ContainerHosts extends Construct {
     this.logGroup = new LogGroup(this, 'Logs', { retention: props.logRetention });
     this.taskRole = new Role(this, 'TaskRole', { assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com') });
     this.grantTask(props);
-    this.taskDefinition = this.task(props);
+    [this.taskDefinition, this.container] = this.task(props);
 
     this.service = new Ec2Service(this, 'Service', {
       cluster: this.cluster,
@@ -130,17 +136,7 @@ export class ContainerHosts extends Construct {
   }
 
   private hosts(settings: HostSettings): AutoScalingGroup {
-    const securityGroup = new SecurityGroup(this, 'HostSecurityGroup', {
-      vpc: this.vpc,
-      description: 'dropwarden container hosts: app ports from inside the VPC',
-      allowAllOutbound: true,
-    });
-    securityGroup.addIngressRule(
-      Peer.ipv4(VPC_CIDR),
-      Port.tcpRange(settings.appPortFrom, settings.appPortTo),
-      'app instances (warden net_in ports)',
-    );
-
+    const securityGroup = this.securityGroup;
     const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
       machineImage: EcsOptimizedImage.amazonLinux2023(AmiHardwareType.STANDARD),
       instanceType: new InstanceType(settings.instanceType),
@@ -161,10 +157,7 @@ export class ContainerHosts extends Construct {
     });
 
     // The agent runs host-networked and still needs its task role, not the instance's.
-    launchTemplate.userData!.addCommands(
-      'echo ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true >> /etc/ecs/ecs.config',
-      `mkdir -p ${HOST_STATE_DIR}`,
-    );
+    launchTemplate.userData!.addCommands('echo ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true >> /etc/ecs/ecs.config', `mkdir -p ${HOST_STATE_DIR}`);
 
     const group = new AutoScalingGroup(this, 'Hosts', {
       vpc: this.vpc,
@@ -175,13 +168,10 @@ export class ContainerHosts extends Construct {
       groupMetrics: [GroupMetrics.all()],
       updatePolicy: UpdatePolicy.rollingUpdate(),
     });
-    acknowledge(group, 'AwsSolutions-AS3',
-      'Scaling activity shows on the dashboard (in-service hosts) and in the no-healthy-host alarm.');
+    acknowledge(group, 'AwsSolutions-AS3', 'Scaling activity shows on the dashboard (in-service hosts) and in the no-healthy-host alarm.');
     const instancePolicy = launchTemplate.role!;
-    acknowledge(instancePolicy, 'AwsSolutions-IAM5[Action::ecs:Submit*]',
-      "The ECS container agent's own permissions, as aws-ecs writes them for every EC2 cluster.");
-    acknowledge(instancePolicy, 'AwsSolutions-IAM5[Resource::*]',
-      'The ECS agent calls ecs:DiscoverPollEndpoint and ecr:GetAuthorizationToken, which take no resource.');
+    acknowledge(instancePolicy, 'AwsSolutions-IAM5[Action::ecs:Submit*]', "The ECS container agent's own permissions, as aws-ecs writes them for every EC2 cluster.");
+    acknowledge(instancePolicy, 'AwsSolutions-IAM5[Resource::*]', 'The ECS agent calls ecs:DiscoverPollEndpoint and ecr:GetAuthorizationToken, which take no resource.');
     return group;
   }
 
@@ -214,17 +204,24 @@ export class ContainerHosts extends Construct {
     ];
     for (const statement of statements) this.taskRole.addToPolicy(statement);
     const policy = this.taskRole.node.findChild('DefaultPolicy');
-    acknowledge(policy, `AwsSolutions-IAM5[Resource::${arnRef(storage.droplets)}/*]`,
-      'Droplet keys come from StartRequests (app id, content hash): read access is one bucket wide.');
-    acknowledge(policy,
+    acknowledge(
+      policy,
+      `AwsSolutions-IAM5[Resource::${arnRef(storage.droplets)}/*]`,
+      'Droplet keys come from StartRequests (app id, content hash): read access is one bucket wide.',
+    );
+    acknowledge(
+      policy,
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:container-instance/${ref(this.cluster)}/*]`,
-      'Container instance ids are assigned at registration; the grant is limited to this cluster.');
-    acknowledge(policy,
+      'Container instance ids are assigned at registration; the grant is limited to this cluster.',
+    );
+    acknowledge(
+      policy,
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/${ref(this.cluster)}/*]`,
-      'Task ids are assigned at launch; the agent describes its own task, in this cluster only.');
+      'Task ids are assigned at launch; the agent describes its own task, in this cluster only.',
+    );
   }
 
-  private task(props: ContainerHostsProps): Ec2TaskDefinition {
+  private task(props: ContainerHostsProps): [Ec2TaskDefinition, ContainerDefinition] {
     const { storage, queues } = props;
     const task = new Ec2TaskDefinition(this, 'Task', {
       networkMode: NetworkMode.HOST,
@@ -267,13 +264,12 @@ export class ContainerHosts extends Construct {
       },
     });
     acknowledge(task, 'AwsSolutions-ECS2', 'The environment holds only bucket names, queue URLs and paths, no secrets.');
-    acknowledge(task.obtainExecutionRole(), 'AwsSolutions-IAM5[Resource::*]',
-      'ecr:GetAuthorizationToken, which the image pull needs, takes no resource.');
+    acknowledge(task.obtainExecutionRole(), 'AwsSolutions-IAM5[Resource::*]', 'ecr:GetAuthorizationToken, which the image pull needs, takes no resource.');
     container.addUlimits({ name: UlimitName.NOFILE, softLimit: 65536, hardLimit: 65536 });
     container.addMountPoints(
       { sourceVolume: 'depot', containerPath: HOST_STATE_DIR, readOnly: false },
       { sourceVolume: 'modules', containerPath: '/lib/modules', readOnly: true },
     );
-    return task;
+    return [task, container];
   }
 }

@@ -23,3 +23,8 @@ export function ref(construct: IConstruct): string {
 export function arnRef(construct: IConstruct): string {
   return `<${logicalId(construct)}.Arn>`;
 }
+
+/** `Fn::GetAtt [..., attribute]` of an L2 construct's resource, as cdk-nag prints it. */
+export function attRef(construct: IConstruct, attribute: string): string {
+  return `<${logicalId(construct)}.${attribute}>`;
+}

@@ -4,24 +4,16 @@
  * metrics the stager and agent write with Powertools (namespace `dropwarden`).
  */
 import { Duration, Stack } from 'aws-cdk-lib';
-import {
-  Alarm,
-  AlarmStatusWidget,
-  ComparisonOperator,
-  Dashboard,
-  GraphWidget,
-  MathExpression,
-  Metric,
-  TextWidget,
-  TreatMissingData,
-} from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, AlarmStatusWidget, ComparisonOperator, Dashboard, GraphWidget, MathExpression, Metric, TextWidget, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { HttpCodeElb } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { AlarmSettings } from './config.ts';
 import type { ContainerHosts } from './container-hosts.ts';
 import type { Queues, QueueWithDlq } from './queues.ts';
+import type { Routes } from './routes.ts';
 import { METRICS_NAMESPACE } from '../../contracts/metrics.ts';
 import type { StagerFunction } from './stager-function.ts';
 
@@ -30,6 +22,7 @@ export interface OperationsProps {
   queues: Queues;
   stager: StagerFunction;
   hosts: ContainerHosts;
+  routes: Routes;
 }
 
 const PERIOD = Duration.minutes(5);
@@ -54,7 +47,9 @@ export class Operations extends Construct {
 
   constructor(scope: Construct, id: string, props: OperationsProps) {
     super(scope, id);
-    const { queues, stager, hosts, settings } = props;
+    const { queues, stager, hosts, routes, settings } = props;
+    const lb = routes.loadBalancer;
+    const lbMetric = (metricName: string, statistic: string, label: string) => lb.metrics.custom(metricName, { statistic, period: PERIOD, label });
     const named: Array<[string, QueueWithDlq]> = [
       ['staging', queues.staging],
       ['results', queues.results],
@@ -119,6 +114,11 @@ export class Operations extends Construct {
       treatMissingData: TreatMissingData.BREACHING,
       description: 'No container host runs the wardend+agent daemon: apps cannot start.',
     });
+    this.alarm('LoadBalancer5xx', {
+      metric: lb.metrics.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, { statistic: 'Sum', period: PERIOD }),
+      threshold: settings.loadBalancer5xxCount,
+      description: 'The load balancer itself answers 5xx: apps without a healthy instance (503) or unreachable (502/504). See unhealthy targets on the dashboard.',
+    });
     if (settings.topicArn) {
       const topic = Topic.fromTopicArn(this, 'AlarmTopic', settings.topicArn);
       for (const alarm of this.alarms) {
@@ -139,27 +139,22 @@ export class Operations extends Construct {
         height: 2,
       }),
     );
-    this.dashboard.addWidgets(
-      new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 3 }),
-    );
+    this.dashboard.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 3 }));
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Queue depth (visible messages)',
         width: WIDTH,
-        left: named.map(([name, pair]) =>
-          pair.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1), label: name })),
+        left: named.map(([name, pair]) => pair.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1), label: name })),
       }),
       new GraphWidget({
         title: 'Oldest message age (s)',
         width: WIDTH,
-        left: named.map(([name, pair]) =>
-          pair.queue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: Duration.minutes(1), label: name })),
+        left: named.map(([name, pair]) => pair.queue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: Duration.minutes(1), label: name })),
       }),
       new GraphWidget({
         title: 'Dead-letter queue depth',
         width: WIDTH,
-        left: named.map(([name, pair]) =>
-          pair.dlq.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1), label: `${name} DLQ` })),
+        left: named.map(([name, pair]) => pair.dlq.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1), label: `${name} DLQ` })),
       }),
     );
     this.dashboard.addWidgets(
@@ -197,8 +192,7 @@ export class Operations extends Construct {
       new GraphWidget({
         title: 'Stager duration (ms)',
         width: WIDTH,
-        left: ['p50', 'p99', 'Maximum'].map((statistic) =>
-          fn.metricDuration({ statistic, period: PERIOD, label: statistic })),
+        left: ['p50', 'p99', 'Maximum'].map((statistic) => fn.metricDuration({ statistic, period: PERIOD, label: statistic })),
       }),
       new GraphWidget({
         title: 'Stager concurrent executions',
@@ -241,16 +235,48 @@ export class Operations extends Construct {
         left: [emfSearch('InstanceStates', 'Sum', "${PROP('Dim.State')}")],
       }),
     );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Routes: requests and 5xx',
+        width: WIDTH,
+        left: [lbMetric('RequestCount', 'Sum', 'requests')],
+        right: [
+          lb.metrics.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, { statistic: 'Sum', period: PERIOD, label: 'load balancer 5xx' }),
+          lbMetric('HTTPCode_Target_5XX_Count', 'Sum', 'app 5xx'),
+        ],
+      }),
+      new GraphWidget({
+        title: 'Routes: app response time (s)',
+        width: WIDTH,
+        left: ['p50', 'p99'].map((statistic) => lbMetric('TargetResponseTime', statistic, statistic)),
+      }),
+      new GraphWidget({
+        title: 'Routes: unhealthy targets per app',
+        width: WIDTH,
+        // Target groups come and go with apps: a search finds whichever exist.
+        left: [
+          new MathExpression({
+            expression: `SEARCH('{AWS/ApplicationELB,LoadBalancer,TargetGroup} MetricName="UnHealthyHostCount" LoadBalancer="${lb.loadBalancerFullName}"', 'Maximum', ${PERIOD.toSeconds()})`,
+            usingMetrics: {},
+            label: "${PROP('Dim.TargetGroup')}",
+            period: PERIOD,
+          }),
+        ],
+      }),
+    );
   }
 
-  private alarm(id: string, props: {
-    metric: IMetric;
-    threshold: number;
-    description: string;
-    evaluationPeriods?: number;
-    comparisonOperator?: ComparisonOperator;
-    treatMissingData?: TreatMissingData;
-  }): Alarm {
+  private alarm(
+    id: string,
+    props: {
+      metric: IMetric;
+      threshold: number;
+      description: string;
+      evaluationPeriods?: number;
+      comparisonOperator?: ComparisonOperator;
+      treatMissingData?: TreatMissingData;
+    },
+  ): Alarm {
     const alarm = new Alarm(this, id, {
       metric: props.metric,
       threshold: props.threshold,

@@ -10,6 +10,9 @@ export interface OutputValues {
   stagerFunctionName: string;
   clusterName: string;
   dashboardName: string;
+  routeTemplate: string;
+  routeDomain: string;
+  loadBalancerDnsName: string;
 }
 
 /** Outputs are created on the stack itself so that their logical ids are exactly these names. */
@@ -31,4 +34,7 @@ export function addOutputs(stack: Stack, values: OutputValues): void {
   out(OUTPUT.stagerFunctionName, values.stagerFunctionName, 'The stager Lambda function');
   out(OUTPUT.clusterName, values.clusterName, 'ECS cluster of the container hosts');
   out(OUTPUT.dashboardName, values.dashboardName, 'CloudWatch dashboard');
+  out(OUTPUT.routeTemplate, values.routeTemplate, "Each app's route; {app} is its app id");
+  out(OUTPUT.routeDomain, values.routeDomain, 'Apps are routed as <app>.<domain>');
+  out(OUTPUT.loadBalancerDnsName, values.loadBalancerDnsName, 'Point *.<domain> here (an alias or CNAME) unless the stack has the hosted zone');
 }

@@ -12,6 +12,7 @@ import { ContainerHosts } from './container-hosts.ts';
 import { Operations } from './operations.ts';
 import { addOutputs } from './outputs.ts';
 import { Queues } from './queues.ts';
+import { Routes } from './routes.ts';
 import { StagerFunction } from './stager-function.ts';
 import { Storage } from './storage.ts';
 
@@ -30,6 +31,7 @@ export class DropwardenStack extends Stack {
   readonly queues: Queues;
   readonly stager: StagerFunction;
   readonly hosts: ContainerHosts;
+  readonly routes: Routes;
   readonly operations: Operations;
 
   constructor(scope: Construct, id: string, props: DropwardenStackProps) {
@@ -58,11 +60,18 @@ export class DropwardenStack extends Stack {
       dockerfile: props.hostDockerfile ?? 'container-host/Dockerfile',
       logRetention,
     });
+    this.routes = new Routes(this, 'Routes', {
+      settings: config.routes,
+      hostSettings: config.hosts,
+      hosts: this.hosts,
+      accessLogs: this.storage.accessLogs,
+    });
     this.operations = new Operations(this, 'Operations', {
       settings: config.alarms,
       queues: this.queues,
       stager: this.stager,
       hosts: this.hosts,
+      routes: this.routes,
     });
 
     addOutputs(this, {
@@ -71,6 +80,9 @@ export class DropwardenStack extends Stack {
       stagerFunctionName: this.stager.function.functionName,
       clusterName: this.hosts.cluster.clusterName,
       dashboardName: this.operations.dashboard.dashboardName,
+      routeTemplate: this.routes.routeTemplate,
+      routeDomain: config.routes.domain,
+      loadBalancerDnsName: this.routes.loadBalancer.loadBalancerDnsName,
     });
   }
 }

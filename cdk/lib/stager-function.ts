@@ -95,8 +95,7 @@ export class StagerFunction extends Construct {
       },
     });
 
-    acknowledge(this.function, 'AwsSolutions-L1',
-      'Pinned to nodejs22.x on purpose: the project targets and is tested on Node 22 (package.json engines).');
+    acknowledge(this.function, 'AwsSolutions-L1', 'Pinned to nodejs22.x on purpose: the project targets and is tested on Node 22 (package.json engines).');
 
     this.function.addEventSource(
       new SqsEventSource(queues.staging.queue, {
@@ -137,11 +136,9 @@ export class StagerFunction extends Construct {
 
     const policy = this.role.node.findChild('DefaultPolicy');
     for (const bucket of [storage.apps, storage.droplets, storage.cache]) {
-      acknowledge(policy, `AwsSolutions-IAM5[Resource::${arnRef(bucket)}/*]`,
-        'Object keys are chosen per request (app id, content hash): the grant is one bucket wide.');
+      acknowledge(policy, `AwsSolutions-IAM5[Resource::${arnRef(bucket)}/*]`, 'Object keys are chosen per request (app id, content hash): the grant is one bucket wide.');
     }
-    acknowledge(policy, `AwsSolutions-IAM5[Resource::${arnRef(this.logGroup)}]`,
-      "A log group's ARN ends in :* to cover its streams, which Lambda names at run time.");
+    acknowledge(policy, `AwsSolutions-IAM5[Resource::${arnRef(this.logGroup)}]`, "A log group's ARN ends in :* to cover its streams, which Lambda names at run time.");
   }
 }
 

@@ -39,9 +39,7 @@ export class Storage extends Construct {
       reason: 'This is the access-log bucket itself; logging it into itself would loop.',
     });
 
-    this.apps = this.bucket('Apps', 'apps/', [
-      { id: 'expire-app-uploads', expiration: Duration.days(retention.appsDays) },
-    ]);
+    this.apps = this.bucket('Apps', 'apps/', [{ id: 'expire-app-uploads', expiration: Duration.days(retention.appsDays) }]);
     this.droplets = this.bucket('Droplets', 'droplets/', [
       {
         id: 'age-out-droplets',
@@ -54,9 +52,7 @@ export class Storage extends Construct {
       { id: 'expire-request-claims', prefix: DEFAULT_CLAIMS_PREFIX, expiration: Duration.days(15) },
       { id: 'expire-live-logs', prefix: DEFAULT_LIVE_LOG_PREFIX, expiration: Duration.days(7) },
     ]);
-    this.cache = this.bucket('Cache', 'cache/', [
-      { id: 'expire-cache-entries', expiration: Duration.days(retention.cacheDays) },
-    ]);
+    this.cache = this.bucket('Cache', 'cache/', [{ id: 'expire-cache-entries', expiration: Duration.days(retention.cacheDays) }]);
   }
 
   private bucket(id: string, logPrefix: string, rules: LifecycleRule[]): Bucket {
@@ -68,10 +64,7 @@ export class Storage extends Construct {
       minimumTLSVersion: 1.2,
       serverAccessLogsBucket: this.accessLogs,
       serverAccessLogsPrefix: logPrefix,
-      lifecycleRules: [
-        ...rules,
-        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
-      ],
+      lifecycleRules: [...rules, { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) }],
     });
   }
 }

@@ -52,12 +52,14 @@ function functionEnvironment(): Record<string, string> {
     [logicalId(storage.cache), stack.config.buckets.cache],
     [logicalId(queues.results.queue), stack.config.queues.results],
   ]);
-  return Object.fromEntries(Object.entries(declared).map(([name, value]) => {
-    if (typeof value === 'string') return [name, value];
-    const ref = (value as { Ref?: string }).Ref;
-    if (!ref || !emulated.has(ref)) throw new Error(`${name}: no emulated value for ${JSON.stringify(value)}`);
-    return [name, emulated.get(ref)!];
-  }));
+  return Object.fromEntries(
+    Object.entries(declared).map(([name, value]) => {
+      if (typeof value === 'string') return [name, value];
+      const ref = (value as { Ref?: string }).Ref;
+      if (!ref || !emulated.has(ref)) throw new Error(`${name}: no emulated value for ${JSON.stringify(value)}`);
+      return [name, emulated.get(ref)!];
+    }),
+  );
 }
 
 beforeAll(async () => {
@@ -106,9 +108,15 @@ afterAll(async () => {
 describe('the synthesized stager bundle', () => {
   it('stages an app from the embedded S3 and answers on the result queue', async () => {
     const uri = await putApp(stack.config, await zipTree({ 'app.py': 'print("hi")\n' }));
-    await sendRaw(stack.config, JSON.stringify({
-      request_id: 'bundle-1', app_id: 'bundled', download_uri: uri, properties: { meta: { command: 'python3 app.py' } },
-    }));
+    await sendRaw(
+      stack.config,
+      JSON.stringify({
+        request_id: 'bundle-1',
+        app_id: 'bundled',
+        download_uri: uri,
+        properties: { meta: { command: 'python3 app.py' } },
+      }),
+    );
     const results = await drain<StagingResult>(stack.config, stack.config.queues.results, 60_000, (got) => got.length > 0);
     expect(results).toHaveLength(1);
     const [result] = results;

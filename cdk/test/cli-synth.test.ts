@@ -16,7 +16,7 @@ afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
 it('synthesizes the stack offline with the pinned CLI', async () => {
   const cli = join(projectRoot, 'node_modules', 'aws-cdk', 'bin', 'cdk');
-  await promisify(execFile)(process.execPath, [cli, 'synth', '--quiet', '--no-notices', '--output', outdir], {
+  await promisify(execFile)(process.execPath, [cli, 'synth', '--quiet', '--no-notices', '--output', outdir, '-c', 'dropwarden:domain=apps.example.com'], {
     cwd: projectRoot,
     env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: '1', CDK_DISABLE_VERSION_CHECK: '1' },
     maxBuffer: 64 << 20,

@@ -2,15 +2,21 @@ import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../lib/config.ts';
 
-const configOf = (context: Record<string, unknown>) => readConfig(new App({ context }).node);
+const configOf = (context: Record<string, unknown>) => readConfig(new App({ context: { 'dropwarden:domain': 'apps.example.com', ...context } }).node);
 
 describe('readConfig', () => {
   it('has defaults sized for staging and a small fleet', () => {
     const config = configOf({});
     expect(config.stackName).toBe('Dropwarden');
     expect(config.stager).toEqual({
-      memoryMb: 3584, ephemeralStorageMb: 10240, timeoutSeconds: 900, maxConcurrency: 10, batchSize: 1,
-      maxReceiveCount: 5, runtimeLayerDir: undefined, replyToQueueArns: [],
+      memoryMb: 3584,
+      ephemeralStorageMb: 10240,
+      timeoutSeconds: 900,
+      maxConcurrency: 10,
+      batchSize: 1,
+      maxReceiveCount: 5,
+      runtimeLayerDir: undefined,
+      replyToQueueArns: [],
     });
     expect(config.hosts).toMatchObject({ instanceType: 't3.large', minHosts: 1, maxHosts: 2, natGateways: 1 });
   });

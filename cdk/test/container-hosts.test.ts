@@ -26,11 +26,19 @@ describe('network', () => {
     s.template.hasResourceProperties('AWS::EC2::FlowLog', { ResourceType: 'VPC', TrafficType: 'ALL' });
   });
 
-  it('lets only the VPC reach the app ports of the hosts', () => {
-    const sg = resourcesOfType(s.json, 'AWS::EC2::SecurityGroup').map(([, r]) => r.Properties);
-    expect(sg).toHaveLength(1);
-    expect(sg[0].SecurityGroupIngress).toEqual([
-      { CidrIp: VPC_CIDR, Description: 'app instances (warden net_in ports)', FromPort: 61000, ToPort: 65000, IpProtocol: 'tcp' },
+  it("lets nothing reach the hosts' app ports but the load balancer (cdk/test/routes.test.ts)", () => {
+    const hostSg = props(s.stack.hosts.securityGroup);
+    expect(hostSg.SecurityGroupIngress).toBeUndefined();
+    const ingress = resourcesOfType(s.json, 'AWS::EC2::SecurityGroupIngress').map(([, r]) => r.Properties);
+    expect(ingress).toEqual([
+      {
+        GroupId: { 'Fn::GetAtt': [logicalId(s.stack.hosts.securityGroup), 'GroupId'] },
+        SourceSecurityGroupId: { 'Fn::GetAtt': [logicalId(s.stack.routes.securityGroup), 'GroupId'] },
+        IpProtocol: 'tcp',
+        FromPort: 61000,
+        ToPort: 65000,
+        Description: 'app instances (warden net_in ports), from the load balancer only',
+      },
     ]);
   });
 });
@@ -42,9 +50,7 @@ describe('hosts', () => {
     expect(d.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
     expect(d.InstanceType).toBe('t3.large');
     expect(d.Monitoring).toEqual({ Enabled: true });
-    expect(d.BlockDeviceMappings).toEqual([
-      { DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeSize: 50, VolumeType: 'gp3' } },
-    ]);
+    expect(d.BlockDeviceMappings).toEqual([{ DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeSize: 50, VolumeType: 'gp3' } }]);
     const ami = s.json as unknown as { Parameters: Record<string, { Default: string }> };
     expect(ami.Parameters[d.ImageId.Ref].Default).toBe('/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id');
     const userData = JSON.stringify(d.UserData);
@@ -109,6 +115,10 @@ describe('daemon service', () => {
       DROPWARDEN_START_QUEUE_URL: { Ref: logicalId(s.stack.queues.start.queue) },
       DROPWARDEN_EVENTS_QUEUE_URL: { Ref: logicalId(s.stack.queues.events.queue) },
       DROPWARDEN_CLUSTER: { Ref: logicalId(s.stack.hosts.cluster) },
+      DROPWARDEN_ROUTES_LISTENER_ARN: { Ref: logicalId(s.stack.routes.listener) },
+      DROPWARDEN_ROUTES_VPC_ID: { Ref: logicalId(s.stack.hosts.vpc) },
+      DROPWARDEN_ROUTES_DOMAIN: 'apps.example.com',
+      DROPWARDEN_ROUTES_DRAIN_SECONDS: '30',
       POWERTOOLS_SERVICE_NAME: 'agent',
       POWERTOOLS_METRICS_NAMESPACE: 'dropwarden',
     });
@@ -126,35 +136,33 @@ describe('daemon service', () => {
     for (const left of ['node_modules', '.git', 'cdk.out', 'test']) expect(existsSync(join(context, left))).toBe(false);
   });
 
-  it('task role: the start and events queues, droplet reads, its own cluster\'s attributes and tasks only', () => {
+  it("task role: the start and events queues, droplet reads, its own cluster's attributes and tasks only (and routes: cdk/test/routes.test.ts)", () => {
     const { droplets } = s.stack.storage;
     const { start, events } = s.stack.queues;
     const cluster = s.stack.hosts.cluster;
     const containerInstances = {
-      'Fn::Join': ['', [
-        'arn:', { Ref: 'AWS::Partition' }, ':ecs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' },
-        ':container-instance/', { Ref: logicalId(cluster) }, '/*',
-      ]],
+      'Fn::Join': [
+        '',
+        ['arn:', { Ref: 'AWS::Partition' }, ':ecs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':container-instance/', { Ref: logicalId(cluster) }, '/*'],
+      ],
     };
     const tasks = {
-      'Fn::Join': ['', [
-        'arn:', { Ref: 'AWS::Partition' }, ':ecs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' },
-        ':task/', { Ref: logicalId(cluster) }, '/*',
-      ]],
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':task/', { Ref: logicalId(cluster) }, '/*']],
     };
-    expect(permissionsOf(s.json, s.stack.hosts.taskRole)).toEqual([
-      ...allow(['s3:GetObject'], [objectsOf(droplets)]),
-      ...allow(['s3:ListBucket'], [arn(droplets)]),
-      ...allow(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'], [arn(start.queue)]),
-      ...allow(['sqs:SendMessage'], [arn(events.queue)]),
-      ...allow(['ecs:DeleteAttributes', 'ecs:DescribeContainerInstances', 'ecs:PutAttributes'], [containerInstances],
-        { ArnEquals: { 'ecs:cluster': arn(cluster) } }),
-      ...allow(['ecs:ListContainerInstances'], [arn(cluster)]),
-      ...allow(['ecs:DescribeTasks'], [tasks]),
-    ].sort());
+    expect(permissionsOf(s.json, s.stack.hosts.taskRole).filter((l) => !l.includes(' elasticloadbalancing:'))).toEqual(
+      [
+        ...allow(['s3:GetObject'], [objectsOf(droplets)]),
+        ...allow(['s3:ListBucket'], [arn(droplets)]),
+        ...allow(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'], [arn(start.queue)]),
+        ...allow(['sqs:SendMessage'], [arn(events.queue)]),
+        ...allow(['ecs:DeleteAttributes', 'ecs:DescribeContainerInstances', 'ecs:PutAttributes'], [containerInstances], { ArnEquals: { 'ecs:cluster': arn(cluster) } }),
+        ...allow(['ecs:ListContainerInstances'], [arn(cluster)]),
+        ...allow(['ecs:DescribeTasks'], [tasks]),
+      ].sort(),
+    );
   });
 
-  it('execution role: pull the image and write the task\'s log group', () => {
+  it("execution role: pull the image and write the task's log group", () => {
     const role = s.stack.hosts.taskDefinition.executionRole!;
     const lines = permissionsOf(s.json, role);
     expect(lines).toContain(allow(['ecr:GetAuthorizationToken'], ['*'])[0]);

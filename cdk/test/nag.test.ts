@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../lib/app.ts';
-import { cdkJsonContext, projectRoot, synthesize } from './synth.ts';
+import { TEST_CONTEXT, cdkJsonContext, projectRoot, synthesize } from './synth.ts';
 import type { Synthesized } from './synth.ts';
 
 let s: Synthesized;
@@ -45,29 +45,35 @@ describe('cdk-nag (AWS Solutions)', () => {
     // aws-cdk-lib acknowledges a few of its own CloudFormation-Validate findings: not ours.
     const acks = acknowledgements(s.stack).filter((a) => a.id.includes('AwsSolutions-'));
     for (const ack of acks) expect(ack.reason, ack.id).toMatch(/^[^\n]{20,200}$/);
-    expect(acks.map((a) => `${a.path.replace(/^Dropwarden\//, '')} ${a.id.replace(/^Annotation::/, '').replace(/<[^>]+>/g, '<ref>')}`).sort()).toEqual([
-      'Hosts/Hosts AwsSolutions-AS3',
-      'Hosts/InstanceRole AwsSolutions-IAM5[Action::ecs:Submit*]',
-      'Hosts/InstanceRole AwsSolutions-IAM5[Resource::*]',
-      'Hosts/Task AwsSolutions-ECS2',
-      'Hosts/Task/ExecutionRole AwsSolutions-IAM5[Resource::*]',
-      'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',
-      'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::arn:<ref>:ecs:<ref>:<ref>:container-instance/<ref>/*]',
-      'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::arn:<ref>:ecs:<ref>:<ref>:task/<ref>/*]',
-      'Stager/Function AwsSolutions-L1',
-      'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',
-      'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',
-      'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',
-      'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>]',
-      'Storage/AccessLogs AwsSolutions-S1',
-    ].sort());
+    expect(acks.map((a) => `${a.path.replace(/^Dropwarden\//, '')} ${a.id.replace(/^Annotation::/, '').replace(/<[^>]+>/g, '<ref>')}`).sort()).toEqual(
+      [
+        'Hosts/Hosts AwsSolutions-AS3',
+        'Hosts/InstanceRole AwsSolutions-IAM5[Action::ecs:Submit*]',
+        'Hosts/InstanceRole AwsSolutions-IAM5[Resource::*]',
+        'Hosts/Task AwsSolutions-ECS2',
+        'Hosts/Task/ExecutionRole AwsSolutions-IAM5[Resource::*]',
+        'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::*]',
+        'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::arn:<ref>:elasticloadbalancing:<ref>:<ref>:listener-rule/<ref>/*/*]',
+        'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::arn:<ref>:elasticloadbalancing:<ref>:<ref>:targetgroup/dw-*/*]',
+        'Routes/SecurityGroup AwsSolutions-EC23',
+        'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',
+        'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::arn:<ref>:ecs:<ref>:<ref>:container-instance/<ref>/*]',
+        'Hosts/TaskRole/DefaultPolicy AwsSolutions-IAM5[Resource::arn:<ref>:ecs:<ref>:<ref>:task/<ref>/*]',
+        'Stager/Function AwsSolutions-L1',
+        'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',
+        'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',
+        'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',
+        'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>]',
+        'Storage/AccessLogs AwsSolutions-S1',
+      ].sort(),
+    );
   });
 
   it('is wired into the app: a careless bucket fails the synth', () => {
     const { app, stack } = createApp({
       projectRoot,
       outdir: mkdtempSync(join(tmpdir(), 'dropwarden-cdk-')),
-      context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] },
+      context: { ...TEST_CONTEXT, ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] },
     });
     new Bucket(stack, 'Careless');
     const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});

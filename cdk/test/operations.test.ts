@@ -10,11 +10,19 @@ beforeAll(() => {
 });
 
 describe('alarms', () => {
-  it('are these nine, each with a description that says what to do', () => {
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
+  it('are these ten, each with a description that says what to do', () => {
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
     expect([...alarms.keys()].sort()).toEqual([
-      'EventsDlqNotEmpty', 'NoHealthyHost', 'ResultsDlqNotEmpty', 'StagerErrorRate', 'StagerThrottled',
-      'StagingBacklogOld', 'StagingDlqNotEmpty', 'StartBacklogOld', 'StartDlqNotEmpty',
+      'EventsDlqNotEmpty',
+      'LoadBalancer5xx',
+      'NoHealthyHost',
+      'ResultsDlqNotEmpty',
+      'StagerErrorRate',
+      'StagerThrottled',
+      'StagingBacklogOld',
+      'StagingDlqNotEmpty',
+      'StartBacklogOld',
+      'StartDlqNotEmpty',
     ]);
     for (const alarm of alarms.values()) expect(alarm.AlarmDescription).toMatch(/^.{30,}$/);
   });
@@ -56,7 +64,10 @@ describe('alarms', () => {
     expect(inputs.errors).toMatchObject({ Metric: { Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: fnRef }] }, Stat: 'Sum' });
     expect(inputs.invocations).toMatchObject({ Metric: { MetricName: 'Invocations', Dimensions: [{ Name: 'FunctionName', Value: fnRef }] }, Stat: 'Sum' });
     expect(alarms.get('StagerThrottled')).toMatchObject({
-      Namespace: 'AWS/Lambda', MetricName: 'Throttles', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold',
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Throttles',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
     });
   });
 
@@ -99,8 +110,7 @@ describe('dashboard', () => {
   });
 
   it('shows staging p50/p99 by phase, failures by reason and droplet size from the EMF metrics', () => {
-    const search = (metric: string, stat: string) =>
-      `SEARCH('Namespace=\\\\\\"dropwarden\\\\\\" MetricName=\\\\\\"${metric}\\\\\\"', '${stat}', 300)`;
+    const search = (metric: string, stat: string) => `SEARCH('Namespace=\\\\\\"dropwarden\\\\\\" MetricName=\\\\\\"${metric}\\\\\\"', '${stat}', 300)`;
     expect(body).toContain(search('PhaseDuration', 'p50'));
     expect(body).toContain(search('PhaseDuration', 'p99'));
     expect(body).toContain(search('StagingFailures', 'Sum'));
@@ -110,9 +120,17 @@ describe('dashboard', () => {
     expect(body).toContain("PROP('Dim.Reason')");
   });
 
-  it('shows the function\'s errors, throttles and duration, the hosts and their free memory', () => {
-    for (const metric of ['Invocations', 'Errors', 'Throttles', 'Duration', 'ConcurrentExecutions',
-      'GroupInServiceInstances', 'ContainerInstanceCount', 'RunningTaskCount']) {
+  it("shows the function's errors, throttles and duration, the hosts and their free memory", () => {
+    for (const metric of [
+      'Invocations',
+      'Errors',
+      'Throttles',
+      'Duration',
+      'ConcurrentExecutions',
+      'GroupInServiceInstances',
+      'ContainerInstanceCount',
+      'RunningTaskCount',
+    ]) {
       expect(body).toContain(`"${metric}"`.replace(/"/g, '\\"'));
     }
     expect(body).toContain('FreeMemory');

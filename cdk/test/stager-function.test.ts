@@ -63,17 +63,19 @@ describe('stager function', () => {
   it('may do exactly what staging needs, nothing wider', () => {
     const { apps, droplets, cache } = s.stack.storage;
     const { staging, results } = s.stack.queues;
-    expect(permissionsOf(s.json, s.stack.stager.role)).toEqual([
-      // the event source mapping
-      ...allow(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'], [arn(staging.queue)]),
-      // download the app; 404 rather than 403 for a missing key
-      ...allow(['s3:ListBucket'], [arn(apps), arn(cache), arn(droplets)]),
-      ...allow(['s3:GetObject'], [objectsOf(apps)]),
-      // droplets, claims and cache: read, conditional and multipart writes
-      ...allow(['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'], [objectsOf(cache), objectsOf(droplets)]),
-      ...allow(['sqs:SendMessage'], [arn(results.queue)]),
-      ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], [arn(s.stack.stager.logGroup)]),
-    ].sort());
+    expect(permissionsOf(s.json, s.stack.stager.role)).toEqual(
+      [
+        // the event source mapping
+        ...allow(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'], [arn(staging.queue)]),
+        // download the app; 404 rather than 403 for a missing key
+        ...allow(['s3:ListBucket'], [arn(apps), arn(cache), arn(droplets)]),
+        ...allow(['s3:GetObject'], [objectsOf(apps)]),
+        // droplets, claims and cache: read, conditional and multipart writes
+        ...allow(['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'], [objectsOf(cache), objectsOf(droplets)]),
+        ...allow(['sqs:SendMessage'], [arn(results.queue)]),
+        ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], [arn(s.stack.stager.logGroup)]),
+      ].sort(),
+    );
     // No managed policy (AWSLambdaBasicExecutionRole would allow every log group).
     s.template.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'lambda.amazonaws.com' } })] },

@@ -19,11 +19,12 @@ describe('buckets', () => {
 
   it.each(names)('%s: encrypted, public access blocked, owner-enforced, logged', (name) => {
     const bucket = s.json.Resources[logicalId(s.stack.storage[name])].Properties;
-    expect(bucket.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([
-      { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
-    ]);
+    expect(bucket.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }]);
     expect(bucket.PublicAccessBlockConfiguration).toEqual({
-      BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true,
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
     });
     expect(bucket.OwnershipControls.Rules).toEqual([{ ObjectOwnership: 'BucketOwnerEnforced' }]);
     expect(bucket.LoggingConfiguration).toEqual({
@@ -34,29 +35,33 @@ describe('buckets', () => {
 
   it.each([...names, 'accessLogs'] as const)('%s: refuses requests without TLS (and below TLS 1.2 for data buckets)', (name) => {
     const bucket = s.stack.storage[name];
-    const [, policy] = resourcesOfType(s.json, 'AWS::S3::BucketPolicy')
-      .find(([, p]) => p.Properties.Bucket.Ref === logicalId(bucket))!;
+    const [, policy] = resourcesOfType(s.json, 'AWS::S3::BucketPolicy').find(([, p]) => p.Properties.Bucket.Ref === logicalId(bucket))!;
     const denies = policy.Properties.PolicyDocument.Statement.filter((st: any) => st.Effect === 'Deny');
-    expect(denies).toContainEqual(expect.objectContaining({
-      Action: 's3:*',
-      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-      Principal: { AWS: '*' },
-    }));
+    expect(denies).toContainEqual(
+      expect.objectContaining({
+        Action: 's3:*',
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        Principal: { AWS: '*' },
+      }),
+    );
     if (name !== 'accessLogs') {
-      expect(denies).toContainEqual(expect.objectContaining({
-        Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } },
-      }));
+      expect(denies).toContainEqual(
+        expect.objectContaining({
+          Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } },
+        }),
+      );
     }
   });
 
   it('lifecycle: apps 30 d, droplets to IA at 30 d and gone at 365 d (request claims 15 d, live logs 7 d), cache 14 d, multipart uploads aborted after 1 d', () => {
-    const rules = (name: 'apps' | 'droplets' | 'cache' | 'accessLogs') =>
-      s.json.Resources[logicalId(s.stack.storage[name])].Properties.LifecycleConfiguration.Rules;
+    const rules = (name: 'apps' | 'droplets' | 'cache' | 'accessLogs') => s.json.Resources[logicalId(s.stack.storage[name])].Properties.LifecycleConfiguration.Rules;
     const abort = { Id: 'abort-incomplete-uploads', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' };
     expect(rules('apps')).toEqual([{ Id: 'expire-app-uploads', ExpirationInDays: 30, Status: 'Enabled' }, abort]);
     expect(rules('droplets')).toEqual([
       {
-        Id: 'age-out-droplets', ExpirationInDays: 365, Status: 'Enabled',
+        Id: 'age-out-droplets',
+        ExpirationInDays: 365,
+        Status: 'Enabled',
         Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }],
       },
       { Id: 'expire-request-claims', Prefix: '.requests/', ExpirationInDays: 15, Status: 'Enabled' },
@@ -93,15 +98,24 @@ describe('queues', () => {
     expect(dlqProps.RedrivePolicy).toBeUndefined();
   });
 
-  it.each(names.flatMap((n) => [[n, 'queue'], [n, 'dlq']] as const))('%s %s: refuses requests without TLS', (name, which) => {
+  it.each(
+    names.flatMap(
+      (n) =>
+        [
+          [n, 'queue'],
+          [n, 'dlq'],
+        ] as const,
+    ),
+  )('%s %s: refuses requests without TLS', (name, which) => {
     const queue = s.stack.queues[name][which];
-    const [, policy] = resourcesOfType(s.json, 'AWS::SQS::QueuePolicy')
-      .find(([, p]) => p.Properties.Queues.some((q: any) => q.Ref === logicalId(queue)))!;
-    expect(policy.Properties.PolicyDocument.Statement).toContainEqual(expect.objectContaining({
-      Effect: 'Deny',
-      Action: 'sqs:*',
-      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-    }));
+    const [, policy] = resourcesOfType(s.json, 'AWS::SQS::QueuePolicy').find(([, p]) => p.Properties.Queues.some((q: any) => q.Ref === logicalId(queue)))!;
+    expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Deny',
+        Action: 'sqs:*',
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      }),
+    );
   });
 
   it('staging hides a message for at least 6x the function timeout, and retries at least 5 times', () => {
@@ -137,15 +151,33 @@ describe('outputs the CLI reads', () => {
       [OUTPUT.stagerFunctionName]: ref(s.stack.stager.function),
       [OUTPUT.clusterName]: ref(s.stack.hosts.cluster),
       [OUTPUT.dashboardName]: ref(s.stack.operations.dashboard),
+      [OUTPUT.routeTemplate]: 'http://{app}.apps.example.com',
+      [OUTPUT.routeDomain]: 'apps.example.com',
+      [OUTPUT.loadBalancerDnsName]: { 'Fn::GetAtt': [logicalId(s.stack.routes.loadBalancer), 'DNSName'] },
     };
     expect(Object.keys(s.json.Outputs).sort()).toEqual(Object.keys(expected).sort());
     for (const [name, value] of Object.entries(expected)) {
       s.template.hasOutput(name, { Value: value, Export: Match.absent() });
     }
     expect(Object.values(OUTPUT).sort()).toEqual([
-      'AppsBucketName', 'CacheBucketName', 'ClusterName', 'DashboardName', 'DropletsBucketName', 'EventsDlqUrl',
-      'EventsQueueUrl', 'Region', 'ResultsDlqUrl', 'ResultsQueueUrl', 'StagerFunctionName', 'StagingDlqUrl',
-      'StagingQueueUrl', 'StartDlqUrl', 'StartQueueUrl',
+      'AppsBucketName',
+      'CacheBucketName',
+      'ClusterName',
+      'DashboardName',
+      'DropletsBucketName',
+      'EventsDlqUrl',
+      'EventsQueueUrl',
+      'LoadBalancerDnsName',
+      'Region',
+      'ResultsDlqUrl',
+      'ResultsQueueUrl',
+      'RouteDomain',
+      'RouteTemplate',
+      'StagerFunctionName',
+      'StagingDlqUrl',
+      'StagingQueueUrl',
+      'StartDlqUrl',
+      'StartQueueUrl',
     ]);
   });
 

@@ -31,7 +31,7 @@ export interface Synthesized {
 
 export function synthesize(options: { bundle?: boolean; context?: Record<string, unknown> } = {}): Synthesized {
   const outdir = mkdtempSync(join(tmpdir(), 'dropwarden-cdk-'));
-  const context: Record<string, unknown> = { ...cdkJsonContext(), ...options.context };
+  const context: Record<string, unknown> = { ...TEST_CONTEXT, ...cdkJsonContext(), ...options.context };
   // esbuild runs only where a test looks at the bundle; elsewhere the asset is a placeholder.
   if (!options.bundle) context['aws:cdk:bundling-stacks'] = [];
   const { app, stack } = createApp({ projectRoot, outdir, context });
@@ -39,6 +39,10 @@ export function synthesize(options: { bundle?: boolean; context?: Record<string,
   const json = assembly.getStackByName(stack.stackName).template;
   return { stack, template: Template.fromJSON(json), json, assemblyDir: assembly.directory };
 }
+
+/** What every deployment must add to the context (README "Deploy to AWS"). */
+export const TEST_DOMAIN = 'apps.example.com';
+export const TEST_CONTEXT = { 'dropwarden:domain': TEST_DOMAIN };
 
 /** The context `cdk synth` would see from cdk.json, so tests check the shipped defaults. */
 export function cdkJsonContext(): Record<string, unknown> {

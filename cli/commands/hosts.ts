@@ -8,19 +8,14 @@
  */
 import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import {
-  type ContainerInstance,
-  DescribeContainerInstancesCommand,
-  ECSClient,
-  paginateListContainerInstances,
-} from '@aws-sdk/client-ecs';
+import { type ContainerInstance, DescribeContainerInstancesCommand, ECSClient, paginateListContainerInstances } from '@aws-sdk/client-ecs';
 import { Command } from 'commander';
 import { OUTPUT } from '../../contracts/stack-outputs.ts';
 import { DEFAULT_AGENT_DIR } from '../../container-host/agent/config.ts';
 import { readLocalHost } from '../../container-host/agent/fleet.ts';
 import { CAPACITY_ATTRIBUTES } from '../../contracts/host-capacity.ts';
 import { SETTING } from '../../contracts/settings.ts';
-import { readRunningStack } from '../../local/state.ts';
+import { readRunningStack, stateDir } from '../../local/state.ts';
 import { UsageError } from '../errors.ts';
 
 export interface HostView {
@@ -52,7 +47,7 @@ export function hostsCommand(): Command {
   return new Command('hosts')
     .description('List the container hosts and their free capacity (memory, disk, instances)')
     .option('--json', 'print JSON: {cluster, hosts:[{host, status, running_tasks, free_memory_mb, free_disk_mb, instances, …}]}')
-    .option('--stack <name>', 'list a deployed stack\'s hosts (its ECS cluster) instead of the local one')
+    .option('--stack <name>', "list a deployed stack's hosts (its ECS cluster) instead of the local one")
     .action(async (opts: { json?: boolean; stack?: string }) => {
       const view = await hostsView(opts.stack);
       process.stdout.write(opts.json ? `${JSON.stringify(view)}\n` : formatTable(view));
@@ -132,7 +127,7 @@ function clusterHost(ci: ContainerInstance): HostView {
 function localAgentDirs(): { dirs: string[]; stackRunning: boolean } {
   const agentDir = process.env[SETTING.agentDir];
   if (agentDir) return { dirs: [agentDir], stackRunning: false };
-  const state = readRunningStack();
+  const state = readRunningStack(stateDir(process.env));
   const dirs: string[] = [];
   if (state?.agent_dir) dirs.push(state.agent_dir);
   if (state?.data_dir) dirs.push(join(state.data_dir, 'agent'));
@@ -175,7 +170,11 @@ function formatTable(view: HostsView): string {
     dash(h.instances),
   ]);
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `${cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`;
+  const line = (cells: string[]) =>
+    `${cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd()}\n`;
   const title = view.cluster ? `cluster ${view.cluster}: ${view.hosts.length} host(s)\n` : 'local stack: 1 host\n';
   const silent = view.hosts.filter((h) => h.free_memory_mb === null).length;
   const note = silent ? `${silent} host(s) without published capacity: their dropwarden agent is not running (yet)\n` : '';

@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
-import { AgentApi } from '../agent-api.ts';
+import { AgentApi, agentApiAddress } from '../agent-api.ts';
 import { EXIT_FAILED, EXIT_OK, UsageError } from '../errors.ts';
 
 /** `logs APP [--follow]`: an app's run logs (stdout.log / stderr.log) from the agent's API. */
@@ -17,7 +17,7 @@ export function logsCommand(): Command {
       if (!Number.isInteger(lines) || lines < 0) throw new UsageError(`--lines ${opts.lines}: give a whole number`);
       const index = opts.index === undefined ? undefined : Number(opts.index);
       if (index !== undefined && (!Number.isInteger(index) || index < 0)) throw new UsageError(`--index ${opts.index}: give an instance index (0, 1, …)`);
-      const api = new AgentApi();
+      const api = new AgentApi(agentApiAddress(process.env));
       const body = await api.logs(appId, { stream: opts.stream, lines, follow: opts.follow, index });
       if ('missing' in body) {
         process.stderr.write(`dropwarden: the agent at ${api.address} says: ${body.missing} (see dropwarden apps)\n`);

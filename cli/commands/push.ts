@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import type { HealthCheck, InstanceState } from '../../contracts/instances.ts';
-import { AgentApi } from '../agent-api.ts';
+import { routeFor } from '../../contracts/routes.ts';
+import { AgentApi, agentApiAddress } from '../agent-api.ts';
 import { AppCrashedError, startApp } from '../app-client.ts';
 import { EXIT_FAILED, UsageError, wholeNumber } from '../errors.ts';
 import { resolveStack } from '../stack.ts';
@@ -22,15 +23,15 @@ export function parseHealthCheck(value: string): HealthCheck {
 
 const describe = (s: InstanceState) => `  [${s.index}] ${s.state}${s.url && s.state === 'RUNNING' ? ` ${s.url}` : ''}${s.reason ? ` (${s.reason})` : ''}\n`;
 
-/** `push PATH`: stage, start, wait until every instance is healthy, print the URL(s) (DESIGN §6). */
+/** `push PATH`: stage, start, wait until every instance is healthy, print the app's route (DESIGN §6, §7). */
 export function pushCommand(): Command {
-  const cmd = addStageFlags(new Command('push').description('Stage an app, run it on the running stack, and print its URL(s) once healthy'))
+  const cmd = addStageFlags(new Command('push').description('Stage an app, run it on the running stack, and print its route once healthy'))
     .option('--instances <n>', 'how many instances', '1')
     .option('--disk <mb>', 'disk for each instance in MB')
     .option('--health-check <check>', 'port (TCP connect), http:/path (2xx/3xx) or none', 'port')
-    .option('--health-check-timeout <s>', 'seconds the health check may take (default: the agent\'s)');
+    .option('--health-check-timeout <s>', "seconds the health check may take (default: the agent's)");
   const json = cmd.options.find((o) => o.long === '--json')!;
-  json.description = 'print {app_id, droplet, instances:[{instance_id, state, url}]} as the last line of stdout';
+  json.description = "print {app_id, url, droplet, instances:[{instance_id, state, url, host}]} as the last line of stdout (url: the app's route)";
   cmd.addOption(new Option('--timeout <s>', 'seconds to wait for every instance to run').default('300').hideHelp());
   return cmd.action(async (path: string, flags: PushFlags & { timeout: string }) => {
     const instances = wholeNumber('--instances', flags.instances, 1, 100);
@@ -39,7 +40,7 @@ export function pushCommand(): Command {
     const healthCheck = parseHealthCheck(flags.healthCheck);
     const healthCheckTimeout = flags.healthCheckTimeout === undefined ? undefined : wholeNumber('--health-check-timeout', flags.healthCheckTimeout, 1, 3600);
     const timeoutSeconds = wholeNumber('--timeout', flags.timeout, 1, 24 * 3600);
-    const stack = resolveStack();
+    const stack = resolveStack(process.env);
 
     const staged = await runStage(path, { ...flags, json: false });
     if (staged.error) {
@@ -48,6 +49,8 @@ export function pushCommand(): Command {
       return;
     }
     const appId = String(staged.app_id);
+    // The route stays the same across crashes, restarts, scaling and re-pushes (DESIGN §7).
+    const route = stack.routes ? routeFor(stack.routes, appId) : null;
     process.stderr.write(`Starting ${instances} instance${instances === 1 ? '' : 's'} of ${appId}…\n`);
     let states: InstanceState[];
     try {
@@ -61,7 +64,7 @@ export function pushCommand(): Command {
         healthCheck,
         healthCheckTimeout,
         timeoutSeconds,
-        api: new AgentApi(),
+        api: new AgentApi(agentApiAddress(process.env)),
         cleanUpOnSigint: true,
         onState: (s) => process.stderr.write(describe(s)),
       });
@@ -70,15 +73,22 @@ export function pushCommand(): Command {
       const tail = err.state.logs_tail?.trimEnd();
       process.stderr.write(`\n${err.message}${tail ? `\nLast lines of its logs:\n${tail}` : ''}\n`);
       if (flags.json) {
-        const { instance_id, state, url, reason } = err.state;
-        process.stdout.write(`${JSON.stringify({ app_id: appId, droplet: staged.droplet, instances: [{ instance_id, state, url, reason }] })}\n`);
+        const { instance_id, state, url, host, reason } = err.state;
+        process.stdout.write(`${JSON.stringify({ app_id: appId, url: route, droplet: staged.droplet, instances: [{ instance_id, state, url, host, reason }] })}\n`);
       }
       process.exitCode = EXIT_FAILED;
       return;
     }
     if (flags.json) {
-      const out = { app_id: appId, droplet: staged.droplet, instances: states.map(({ instance_id, state, url }) => ({ instance_id, state, url })) };
+      const out = {
+        app_id: appId,
+        url: route,
+        droplet: staged.droplet,
+        instances: states.map(({ instance_id, state, url, host }) => ({ instance_id, state, url, host })),
+      };
       process.stdout.write(`${JSON.stringify(out)}\n`);
+    } else if (route) {
+      process.stdout.write(`${route}\n`);
     } else {
       for (const s of states) process.stdout.write(`${s.url}\n`);
     }

@@ -16,7 +16,7 @@ export function setupCommand(): Command {
     .action(async (opts: { bestEffort?: boolean }) => {
       const say = (line: string) => process.stderr.write(`dropwarden: ${line}\n`);
       try {
-        await setUpHost(say);
+        await setUpHost(say, process.env);
         say('this machine is set up for the local stack and the tests');
       } catch (err) {
         if (!(err instanceof PrerequisiteError || err instanceof SetupBuildError)) throw err;

@@ -55,7 +55,7 @@ export function appIdFor(path: string, given?: string): string {
 
 /** Stages PATH and reports it; returns the result (the caller sets the exit code). */
 export async function runStage(path: string, flags: StageFlags): Promise<StagingResult> {
-  const stack = resolveStack();
+  const stack = resolveStack(process.env);
   const properties = propertiesFrom(flags);
   const appId = appIdFor(path, flags.appId);
   const archive = await openAppArchive(path);
@@ -89,10 +89,8 @@ export async function runStage(path: string, flags: StageFlags): Promise<Staging
 }
 
 export function stageCommand(): Command {
-  return addStageFlags(new Command('stage').description('Stage an app into a droplet on the running stack')).action(
-    async (path: string, flags: StageFlags) => {
-      const result = await runStage(path, flags);
-      process.exitCode = result.error ? EXIT_FAILED : EXIT_OK;
-    },
-  );
+  return addStageFlags(new Command('stage').description('Stage an app into a droplet on the running stack')).action(async (path: string, flags: StageFlags) => {
+    const result = await runStage(path, flags);
+    process.exitCode = result.error ? EXIT_FAILED : EXIT_OK;
+  });
 }

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { sqsClient } from '../../lib/aws/clients.ts';
 import { stagerConfigFromEnv } from '../../functions/stager/config.ts';
-import { handler } from '../../functions/stager/handler.ts';
+import { createHandler, depsFromConfig } from '../../functions/stager/handler.ts';
 import { logger } from '../../functions/stager/telemetry.ts';
 import { StagerWorker } from '../../local/stager-worker.ts';
 import { resolveStack } from '../stack.ts';
@@ -13,14 +13,15 @@ export function stagerWorkerCommand(): Command {
     .option('--concurrency <n>', 'batches staged at once', '2')
     .option('--batch-size <n>', 'messages per batch (1-10)', '5')
     .action(async (opts: { concurrency: string; batchSize: string }) => {
-      Object.assign(process.env, { ...stackConfigToEnv(resolveStack()), ...process.env });
-      const config = stagerConfigFromEnv();
+      // The local stager's composition root: the running stack names the queues and buckets
+      // unless the environment does; the settings are read here, once.
+      const config = stagerConfigFromEnv({ ...stackConfigToEnv(resolveStack(process.env)), ...process.env });
       if (!config.stack.queues.staging) throw new Error('DROPWARDEN_STAGING_QUEUE_URL is not set');
       const worker = new StagerWorker({
         sqs: sqsClient(config.stack),
         queueUrl: config.stack.queues.staging,
         region: config.stack.region,
-        handler: (event) => handler(event),
+        handler: createHandler(() => depsFromConfig(config)),
         concurrency: Number(opts.concurrency),
         batchSize: Number(opts.batchSize),
         log: (message, extra) => logger.warn(message, extra ?? {}),

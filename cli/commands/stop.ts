@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { AgentApi } from '../agent-api.ts';
+import { AgentApi, agentApiAddress } from '../agent-api.ts';
 import { AppNotFoundError, stopApp } from '../app-client.ts';
 import { EXIT_FAILED, wholeNumber } from '../errors.ts';
 import { resolveStack } from '../stack.ts';
@@ -14,9 +14,9 @@ export function stopCommand(): Command {
     .option('--json', 'print {app_id, instances:[{instance_id, index, state}]} as the last line of stdout')
     .action(async (appId: string, opts: { instance?: string; timeout: string; json?: boolean }) => {
       const timeoutSeconds = wholeNumber('--timeout', opts.timeout, 1, 24 * 3600);
-      const stack = resolveStack();
+      const stack = resolveStack(process.env);
       try {
-        const stopped = await stopApp(stack, { appId, instanceId: opts.instance, api: new AgentApi(), timeoutSeconds });
+        const stopped = await stopApp(stack, { appId, instanceId: opts.instance, api: new AgentApi(agentApiAddress(process.env)), timeoutSeconds });
         if (opts.json) process.stdout.write(`${JSON.stringify({ app_id: appId, instances: stopped })}\n`);
         else for (const s of stopped) process.stdout.write(`${appId} [${s.index}] ${s.instance_id} ${s.state}\n`);
       } catch (err) {

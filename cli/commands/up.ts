@@ -12,6 +12,8 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../errors.ts';
 /** Without --verbose, a part's line is shown when it is not a structured log line, or is a warning or worse. */
 export function worthShowing(line: string): boolean {
   if (!line.startsWith('{')) return true;
+  // The router's access log, a line per request: not worth a parse each.
+  if (line.includes('"level":"INFO"')) return false;
   try {
     const level = String((JSON.parse(line) as { level?: unknown }).level ?? '').toUpperCase();
     return ['WARN', 'ERROR', 'CRITICAL'].includes(level);
@@ -42,16 +44,16 @@ async function stopEveryApp(stack: LocalStack, say: (line: string) => void): Pro
 
 export function upCommand(): Command {
   return new Command('up')
-    .description('Run the embedded stack in the foreground (emulator, stager worker, wardend, agent) and the sample apps; Ctrl-C stops it all')
+    .description('Run the embedded stack in the foreground (emulator, stager worker, wardend, agent, router) and the sample apps; Ctrl-C stops it all')
     .option('--no-demo', 'do not stage and start the sample apps')
     .option('--port <n>', 'emulator port (taken if free, else any)', '4566')
     .option('--data-dir <dir>', 'where S3 objects, staging workspaces, containers and droplets live (default ~/.dropwarden/data)')
-    .option('--verbose', "show every line the parts log (default: warnings and errors)")
+    .option('--verbose', 'show every line the parts log (default: warnings and errors)')
     .action(async (opts: { demo: boolean; port: string; dataDir?: string; verbose?: boolean }) => {
       let display: DemoDisplay | undefined;
       const say = (line: string) => (display ? display.log(line) : process.stderr.write(`${line}\n`));
       try {
-        await setUpHost((line) => say(`dropwarden: ${line}`));
+        await setUpHost((line) => say(`dropwarden: ${line}`), process.env);
       } catch (err) {
         if (!(err instanceof PrerequisiteError || err instanceof SetupBuildError)) throw err;
         process.stderr.write(`dropwarden: ${err.message}\n`);
@@ -59,6 +61,7 @@ export function upCommand(): Command {
         return;
       }
       const stack = new LocalStack({
+        env: process.env,
         port: Number(opts.port),
         dataDir: opts.dataDir,
         out: (part, line) => (opts.verbose || worthShowing(line) ? say(`[${part}] ${line}`) : undefined),
@@ -108,7 +111,8 @@ export function upCommand(): Command {
       const config = stack.config!;
       const parts = stack.containers!;
       process.stdout.write(
-        `dropwarden ready: S3+SQS at ${config.endpoint}, wardend at ${parts.wardenSocket}, agent API at http://${parts.agentApi} ` +
+        `dropwarden ready: S3+SQS at ${config.endpoint}, wardend at ${parts.wardenSocket}, agent API at http://${parts.agentApi}, ` +
+          `routes ${config.routes} ` +
           '(names: npx dropwarden config --json)\n',
       );
       if (opts.demo) {

@@ -2,13 +2,13 @@ import { Command } from 'commander';
 import { WardenClient } from '../../container-host/warden/client/client.ts';
 import { parseRequestArgs, RequestArgsError, runRequest, runShell } from '../../container-host/warden/client/shell/index.ts';
 import { DEFAULT_SOCKET_PATH } from '../../container-host/warden/protocol/constants.ts';
-import { readRunningStack } from '../../local/state.ts';
+import { readRunningStack, stateDir } from '../../local/state.ts';
 import { SETTING } from '../../contracts/settings.ts';
 import { UsageError } from '../errors.ts';
 
 /** --socket, else $DROPWARDEN_WARDEN_SOCKET, else the running `up` stack's wardend, else the default. */
-export function wardenSocket(given?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return given || env[SETTING.wardenSocket] || readRunningStack()?.warden_socket || DEFAULT_SOCKET_PATH;
+export function wardenSocket(given: string | undefined, env: NodeJS.ProcessEnv): string {
+  return given || env[SETTING.wardenSocket] || readRunningStack(stateDir(env))?.warden_socket || DEFAULT_SOCKET_PATH;
 }
 
 /** `dropwarden warden [--socket S] [REQUEST --field value …]` (DESIGN §6). */
@@ -22,7 +22,7 @@ export function wardenCommand(): Command {
     .allowUnknownOption()
     .allowExcessArguments()
     .action(async (request: string | undefined, fields: string[], opts: { socket?: string; json?: boolean }) => {
-      const socket = wardenSocket(opts.socket);
+      const socket = wardenSocket(opts.socket, process.env);
       const out = { stdout: process.stdout, stderr: process.stderr, json: opts.json ?? false };
       if (!request) {
         await runShell(socket, { ...out, input: process.stdin, interactive: process.stdin.isTTY === true });

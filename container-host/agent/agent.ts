@@ -24,13 +24,14 @@ import { Instance, type InstanceDeps } from './instance.ts';
 import { type AgentLogger, createAgentLogger } from './log.ts';
 import { type AgentMetrics, createAgentMetrics } from './metrics.ts';
 import { StartQueuePoller } from './poller.ts';
+import { NO_ROUTES, type RouteRegistrar, type RouteTarget } from './routes/registrar.ts';
 
 export interface AgentParts {
   log?: AgentLogger;
   metrics?: AgentMetrics;
   reporter?: CapacityReporter;
-  /** For `createCapacityReporter` (DROPWARDEN_CLUSTER, …); default process.env. */
-  env?: NodeJS.ProcessEnv;
+  /** Where RUNNING instances are put so that their app's route reaches them (DESIGN §7); default none. */
+  registrar?: RouteRegistrar;
 }
 
 interface App extends ApiApp {
@@ -55,6 +56,7 @@ export class Agent {
   readonly #poller: StartQueuePoller;
   readonly #apps = new Map<string, App>();
   readonly #deps: InstanceDeps;
+  readonly #registrar: RouteRegistrar;
   #api?: RunningApi;
   #reportTimer?: NodeJS.Timeout;
   #stopped = false;
@@ -63,9 +65,16 @@ export class Agent {
     this.config = config;
     this.#log = parts.log ?? createAgentLogger();
     this.#metrics = parts.metrics ?? createAgentMetrics();
-    this.#reporter = parts.reporter ?? createCapacityReporter({
-      env: parts.env ?? process.env, region: config.region, endpoint: config.endpoint, agentDir: config.agentDir, log: this.#log,
-    });
+    // Without one from the composition root, capacity goes to host.json only.
+    this.#reporter =
+      parts.reporter ??
+      createCapacityReporter({
+        env: {},
+        region: config.region,
+        endpoint: config.endpoint,
+        agentDir: config.agentDir,
+        log: this.#log,
+      });
     this.capacity = new Capacity({ memoryMb: config.memoryMb, diskMb: config.diskMb });
     this.#warden = new WardenPool({ socketPath: config.wardenSocket, size: 8 });
     const where = { region: config.region, endpoint: config.endpoint };
@@ -73,13 +82,22 @@ export class Agent {
     const s3: S3Client = s3Client(where);
     this.#droplets = new DropletCache({ dir: join(config.agentDir, 'droplets'), s3, places: config.dropletsFrom, urls: config.urls });
     this.#events = new EventPublisher({ sqs: this.#sqs, eventsQueueUrl: config.eventsQueueUrl, log: this.#log });
+    this.#registrar = parts.registrar ?? NO_ROUTES;
     this.#deps = {
-      config, warden: this.#warden, droplets: this.#droplets, events: this.#events, log: this.#log,
+      config,
+      warden: this.#warden,
+      droplets: this.#droplets,
+      events: this.#events,
+      log: this.#log,
+      registrar: this.#registrar,
       onState: (instance, state) => this.#onState(instance, state),
       onFinished: (instance) => this.#onFinished(instance),
     };
     this.#poller = new StartQueuePoller({
-      sqs: this.#sqs, queueUrl: config.startQueueUrl, capacity: this.capacity, log: this.#log,
+      sqs: this.#sqs,
+      queueUrl: config.startQueueUrl,
+      capacity: this.capacity,
+      log: this.#log,
       waitSeconds: config.tuning.pollWaitSeconds,
       handlers: { start: (r) => this.acceptStart(r), stop: (r) => this.acceptStop(r), reject: (r) => this.#rejectMalformed(r) },
     });
@@ -113,8 +131,12 @@ export class Agent {
     }, this.config.tuning.reportIntervalMs);
     this.#reportTimer.unref();
     this.#log.info('Agent started', {
-      api: this.apiAddress ?? 'off', advertise_host: this.config.advertiseHost, warden_socket: this.config.wardenSocket,
-      memory_mb: this.config.memoryMb, disk_mb: this.config.diskMb, instances: this.capacity.free().instances,
+      api: this.apiAddress ?? 'off',
+      advertise_host: this.config.advertiseHost,
+      warden_socket: this.config.wardenSocket,
+      memory_mb: this.config.memoryMb,
+      disk_mb: this.config.diskMb,
+      instances: this.capacity.free().instances,
     });
   }
 
@@ -186,7 +208,8 @@ export class Agent {
    */
   #rejectStart(req: StartRequest, indices: number[], each: { memoryMb: number; diskMb: number }): Promise<void> {
     const { total } = this.capacity;
-    const reason = `cannot run here: ${indices.length} instance${indices.length === 1 ? '' : 's'} of ${each.memoryMb} MB memory and ${each.diskMb} MB disk ` +
+    const reason =
+      `cannot run here: ${indices.length} instance${indices.length === 1 ? '' : 's'} of ${each.memoryMb} MB memory and ${each.diskMb} MB disk ` +
       `need more than this host has in all (${total.memoryMb} MB memory, ${total.diskMb} MB disk); ask for less memory, disk or instances`;
     this.#log.warn('A start request can never fit on this host: reported CRASHED', { app_id: req.app_id, indices, reason });
     return Promise.all(indices.map((index) => new Instance(req, index, this.#deps).reject(reason))).then(() => undefined);
@@ -194,11 +217,21 @@ export class Agent {
 
   /** A malformed start request's answer on its reply_to (contracts/instances.ts REJECTED_INDEX). */
   #rejectMalformed(r: { replyTo: string; appId: string; error: string }): Promise<void> {
-    return this.#events.reply({
-      app_id: r.appId, instance_id: '', index: REJECTED_INDEX, state: 'CRASHED',
-      host: this.#deps.config.advertiseHost, port: null, url: null, reason: `${INVALID_START_REQUEST}: ${r.error}`,
-      agent: this.#deps.config.agentId, timestamp: new Date().toISOString(),
-    }, r.replyTo);
+    return this.#events.reply(
+      {
+        app_id: r.appId,
+        instance_id: '',
+        index: REJECTED_INDEX,
+        state: 'CRASHED',
+        host: this.#deps.config.advertiseHost,
+        port: null,
+        url: null,
+        reason: `${INVALID_START_REQUEST}: ${r.error}`,
+        agent: this.#deps.config.agentId,
+        timestamp: new Date().toISOString(),
+      },
+      r.replyTo,
+    );
   }
 
   /** Stops the app's instances here (or the one named); undefined when none is here. */
@@ -226,6 +259,7 @@ export class Agent {
         }
       }),
     );
+    const routed: RouteTarget[] = [];
     for (const { container, props, state } of found) {
       if (!props || !state) {
         // Made by an agent that stopped before the container was set up: nothing runs in it.
@@ -239,7 +273,13 @@ export class Agent {
       entry.instances.push(instance);
       instance.adopt({ container, props, state });
       this.#log.info('Adopted an instance', { app_id: props.app_id, instance_id: props.instance_id, index: props.index, handle: container.handle, state: state.kind });
+      if (state.kind === 'running' && props.host_port) {
+        routed.push({ appId: props.app_id, instanceId: props.instance_id, index: props.index, host: this.config.advertiseHost, port: props.host_port });
+      }
     }
+    // What an earlier agent routed and is gone now leaves the routes; the rest stays routed
+    // while the adopted instances are health-checked again (and registered once healthy).
+    await this.#registrar.reconcile?.(routed);
   }
 
   // ---- bookkeeping ----
@@ -274,7 +314,9 @@ export class Agent {
 
   #onFinished(instance: Instance): void {
     this.capacity.release(instance.instanceId);
-    const inUse = this.#instances().filter((i) => i.live).map((i) => i.request.droplet_uri);
+    const inUse = this.#instances()
+      .filter((i) => i.live)
+      .map((i) => i.request.droplet_uri);
     this.#droplets.prune(inUse).catch((err: Error) => this.#log.warn('Could not prune the droplet cache', { error: err.message }));
   }
 

@@ -121,7 +121,7 @@ async function serveLogs(req: IncomingMessage, res: ServerResponse, app: ApiApp,
       try {
         follower = await i.container.followLogs(q.files, q.lines);
       } catch (err) {
-        log.warn('Could not follow an instance\'s logs', { app_id: app.app_id, index: i.index, error: (err as Error).message });
+        log.warn("Could not follow an instance's logs", { app_id: app.app_id, index: i.index, error: (err as Error).message });
         return;
       }
       followers.push(follower);

@@ -148,7 +148,7 @@ function places(env: NodeJS.ProcessEnv): Places {
   }
 }
 
-export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env, tuning: Partial<AgentTuning> = {}): AgentConfig {
+export function agentConfigFromEnv(env: NodeJS.ProcessEnv, tuning: Partial<AgentTuning> = {}): AgentConfig {
   const agentDir = env[SETTING.agentDir] || DEFAULT_AGENT_DIR;
   const memoryMb = wholeNumber(env, 'DROPWARDEN_AGENT_MEMORY_MB', () => Math.max(0, Math.floor(totalmem() / MIB) - 512), 0);
   const diskMb = wholeNumber(env, 'DROPWARDEN_AGENT_DISK_MB', () => Math.max(0, freeDiskMb(agentDir) - 1024), 0);

@@ -82,7 +82,10 @@ function parseProperties(json: string | undefined): InstanceProperties | undefin
 function lastLines(text: string, n: number): string {
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
-  return lines.slice(-n).map((l) => `${l}\n`).join('');
+  return lines
+    .slice(-n)
+    .map((l) => `${l}\n`)
+    .join('');
 }
 
 const heredoc = (body: string) => `<<'DROPWARDEN_EOF'\n${body}\nDROPWARDEN_EOF`;
@@ -143,7 +146,8 @@ export class InstanceContainer {
     const dir = PROPERTIES_PATH.slice(0, PROPERTIES_PATH.lastIndexOf('/'));
     // One line of JSON: it cannot contain the heredoc's terminator line.
     await this.#run(`umask 077 && mkdir -p ${dir} && cat > ${PROPERTIES_PATH} ${heredoc(JSON.stringify(props))}`, {
-      privileged: true, what: 'writing the instance properties',
+      privileged: true,
+      what: 'writing the instance properties',
     });
   }
 
@@ -163,7 +167,10 @@ export class InstanceContainer {
       'exit "$status"',
     ].join('\n');
     const { job_id } = await this.#warden.call('Spawn', {
-      handle: this.#wire, script, discard_output: true, rlimits: { nofile: INSTANCE_FDS },
+      handle: this.#wire,
+      script,
+      discard_output: true,
+      rlimits: { nofile: INSTANCE_FDS },
     });
     return job_id;
   }
@@ -319,7 +326,10 @@ cat ${PROPERTIES_PATH} 2>/dev/null || true`,
     try {
       for (const [i, path] of paths.entries()) {
         const dest = join(dir, String(i));
-        const copied = await this.#warden.call('CopyOut', { handle: this.#wire, src_path: path, dst_path: dest }).then(() => true, () => false);
+        const copied = await this.#warden.call('CopyOut', { handle: this.#wire, src_path: path, dst_path: dest }).then(
+          () => true,
+          () => false,
+        );
         if (copied) out.set(path, await readFile(dest, 'utf8'));
       }
       return out;

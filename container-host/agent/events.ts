@@ -76,7 +76,9 @@ export class EventPublisher {
     const failure = await this.#send(this.#eventsQueueUrl, body);
     if (failure) {
       this.#log.error('Could not send an instance state to the events queue; it is lost', {
-        queue_url: this.#eventsQueueUrl, ...ids(state), error: failure.message,
+        queue_url: this.#eventsQueueUrl,
+        ...ids(state),
+        error: failure.message,
       });
     }
   }
@@ -88,13 +90,16 @@ export class EventPublisher {
       if (this.#gone.has(queueUrl)) return;
       this.#gone.add(queueUrl);
       if (this.#gone.size > GONE_KEPT) this.#gone.delete(this.#gone.values().next().value!);
-      this.#log.info('The request\'s reply_to queue does not exist (its sender is done with it); no more states go there', {
-        queue_url: queueUrl, ...ids(state),
+      this.#log.info("The request's reply_to queue does not exist (its sender is done with it); no more states go there", {
+        queue_url: queueUrl,
+        ...ids(state),
       });
       return;
     }
-    this.#log.warn('Could not send an instance state to the request\'s reply_to queue; the events queue has it', {
-      queue_url: queueUrl, ...ids(state), error: failure.message,
+    this.#log.warn("Could not send an instance state to the request's reply_to queue; the events queue has it", {
+      queue_url: queueUrl,
+      ...ids(state),
+      error: failure.message,
     });
   }
 

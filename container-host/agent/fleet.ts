@@ -17,12 +17,8 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import {
-  DeleteAttributesCommand,
-  DescribeTasksCommand,
-  ECSClient,
-  PutAttributesCommand,
-} from '@aws-sdk/client-ecs';
+import { DeleteAttributesCommand, DescribeTasksCommand, ECSClient, PutAttributesCommand } from '@aws-sdk/client-ecs';
+import { EMULATOR_CREDENTIALS } from '../../lib/aws/clients.ts';
 import { CAPACITY_ATTRIBUTES, type FreeCapacity } from '../../contracts/host-capacity.ts';
 import { SETTING } from '../../contracts/settings.ts';
 import { DEFAULT_AGENT_DIR } from './config.ts';
@@ -73,7 +69,7 @@ export function createCapacityReporter(opts: CapacityReporterOptions): CapacityR
       region: opts.region,
       endpoint: opts.endpoint,
       // A stand-in endpoint (tests, emulators) accepts any credentials; on AWS the task role applies.
-      credentials: opts.endpoint && !env.AWS_ACCESS_KEY_ID ? { accessKeyId: 'dropwarden', secretAccessKey: 'dropwarden' } : undefined,
+      credentials: opts.endpoint ? EMULATOR_CREDENTIALS : undefined,
     });
     return new EcsCapacityReporter(new EcsTarget(client, cluster, metadataUri, logger), intervalMs(env), logger);
   }
@@ -124,15 +120,17 @@ class EcsTarget {
   async put(free: FreeCapacity): Promise<void> {
     const targetId = await this.resolve();
     try {
-      await this.client.send(new PutAttributesCommand({
-        cluster: this.cluster,
-        attributes: (Object.keys(CAPACITY_ATTRIBUTES) as Array<keyof FreeCapacity>).map((k) => ({
-          name: CAPACITY_ATTRIBUTES[k],
-          value: String(free[k]),
-          targetType: 'container-instance',
-          targetId,
-        })),
-      }));
+      await this.client.send(
+        new PutAttributesCommand({
+          cluster: this.cluster,
+          attributes: (Object.keys(CAPACITY_ATTRIBUTES) as Array<keyof FreeCapacity>).map((k) => ({
+            name: CAPACITY_ATTRIBUTES[k],
+            value: String(free[k]),
+            targetType: 'container-instance',
+            targetId,
+          })),
+        }),
+      );
     } catch (err) {
       // The instance re-registered (new ARN) or this task moved: find it again next time.
       if ((err as Error).name === 'TargetNotFoundException') this.containerInstanceArn = undefined;
@@ -142,14 +140,16 @@ class EcsTarget {
 
   async remove(): Promise<void> {
     if (!this.containerInstanceArn) return;
-    await this.client.send(new DeleteAttributesCommand({
-      cluster: this.cluster,
-      attributes: Object.values(CAPACITY_ATTRIBUTES).map((name) => ({
-        name,
-        targetType: 'container-instance',
-        targetId: this.containerInstanceArn,
-      })),
-    }));
+    await this.client.send(
+      new DeleteAttributesCommand({
+        cluster: this.cluster,
+        attributes: Object.values(CAPACITY_ATTRIBUTES).map((name) => ({
+          name,
+          targetType: 'container-instance',
+          targetId: this.containerInstanceArn,
+        })),
+      }),
+    );
   }
 
   private async resolve(): Promise<string> {
@@ -159,7 +159,9 @@ class EcsTarget {
     const arn = out.tasks?.[0]?.containerInstanceArn;
     if (!arn) {
       const why = out.failures?.[0] ? `${out.failures[0].reason ?? 'failure'} (${out.failures[0].arn ?? taskArn})` : 'no container instance in the answer';
-      throw new FleetError(`DescribeTasks on cluster ${this.cluster} did not name this task's container instance: ${why}; is DROPWARDEN_CLUSTER the cluster this task runs in?`);
+      throw new FleetError(
+        `DescribeTasks on cluster ${this.cluster} did not name this task's container instance: ${why}; is DROPWARDEN_CLUSTER the cluster this task runs in?`,
+      );
     }
     this.containerInstanceArn = arn;
     this.logger.info('publishing free capacity as container instance attributes', { cluster: this.cluster, containerInstanceArn: arn });
@@ -276,9 +278,10 @@ class EcsCapacityReporter implements CapacityReporter {
 
 function explain(err: unknown): string {
   const e = err as Error;
-  const hint = e?.name === 'AccessDeniedException'
-    ? ' (the task role needs ecs:DescribeTasks, ecs:PutAttributes and ecs:DeleteAttributes on its cluster: see cdk/lib/container-hosts.ts)'
-    : '';
+  const hint =
+    e?.name === 'AccessDeniedException'
+      ? ' (the task role needs ecs:DescribeTasks, ecs:PutAttributes and ecs:DeleteAttributes on its cluster: see cdk/lib/container-hosts.ts)'
+      : '';
   return `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}${hint}`;
 }
 

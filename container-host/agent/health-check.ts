@@ -52,11 +52,7 @@ export function probe(check: HealthCheck, host: string, port: number): Promise<s
 }
 
 /** Resolves once healthy; rejects with HealthCheckTimeoutError, or the signal's reason when aborted. */
-export async function waitHealthy(
-  check: HealthCheck,
-  target: { host: string; port: number },
-  opts: { timeoutS: number; signal: AbortSignal },
-): Promise<void> {
+export async function waitHealthy(check: HealthCheck, target: { host: string; port: number }, opts: { timeoutS: number; signal: AbortSignal }): Promise<void> {
   const deadline = Date.now() + opts.timeoutS * 1000;
   for (;;) {
     opts.signal.throwIfAborted();

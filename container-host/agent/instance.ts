@@ -17,6 +17,8 @@ import { DropletFetchError, type DropletCache } from './droplets.ts';
 import type { EventPublisher } from './events.ts';
 import { HealthCheckTimeoutError, waitHealthy } from './health-check.ts';
 import type { AgentLogger } from './log.ts';
+import { RouteRefusedError } from './routes/errors.ts';
+import type { RouteRegistrar, RouteTarget } from './routes/registrar.ts';
 import { runEnvironment } from './run-environment.ts';
 
 export interface InstanceDeps {
@@ -25,6 +27,8 @@ export interface InstanceDeps {
   droplets: DropletCache;
   events: EventPublisher;
   log: AgentLogger;
+  /** The app's route (DESIGN §7): joined once healthy, left before a stop (drained) or on a crash (at once). */
+  registrar: RouteRegistrar;
   /** Every state, as it is reported. */
   onState(instance: Instance, state: InstanceState): void;
   /** The instance will make no further attempt (stopped or given up): its reservation can go. */
@@ -69,6 +73,8 @@ export class Instance {
   #life: Promise<void> = Promise.resolve();
   #finished = false;
   #stopping?: Promise<void>;
+  /** The address last put in the route, kept after a crash so that a stop still takes the instance out of it. */
+  #routeTarget?: RouteTarget;
 
   constructor(request: StartRequest, index: number, deps: InstanceDeps, found?: InstanceProperties) {
     this.request = request;
@@ -125,13 +131,17 @@ export class Instance {
       this.#mode = 'stop';
       this.#abort.abort(new LifeAborted('stopped'));
       await this.#life;
+      // Out of the route first; requests under way finish (or the drain times out) before ./stop.
+      if (this.#routeTarget) await this.#leaveRoute({ drain: true });
       const container = this.#container;
       this.#container = undefined;
       if (container) {
         await container.stopApp();
-        await container.destroy().catch((err: Error) =>
-          this.#deps.log.warn('Could not destroy a stopped instance\'s container', { ...this.#ids(), handle: container.handle, error: err.message }),
-        );
+        await container
+          .destroy()
+          .catch((err: Error) =>
+            this.#deps.log.warn("Could not destroy a stopped instance's container", { ...this.#ids(), handle: container.handle, error: err.message }),
+          );
       }
       await this.#report('STOPPED', { reason });
       this.#finish();
@@ -192,20 +202,26 @@ export class Instance {
       }
       const timeoutS = this.request.health_check_timeout ?? this.#deps.config.healthCheckTimeoutS;
       const healthCheck = new AbortController();
-      const healthy = waitHealthy(this.request.health_check, { host: this.#deps.config.advertiseHost, port: this.#hostPort! }, {
-        timeoutS, signal: AbortSignal.any([signal, healthCheck.signal]),
-      });
-      healthy.catch(() => undefined);
-      const first = await raceAbort(Promise.race([exit.then((e) => ({ exit: e })), healthy.then(() => undefined)]), signal).finally(() =>
-        healthCheck.abort(),
+      const healthy = waitHealthy(
+        this.request.health_check,
+        { host: this.#deps.config.advertiseHost, port: this.#hostPort! },
+        {
+          timeoutS,
+          signal: AbortSignal.any([signal, healthCheck.signal]),
+        },
       );
+      healthy.catch(() => undefined);
+      const first = await raceAbort(Promise.race([exit.then((e) => ({ exit: e })), healthy.then(() => undefined)]), signal).finally(() => healthCheck.abort());
       if (first) return { reason: crashReason(first.exit) };
+      // In the route before RUNNING is reported: whoever waits for RUNNING (push) finds the route answering.
+      await this.#joinRoute();
       void this.#report('RUNNING');
       return { reason: crashReason(await raceAbort(exit, signal)) };
     } catch (err) {
       if (signal.aborted) return undefined;
       if (err instanceof HealthCheckTimeoutError) return { reason: err.message };
       if (err instanceof DropletFetchError) return { reason: err.message, permanent: err.permanent };
+      if (err instanceof RouteRefusedError) return { reason: `no route: ${err.message}`, permanent: true };
       return { reason: `failed to start: ${(err as Error).message}` };
     }
   }
@@ -219,7 +235,8 @@ export class Instance {
     const { config, warden, droplets } = this.#deps;
     const tgz = await droplets.fetch(this.request.droplet_uri, signal);
     const container = await InstanceContainer.create(warden, {
-      handle: InstanceContainer.handleFor(this.instanceId, this.restarts), graceTimeS: config.tuning.graceTimeS,
+      handle: InstanceContainer.handleFor(this.instanceId, this.restarts),
+      graceTimeS: config.tuning.graceTimeS,
     });
     this.#container = container;
     const { hostPort, containerPort } = await container.netIn();
@@ -227,17 +244,28 @@ export class Instance {
     const startedAt = new Date();
     this.startedAt = startedAt.toISOString();
     await container.writeProperties({
-      app_id: this.appId, instance_id: this.instanceId, index: this.index, request: this.request, restarts: this.restarts,
-      host_port: hostPort, container_port: containerPort, started_at: this.startedAt, accepted_at: this.acceptedAt,
+      app_id: this.appId,
+      instance_id: this.instanceId,
+      index: this.index,
+      request: this.request,
+      restarts: this.restarts,
+      host_port: hostPort,
+      container_port: containerPort,
+      started_at: this.startedAt,
+      accepted_at: this.acceptedAt,
     });
     signal.throwIfAborted();
     const { disk } = await container.limit(this.request.memory, this.request.disk);
-    if (!disk) this.#deps.log.debug('wardend has no disk limits: the instance\'s disk is not limited', this.#ids());
+    if (!disk) this.#deps.log.debug("wardend has no disk limits: the instance's disk is not limited", this.#ids());
     await container.installDroplet(tgz);
     signal.throwIfAborted();
     const env = runEnvironment(this.request, {
-      instanceId: this.instanceId, index: this.index, home: DROPLET_DIR, port: containerPort,
-      uri: `${config.advertiseHost}:${hostPort}`, startedAt,
+      instanceId: this.instanceId,
+      index: this.index,
+      home: DROPLET_DIR,
+      port: containerPort,
+      uri: `${config.advertiseHost}:${hostPort}`,
+      startedAt,
     });
     const jobId = await container.spawnStartup(env, containerPort);
     return { exit: this.#watch(container, container.watch(jobId)) };
@@ -263,17 +291,42 @@ export class Instance {
   }
 
   async #crashed(crash: Crash): Promise<void> {
+    // Out of the route at once, without a drain: nothing is listening any more.
+    if (this.#routeTarget) await this.#leaveRoute({ drain: false });
     const container = this.#container;
     this.#container = undefined;
     let logsTail: string | undefined;
     if (container) {
       logsTail = await container.logsTail(this.#deps.config.tuning.logsTailLines).catch(() => undefined);
-      await container.destroy().catch((err: Error) =>
-        this.#deps.log.warn('Could not destroy a crashed instance\'s container', { ...this.#ids(), handle: container.handle, error: err.message }),
-      );
+      await container
+        .destroy()
+        .catch((err: Error) => this.#deps.log.warn("Could not destroy a crashed instance's container", { ...this.#ids(), handle: container.handle, error: err.message }));
     }
     await this.#report('CRASHED', { reason: crash.reason, logs_tail: logsTail });
     this.#hostPort = null;
+  }
+
+  async #joinRoute(): Promise<void> {
+    const target: RouteTarget = { appId: this.appId, instanceId: this.instanceId, index: this.index, host: this.#deps.config.advertiseHost, port: this.#hostPort! };
+    this.#routeTarget = target;
+    try {
+      await this.#deps.registrar.register(target);
+    } catch (err) {
+      // No route can be made for this app (a load balancer limit, a conflicting rule): a crash
+      // whose reason says so, not an instance that runs unreachable.
+      if (err instanceof RouteRefusedError) throw err;
+      this.#deps.log.warn('Could not put the instance in its route', { ...this.#ids(), error: (err as Error).message });
+    }
+  }
+
+  async #leaveRoute(options: { drain: boolean }): Promise<void> {
+    const target = this.#routeTarget!;
+    if (options.drain) this.#routeTarget = undefined;
+    try {
+      await this.#deps.registrar.deregister(target, options);
+    } catch (err) {
+      this.#deps.log.warn('Could not take the instance out of its route', { ...this.#ids(), drain: options.drain, error: (err as Error).message });
+    }
   }
 
   #finish(): void {

@@ -22,7 +22,6 @@ export interface AgentMetrics {
   flush(): void;
 }
 
-
 export function createAgentMetrics(): AgentMetrics {
   const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: HOST_SERVICE });
   // With host networking this is the EC2 host's name: one series per host.

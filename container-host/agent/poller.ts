@@ -83,9 +83,7 @@ export class StartQueuePoller {
   }
 
   async start(): Promise<void> {
-    const { Attributes } = await this.#o.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: this.#o.queueUrl, AttributeNames: ['VisibilityTimeout'] }),
-    );
+    const { Attributes } = await this.#o.sqs.send(new GetQueueAttributesCommand({ QueueUrl: this.#o.queueUrl, AttributeNames: ['VisibilityTimeout'] }));
     this.#visibilityS = Number(Attributes?.VisibilityTimeout ?? 30) || 30;
     this.#loop = this.#poll();
   }
@@ -111,10 +109,12 @@ export class StartQueuePoller {
             off();
             resolve();
           });
-          void sleep(FULL_RECHECK_MS, signal).catch(() => undefined).then(() => {
-            off();
-            resolve();
-          });
+          void sleep(FULL_RECHECK_MS, signal)
+            .catch(() => undefined)
+            .then(() => {
+              off();
+              resolve();
+            });
         });
         await changed;
         if (signal.aborted) return;
@@ -150,7 +150,9 @@ export class StartQueuePoller {
     const parsed = explainMalformed(body);
     if ('error' in parsed) {
       log.error('Malformed message on the start queue: deleted', {
-        message_id: m.MessageId, error: parsed.error, body: body.length > BODY_LOGGED ? `${body.slice(0, BODY_LOGGED)}…` : body,
+        message_id: m.MessageId,
+        error: parsed.error,
+        body: body.length > BODY_LOGGED ? `${body.slice(0, BODY_LOGGED)}…` : body,
         ...(parsed.replyTo ? { reply_to: parsed.replyTo } : {}),
       });
       if (parsed.replyTo) await this.#o.handlers.reject({ replyTo: parsed.replyTo, appId: parsed.appId ?? '', error: parsed.error });
@@ -180,7 +182,10 @@ export class StartQueuePoller {
       await this.#delete(m);
     } catch (err) {
       log.error('Handling a start queue message failed; it will be received again', {
-        message_id: m.MessageId, kind: request.kind, app_id: request.app_id, error: (err as Error).message,
+        message_id: m.MessageId,
+        kind: request.kind,
+        app_id: request.app_id,
+        error: (err as Error).message,
       });
     } finally {
       clearInterval(heartbeat);
@@ -191,7 +196,10 @@ export class StartQueuePoller {
     const receives = Number(m.Attributes?.ApproximateReceiveCount ?? 1);
     if (receives >= NOT_HERE_RECEIVES) {
       this.#o.log.warn('Stop request for an app no host took: dropped', {
-        message_id: m.MessageId, app_id: request.app_id, instance_id: request.instance_id, receives,
+        message_id: m.MessageId,
+        app_id: request.app_id,
+        instance_id: request.instance_id,
+        receives,
       });
       await this.#delete(m);
       return;
@@ -202,7 +210,7 @@ export class StartQueuePoller {
   async #hide(m: Message, seconds: number): Promise<void> {
     await this.#o.sqs
       .send(new ChangeMessageVisibilityCommand({ QueueUrl: this.#o.queueUrl, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: seconds }))
-      .catch((err: Error) => this.#o.log.warn('Changing a message\'s visibility failed', { message_id: m.MessageId, error: err.message }));
+      .catch((err: Error) => this.#o.log.warn("Changing a message's visibility failed", { message_id: m.MessageId, error: err.message }));
   }
 
   async #delete(m: Message): Promise<void> {

@@ -32,7 +32,9 @@ export function vcapServices(services: unknown[]): Record<string, unknown[]> {
       typeof s.label === 'string' && s.label
         ? s.label
         : typeof s.vendor === 'string' && s.vendor
-          ? (typeof s.version === 'string' && s.version ? `${s.vendor}-${s.version}` : s.vendor)
+          ? typeof s.version === 'string' && s.version
+            ? `${s.vendor}-${s.version}`
+            : s.vendor
           : 'user-provided';
     (out[label] ??= []).push(service);
   }

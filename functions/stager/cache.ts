@@ -179,10 +179,7 @@ export function buildCache(opts: CacheOptions): BuildCache {
             cb(null, chunk);
           },
         });
-        const tar = createTar(
-          { cwd: opts.dir, gzip: { level: 6 }, portable: true, mtime: DROPLET_MTIME, noDirRecurse: true, strict: true },
-          paths,
-        );
+        const tar = createTar({ cwd: opts.dir, gzip: { level: 6 }, portable: true, mtime: DROPLET_MTIME, noDirRecurse: true, strict: true }, paths);
         try {
           await pipeline(tar as unknown as Readable, hashing, createWriteStream(tgz), { signal: opts.signal });
         } catch (err) {

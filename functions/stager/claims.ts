@@ -126,16 +126,19 @@ export class ClaimLease {
   }
 
   start(onError: (err: Error) => void): void {
-    this.timer = setInterval(() => {
-      this.renewing = this.renewing.then(async () => {
-        try {
-          const body: ClaimState = { state: 'staging', task_owner: this.owner, expires_at: Date.now() + this.leaseMs };
-          this.etag = await put(this.store, claimKey(this.store, this.requestId), body, { ifMatch: this.etag });
-        } catch (err) {
-          onError(err as Error);
-        }
-      });
-    }, Math.max(250, this.leaseMs / 3));
+    this.timer = setInterval(
+      () => {
+        this.renewing = this.renewing.then(async () => {
+          try {
+            const body: ClaimState = { state: 'staging', task_owner: this.owner, expires_at: Date.now() + this.leaseMs };
+            this.etag = await put(this.store, claimKey(this.store, this.requestId), body, { ifMatch: this.etag });
+          } catch (err) {
+            onError(err as Error);
+          }
+        });
+      },
+      Math.max(250, this.leaseMs / 3),
+    );
   }
 
   async stop(): Promise<string> {

@@ -6,6 +6,8 @@ import { SETTING } from '../../contracts/settings.ts';
 import { type Places, parsePlaces } from '../../lib/net/places.ts';
 import { type UrlPolicy, urlPolicyFromEnv } from '../../lib/net/public-http.ts';
 import type { UnpackLimits } from '../../lib/archive/limits.ts';
+import type { PluginSettings } from '../../plugins/api/types.ts';
+import { SANDBOX_BASE_ENV, type SandboxMode, sandboxMode } from './sandbox.ts';
 import { type StackConfig, stackConfigFromEnv } from '../../lib/stack-config.ts';
 
 export type { UnpackLimits };
@@ -38,6 +40,29 @@ export interface StagerConfig {
   uploadTo: Places;
   /** What http(s) URLs may reach: public addresses only, unless a test says otherwise (DROPWARDEN_TEST_ALLOW_PRIVATE_URLS). */
   urls: UrlPolicy;
+  /** What the plugins are told, and the environment their programs start from. */
+  plugins: PluginEnvironment;
+}
+
+/** What the stage phase hands the plugins (DESIGN §8, §9): parsed here, once, like every other setting. */
+export interface PluginEnvironment {
+  /** The stager's `DROPWARDEN_*` settings: the only ones a plugin reads (`ctx.settings`). */
+  settings: PluginSettings;
+  /**
+   * What a plugin's programs start from: a plain PATH and LANG, nothing of the stager's own
+   * environment (no credentials, no settings); a plugin names every other variable it passes.
+   */
+  programEnv: Readonly<Record<string, string>>;
+  /** How those programs are confined (DROPWARDEN_SANDBOX). */
+  sandbox: SandboxMode;
+  /** The limits `ctx.unpackArchive` applies (a .war inside the app). */
+  unpackLimits: UnpackLimits;
+}
+
+export function pluginEnvironmentFromEnv(env: NodeJS.ProcessEnv): PluginEnvironment {
+  const settings: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) if (value !== undefined && name.startsWith('DROPWARDEN_')) settings[name] = value;
+  return { settings, programEnv: { ...SANDBOX_BASE_ENV }, sandbox: sandboxMode(env[SETTING.sandbox]), unpackLimits: unpackLimitsFromEnv(env) };
 }
 
 const MiB = 1024 * 1024;
@@ -52,7 +77,7 @@ function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 }
 
 /** The unpack limits alone: the unpack phase's, and a plugin's that unpacks an archive inside the app (a .war). */
-export function unpackLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): UnpackLimits {
+export function unpackLimitsFromEnv(env: NodeJS.ProcessEnv): UnpackLimits {
   return {
     maxTotalBytes: num(env, 'DROPWARDEN_UNPACK_MAX_BYTES', 2 * GiB),
     maxEntries: num(env, 'DROPWARDEN_UNPACK_MAX_ENTRIES', 100_000),
@@ -67,7 +92,7 @@ export function unpackLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): Unpac
  * Defaults fit a Lambda function with 10 GiB of /tmp: the zip, the unpacked app and the
  * droplet together stay well under it at the 2 GiB unpack limit.
  */
-export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): StagerConfig {
+export function stagerConfigFromEnv(env: NodeJS.ProcessEnv): StagerConfig {
   const stack = stackConfigFromEnv(env);
   return {
     stack,
@@ -84,5 +109,6 @@ export function stagerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Stage
     downloadFrom: parsePlaces('DROPWARDEN_DOWNLOAD_FROM', env.DROPWARDEN_DOWNLOAD_FROM, [`s3://${stack.buckets.apps}`, 'https']),
     uploadTo: parsePlaces('DROPWARDEN_UPLOAD_TO', env.DROPWARDEN_UPLOAD_TO, [`s3://${stack.buckets.droplets}`, 'https']),
     urls: urlPolicyFromEnv(env),
+    plugins: pluginEnvironmentFromEnv(env),
   };
 }

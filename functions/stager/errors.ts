@@ -6,13 +6,7 @@
  * `StagingFailures` metric's `Reason` are both rendered from it.
  */
 import type { Phase } from '../../contracts/staging.ts';
-import {
-  isAccessDenied,
-  isNoSuchBucket,
-  isObjectNotFound,
-  isPreconditionFailed,
-  isTransient,
-} from '../../lib/aws/errors.ts';
+import { isAccessDenied, isNoSuchBucket, isObjectNotFound, isPreconditionFailed, isTransient } from '../../lib/aws/errors.ts';
 import { UrlRefusedError } from '../../lib/net/public-http.ts';
 
 /** The v1 headline for a failure in each phase (DESIGN §3.2). */
@@ -26,10 +20,7 @@ export const PHASE_FAILURE: Record<Phase | 'request', string> = {
 };
 
 /** Why a request got an error result: the phase that failed (or the whole task) and a reason the user can act on. */
-export type Failure =
-  | { phase: Phase | 'request'; reason: string }
-  | { phase: 'timeout'; seconds: number }
-  | { phase: 'internal'; reason: string };
+export type Failure = { phase: Phase | 'request'; reason: string } | { phase: 'timeout'; seconds: number } | { phase: 'internal'; reason: string };
 
 /** The v1 error text after `FAILURE_PREFIX` (DESIGN §3.2). */
 export function failureText(f: Failure): string {

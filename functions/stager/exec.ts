@@ -18,7 +18,14 @@ export async function execUntrusted(
 ): Promise<void> {
   options.signal.throwIfAborted();
   if (options.sandbox.mode === 'env-only') {
-    return execInGroup(file, args, { cwd: options.cwd, log: options.log, signal: options.signal, baseEnv: { ...SANDBOX_BASE_ENV }, env: options.env });
+    return execInGroup(file, args, {
+      cwd: options.cwd,
+      log: options.log,
+      signal: options.signal,
+      baseEnv: { ...SANDBOX_BASE_ENV },
+      env: options.env,
+      pathPrefix: options.pathPrefix,
+    });
   }
   await ensureSandboxFilters();
   const uid = sandboxUid();
@@ -31,8 +38,15 @@ export async function execUntrusted(
     signal: options.signal,
     baseEnv: { ...SANDBOX_BASE_ENV, ...sandboxSetupEnv({ ...options.sandbox, writable }) },
     env: options.env,
+    pathPrefix: options.pathPrefix,
     commandLine: [file, ...args].join(' '),
   });
+}
+
+/** `prefix` directories first, then the PATH the environment already has. */
+function withPath(env: Record<string, string>, prefix: readonly string[] | undefined): Record<string, string> {
+  if (!prefix?.length) return env;
+  return { ...env, PATH: [...prefix, env.PATH ?? ''].filter(Boolean).join(':') };
 }
 
 export function execInGroup(
@@ -41,8 +55,8 @@ export function execInGroup(
   options: ExecOptions & {
     log: (line: string) => void;
     signal: AbortSignal;
-    /** The environment the program starts from (by default the stager's own). */
-    baseEnv?: Record<string, string | undefined>;
+    /** The environment the program starts from (`ctx.programEnv`, or the sandbox's). */
+    baseEnv: Readonly<Record<string, string>>;
     /** The command as errors name it (by default `file args`). */
     commandLine?: string;
   },
@@ -51,7 +65,7 @@ export function execInGroup(
   return new Promise((resolvePromise, reject) => {
     const child = spawn(file, args, {
       cwd: options.cwd,
-      env: { ...(options.baseEnv ?? process.env), ...options.env },
+      env: withPath({ ...options.baseEnv, ...options.env }, options.pathPrefix),
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -15,10 +15,10 @@ import { prepareWorkRoot } from './work-root.ts';
 export function createHandler(make: () => RecordDeps) {
   let ready: Promise<RecordDeps> | undefined;
   const init = async () => {
+    const deps = make();
     // An operator's typo in the detection order fails the set-up (retried, then dead-lettered,
     // the log naming the setting), not every request as if the app were at fault.
-    detectOrder();
-    const deps = make();
+    detectOrder(deps.config.plugins.settings);
     if (deps.config.urls.allowHttp) {
       logger.warn('DROPWARDEN_TEST_ALLOW_PRIVATE_URLS is set: http:// and private addresses are fetched (tests only)');
     }
@@ -48,4 +48,5 @@ export function depsFromConfig(config: StagerConfig): RecordDeps {
   return { config, s3: s3Client(config.stack), sqs: sqsClient(config.stack), logger };
 }
 
-export const handler = createHandler(() => depsFromConfig(stagerConfigFromEnv()));
+/** The Lambda function's entry point, and the stager's composition root: its settings are read here, once. */
+export const handler = createHandler(() => depsFromConfig(stagerConfigFromEnv(process.env)));

@@ -38,9 +38,10 @@ export class LiveLog {
     const body = this.text();
     const previous = this.pending ?? Promise.resolve();
     this.pending = previous.then(() =>
-      this.s3
-        .send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ContentType: 'text/plain; charset=utf-8' }))
-        .then(() => undefined, (err: Error) => this.onError(err)),
+      this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ContentType: 'text/plain; charset=utf-8' })).then(
+        () => undefined,
+        (err: Error) => this.onError(err),
+      ),
     );
     return this.pending;
   }

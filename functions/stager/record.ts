@@ -6,12 +6,7 @@ import type { SQSRecord } from 'aws-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import {
-  FAILURE_PREFIX,
-  StagingRequest,
-  type StagingResult,
-  describeSchemaError,
-} from '../../contracts/staging.ts';
+import { FAILURE_PREFIX, StagingRequest, type StagingResult, describeSchemaError } from '../../contracts/staging.ts';
 import { isQueueDoesNotExist } from '../../lib/aws/errors.ts';
 import { ClaimLease, type ClaimStore, claim, markSent, recordResult, release } from './claims.ts';
 import type { StagerConfig } from './config.ts';
@@ -36,9 +31,9 @@ export interface RecordDeps {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Parses the body; a request that cannot be staged gets its error result right away. */
-function parse(record: SQSRecord):
-  | { ok: true; request: StagingRequest; requestId: string }
-  | { ok: false; requestId: string; appId: string | number | null; replyTo?: string; reason: string } {
+function parse(
+  record: SQSRecord,
+): { ok: true; request: StagingRequest; requestId: string } | { ok: false; requestId: string; appId: string | number | null; replyTo?: string; reason: string } {
   let body: unknown;
   try {
     body = JSON.parse(record.body);
@@ -168,14 +163,12 @@ async function stageAndAnswer(record: SQSRecord, deps: RecordDeps, deferCleanup:
       // and deleted it): retrying only walks the message to the DLQ. The stack's results queue
       // missing is a broken stack, and is retried.
       if (isQueueDoesNotExist(err) && replyTo !== deps.config.stack.queues.results) {
-        logger.warn('The request\'s reply_to queue does not exist (its sender is gone); the result is dropped', { reply_to: replyTo });
+        logger.warn("The request's reply_to queue does not exist (its sender is gone); the result is dropped", { reply_to: replyTo });
       } else {
         logger.warn('Could not send the result; the message will be retried', { error: (err as Error).message, reply_to: replyTo });
         throw new RetryableError(`sending the result to ${replyTo}: ${(err as Error).message}`);
       }
     }
-    await markSent(store, res.request_id, etag).catch((err) =>
-      logger.warn('Result sent but not marked as sent', { error: (err as Error).message }),
-    );
+    await markSent(store, res.request_id, etag).catch((err) => logger.warn('Result sent but not marked as sent', { error: (err as Error).message }));
   }
 }

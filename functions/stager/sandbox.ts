@@ -92,13 +92,17 @@ async function addFilters(): Promise<void> {
       continue; // already there
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new SandboxUnavailableError(`the staging sandbox needs ${tool} (Debian: apt-get install iptables) to keep app code off the host and the metadata addresses`);
+        throw new SandboxUnavailableError(
+          `the staging sandbox needs ${tool} (Debian: apt-get install iptables) to keep app code off the host and the metadata addresses`,
+        );
       }
     }
     try {
       await run(tool, ['-w', '5', '-A', ...rule]);
     } catch (err) {
-      throw new SandboxUnavailableError(`the staging sandbox could not add its packet filter (${tool} ${rule.join(' ')}): ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`);
+      throw new SandboxUnavailableError(
+        `the staging sandbox could not add its packet filter (${tool} ${rule.join(' ')}): ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`,
+      );
     }
   }
 }
@@ -136,7 +140,24 @@ export function sandboxCommand(file: string, args: string[], uid: number, option
   ].join('\n');
   return {
     file: 'unshare',
-    args: ['--pid', '--fork', '--kill-child', '--mount-proc', '--mount', '--ipc', '--uts', '--propagation', 'private', '--', 'sh', '-c', setup, 'dw-sandbox', file, ...args],
+    args: [
+      '--pid',
+      '--fork',
+      '--kill-child',
+      '--mount-proc',
+      '--mount',
+      '--ipc',
+      '--uts',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
+      setup,
+      'dw-sandbox',
+      file,
+      ...args,
+    ],
   };
 }
 

@@ -137,7 +137,15 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
     });
     await cache.restore();
     const info = await timed('stage', 'Staging application', () =>
-      stage({ dropletDir, properties: request.properties, log: (m) => log.info(m), signal, cacheDir: cache.dir, unpackLimits: config.unpack, hideFromPrograms: [config.workRoot] }),
+      stage({
+        dropletDir,
+        properties: request.properties,
+        log: (m) => log.info(m),
+        signal,
+        cacheDir: cache.dir,
+        plugins: config.plugins,
+        hideFromPrograms: [config.workRoot],
+      }),
     );
     cacheSaved = cache.save();
     cacheSaved.catch(() => {}); // awaited below; only the deadline's abort rejects it

@@ -22,4 +22,3 @@ export function safeEntryPath(name: string, limits: Pick<UnpackLimits, 'maxPathB
   }
   return parts.join('/');
 }
-

@@ -25,12 +25,10 @@ export type UnpackInput = {
   signal: AbortSignal;
   /** After each file is written: entries read so far, of the archive's total. */
   onProgress?: (entriesDone: number, entriesTotal: number) => void;
-} & (
-  /** The archive, complete on disk … */
-  | { zipPath: string; archive?: never }
-  /** … or still arriving (download.ts): entries are read as their bytes land. */
-  | { archive: ArchiveFile; zipPath?: never }
-);
+} & ArchiveSource;
+
+/** The archive, complete on disk, or still arriving (download.ts): then entries are read as their bytes land. */
+type ArchiveSource = { zipPath: string; archive?: never } | { archive: ArchiveFile; zipPath?: never };
 
 export interface UnpackStats {
   entries: number;
@@ -68,14 +66,7 @@ export async function extractZip(input: UnpackInput): Promise<UnpackStats> {
   }
 }
 
-async function extract(
-  zip: ZipFile,
-  archive: ArchiveFile,
-  input: UnpackInput,
-  destDir: string,
-  limits: UnpackLimits,
-  signal: AbortSignal,
-) {
+async function extract(zip: ZipFile, archive: ArchiveFile, input: UnpackInput, destDir: string, limits: UnpackLimits, signal: AbortSignal) {
   const seen = new Set<string>();
   const madeDirs = new Set<string>(['']);
   const links: Link[] = [];
@@ -134,10 +125,7 @@ async function extract(
       if (declaredTotal > limits.maxTotalBytes) {
         throw fail(`the archive unpacks to more than ${limits.maxTotalBytes} bytes (the limit)`);
       }
-      if (
-        entry.uncompressedSize > limits.ratioMinBytes &&
-        entry.uncompressedSize > limits.maxRatio * Math.max(entry.compressedSize, 1)
-      ) {
+      if (entry.uncompressedSize > limits.ratioMinBytes && entry.uncompressedSize > limits.maxRatio * Math.max(entry.compressedSize, 1)) {
         throw fail(
           `entry ${rel} expands ${Math.round(entry.uncompressedSize / Math.max(entry.compressedSize, 1))}:1, ` +
             `over the compression ratio limit of ${limits.maxRatio}:1 (a zip bomb?)`,
@@ -203,4 +191,3 @@ function describeFsError(err: unknown, destDir: string): string {
   };
   return (e.code && what[e.code]) ?? `${e.code ?? 'error'} on ${where}`;
 }
-

@@ -80,4 +80,3 @@ async function physicalPath(from: string, target: string, hops: { left: number }
   }
   return at;
 }
-

@@ -7,10 +7,14 @@ export interface AwsEndpoint {
   endpoint?: string;
 }
 
-/** The emulator accepts any credentials; on AWS the default provider chain applies. */
+/**
+ * A stand-in endpoint (the embedded emulator) accepts any credentials, so it gets fixed ones
+ * and a machine without AWS credentials still reaches it; on AWS the default provider chain applies.
+ */
+export const EMULATOR_CREDENTIALS = { accessKeyId: 'dropwarden', secretAccessKey: 'dropwarden' } as const;
+
 function credentialsFor(where: AwsEndpoint) {
-  if (!where.endpoint || process.env.AWS_ACCESS_KEY_ID) return undefined;
-  return { accessKeyId: 'dropwarden', secretAccessKey: 'dropwarden' };
+  return where.endpoint ? EMULATOR_CREDENTIALS : undefined;
 }
 
 const cache = new Map<string, S3Client | SQSClient>();

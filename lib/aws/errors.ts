@@ -47,10 +47,19 @@ export function isRangeNotSatisfiable(err: unknown): boolean {
   return named(err, 'InvalidRange') || statusOf(err) === 416;
 }
 
-const TRANSIENT_NAMES = ['ThrottlingException', 'Throttling', 'SlowDown', 'RequestTimeout', 'RequestTimeoutException',
-  'TimeoutError', 'ServiceUnavailable', 'InternalError', 'RequestThrottled', 'KMS.ThrottlingException'];
-const TRANSIENT_CODES = ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT'];
+const TRANSIENT_NAMES = [
+  'ThrottlingException',
+  'Throttling',
+  'SlowDown',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+  'ServiceUnavailable',
+  'InternalError',
+  'RequestThrottled',
+  'KMS.ThrottlingException',
+];
+const TRANSIENT_CODES = ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'];
 
 /** Errors from AWS services or the network that another attempt may not hit (5xx, 429, throttling, resets). */
 export function isTransient(err: unknown): boolean {

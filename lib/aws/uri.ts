@@ -1,7 +1,5 @@
 /** Where an object lives: an S3 bucket/key, or a plain (e.g. pre-signed) HTTP(S) URL. */
-export type ObjectLocation =
-  | { kind: 's3'; bucket: string; key: string }
-  | { kind: 'http'; url: string };
+export type ObjectLocation = { kind: 's3'; bucket: string; key: string } | { kind: 'http'; url: string };
 
 export function parseObjectUri(uri: string): ObjectLocation {
   if (uri.startsWith('s3://')) {

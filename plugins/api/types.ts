@@ -33,6 +33,12 @@ export interface AppSource {
   /** Present only with `properties.app_root`. */
   root?: ZipRoot;
   settings: PluginSettings;
+  /**
+   * The environment every program a plugin runs starts from (the stager's, its AWS credentials
+   * removed); `exec` adds `options.env` to it. For a program a plugin spawns itself (a quick
+   * `bin/detect`); a plugin never reads `process.env`.
+   */
+  programEnv: Readonly<Record<string, string>>;
 }
 
 /** What `unpackArchive` wrote. */
@@ -51,8 +57,8 @@ export interface Detection {
 export interface ExecOptions {
   cwd?: string;
   /**
-   * The program's whole environment besides a plain PATH and LANG: it gets nothing of the
-   * stager's (no AWS_*, no DROPWARDEN_*). Name here every variable it needs.
+   * The program's whole environment besides `programEnv` (a plain PATH and LANG): it gets
+   * nothing of the stager's (no AWS_*, no DROPWARDEN_*). Name here every variable it needs.
    */
   env?: Record<string, string>;
   /**
@@ -60,6 +66,8 @@ export interface ExecOptions {
    * droplet, say): absolute, no spaces. Everything else is read-only or private to it.
    */
   writable?: string[];
+  /** Directories put before PATH. */
+  pathPrefix?: string[];
 }
 
 export interface StageContext extends AppSource {

@@ -18,15 +18,14 @@ import { parseRelease } from './release.ts';
 /** A detect script that hangs must not hang detection of every app. */
 const DETECT_TIMEOUT_MS = 60_000;
 
-
 const tried = (bps: Buildpack[]) => bps.map((b) => b.name).join(', ');
 
 /** bin/detect outside a staging (no task log to write to): its first stdout line, or undefined. */
-function detectQuietly(bp: Buildpack, buildDir: string): Promise<string | undefined> {
+function detectQuietly(bp: Buildpack, buildDir: string, programEnv: Readonly<Record<string, string>>): Promise<string | undefined> {
   return new Promise((resolve) => {
     const child = spawn(join(bp.dir, 'bin', 'detect'), [buildDir], {
       cwd: buildDir,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      env: { ...programEnv },
       detached: true,
       stdio: ['ignore', 'pipe', 'ignore'],
     });
@@ -101,7 +100,7 @@ export const buildpack: Plugin = {
     const bps = configuredBuildpacks(app.settings);
     if (bps.length === 0) return { matched: false, reason: 'no buildpacks are configured (DROPWARDEN_BUILDPACKS)' };
     for (const bp of bps) {
-      const name = await detectQuietly(bp, app.dir);
+      const name = await detectQuietly(bp, app.dir, app.programEnv);
       if (name) return { matched: true, reason: `buildpack ${bp.name} detected ${JSON.stringify(name)}` };
     }
     return { matched: false, reason: `none of the buildpacks detected the app (tried ${tried(bps)})` };
@@ -140,9 +139,7 @@ export const buildpack: Plugin = {
       const release = parseRelease(yaml, `buildpack ${bp.name}'s bin/release`);
       const web = release.default_process_types.web;
       if (!web && !ctx.startCommand) {
-        throw new PluginError(
-          `Buildpack staging failed: buildpack ${bp.name} gives no web process (default_process_types.web); add a Procfile with a web: line`,
-        );
+        throw new PluginError(`Buildpack staging failed: buildpack ${bp.name} gives no web process (default_process_types.web); add a Procfile with a web: line`);
       }
       if (web) ctx.log(`Start command from buildpack ${bp.name}: ${web}`);
       return { startCommand: web, runtime: name, environment: release.config_vars };

@@ -15,7 +15,7 @@ export const DEFAULT_RUNTIMES_DIR = fileURLToPath(new URL('../../resources/build
 export const BUILD_SCRIPT = 'resources/tomcat/build-bundle.sh';
 
 /** Where the Tomcat bundles are: DROPWARDEN_RUNTIMES_DIR (a plugin passes its ctx.settings; host tools, the environment). */
-export function runtimesDir(env: PluginSettings = process.env): string {
+export function runtimesDir(env: PluginSettings): string {
   return env[SETTING.runtimesDir] || DEFAULT_RUNTIMES_DIR;
 }
 
@@ -32,9 +32,7 @@ export async function findBundle(api: ServletApi, env: PluginSettings): Promise<
   const dir = join(runtimesDir(env), name);
   if (!(await exists(join(dir, 'bin', 'bootstrap.jar')))) {
     // The operator's mistake, not the user's: say exactly what is missing and how to build it.
-    throw new PluginError(
-      `Web application staging failed: the ${name} bundle is not installed on this stager (${dir}); build it with ${BUILD_SCRIPT}`,
-    );
+    throw new PluginError(`Web application staging failed: the ${name} bundle is not installed on this stager (${dir}); build it with ${BUILD_SCRIPT}`);
   }
   const version = (await readFile(join(dir, 'VERSION'), 'utf8').catch(() => '')).trim() || 'unknown';
   return { name, dir, version };

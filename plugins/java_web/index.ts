@@ -18,7 +18,10 @@ export const NO_WEB_XML = 'Web application staging failed: web.xml not found';
 
 async function warFiles(dir: string): Promise<string[]> {
   const names = await readdir(dir, { withFileTypes: true });
-  return names.filter((e) => e.isFile() && e.name.toLowerCase().endsWith('.war')).map((e) => e.name).sort();
+  return names
+    .filter((e) => e.isFile() && e.name.toLowerCase().endsWith('.war'))
+    .map((e) => e.name)
+    .sort();
 }
 
 async function isDir(path: string): Promise<boolean> {

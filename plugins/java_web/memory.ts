@@ -45,13 +45,7 @@ export function tomcatMemory(quotaMb: number): TomcatMemory {
     heapMb,
     metaspaceMb,
     codeCacheMb,
-    options: [
-      `-Xmx${heapMb}m`,
-      `-XX:MaxMetaspaceSize=${metaspaceMb}m`,
-      `-XX:ReservedCodeCacheSize=${codeCacheMb}m`,
-      '-Xss512k',
-      '-XX:+ExitOnOutOfMemoryError',
-    ],
+    options: [`-Xmx${heapMb}m`, `-XX:MaxMetaspaceSize=${metaspaceMb}m`, `-XX:ReservedCodeCacheSize=${codeCacheMb}m`, '-Xss512k', '-XX:+ExitOnOutOfMemoryError'],
     environment: { MALLOC_ARENA_MAX: '2' },
   };
 }

@@ -52,7 +52,7 @@ export async function nodeStartCommand(dir: string, pkg: PackageJson | undefined
  * or `DROPWARDEN_NPM_CLI` (an npm-cli.js the deployment bundles, e.g. in a Lambda layer).
  * Never the host's `npm` from PATH.
  */
-export function bundledNpmCli(settings: PluginSettings = process.env): string | undefined {
+export function bundledNpmCli(settings: PluginSettings): string | undefined {
   const configured = settings[SETTING.npmCli];
   if (configured) return configured;
   try {
@@ -84,9 +84,7 @@ async function hasNativeModules(dir: string, depth = 0): Promise<boolean> {
 async function runNpm(ctx: StageContext, args: string[]): Promise<void> {
   const cli = bundledNpmCli(ctx.settings);
   if (!cli) {
-    throw new PluginError(
-      'this stager has no npm bundled (the npm package is missing from its dependencies), so it cannot install this app\'s dependencies',
-    );
+    throw new PluginError("this stager has no npm bundled (the npm package is missing from its dependencies), so it cannot install this app's dependencies");
   }
   // npm's logs go beside the droplet, not into it, and are removed afterwards; its cache is the
   // app's build cache when there is one (kept between stagings: npm ci verifies what it takes).
@@ -112,7 +110,8 @@ async function runNpm(ctx: StageContext, args: string[]): Promise<void> {
     try {
       await ctx.exec('bash', ['-c', script, process.execPath, cli, ...args], {
         cwd: ctx.dir,
-        env: { ...env, PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin` },
+        env,
+        pathPrefix: [dirname(process.execPath)],
         writable: [scratch],
       });
     } catch (err) {
@@ -132,9 +131,7 @@ export const node: Plugin = {
   async detect({ dir }) {
     if (await exists(join(dir, 'package.json'))) return { matched: true, reason: 'package.json found' };
     const entry = await firstExisting(dir, ENTRY_FILES);
-    return entry
-      ? { matched: true, reason: `${entry} found` }
-      : { matched: false, reason: `no package.json, ${ENTRY_FILES.join(', ')}` };
+    return entry ? { matched: true, reason: `${entry} found` } : { matched: false, reason: `no package.json, ${ENTRY_FILES.join(', ')}` };
   },
   async stage(ctx) {
     const pkg = await readPackageJson(ctx.dir);

@@ -33,10 +33,22 @@ async function sinatraMain(dir: string): Promise<string | undefined> {
 export function gemMetadata(yaml: string): { requirePaths: string[]; extensions: string[] } {
   const list = (key: string): string[] => {
     const inline = new RegExp(`^${key}:\\s*\\[(.*)\\]\\s*$`, 'm').exec(yaml);
-    if (inline) return inline[1].split(',').map((s) => s.trim().replace(/^['"]|['"]$/g, '')).filter(Boolean);
+    if (inline)
+      return inline[1]
+        .split(',')
+        .map((s) => s.trim().replace(/^['"]|['"]$/g, ''))
+        .filter(Boolean);
     const block = new RegExp(`^${key}:\\s*\\n((?:- .*\\n?)*)`, 'm').exec(yaml);
     if (!block) return [];
-    return block[1].split('\n').filter((l) => l.startsWith('- ')).map((l) => l.slice(2).trim().replace(/^['"]|['"]$/g, ''));
+    return block[1]
+      .split('\n')
+      .filter((l) => l.startsWith('- '))
+      .map((l) =>
+        l
+          .slice(2)
+          .trim()
+          .replace(/^['"]|['"]$/g, ''),
+      );
   };
   const requirePaths = list('require_paths');
   return { requirePaths: requirePaths.length ? requirePaths : ['lib'], extensions: list('extensions') };
@@ -102,9 +114,7 @@ export const rack: Plugin = {
   async detect({ dir }) {
     if (await exists(join(dir, 'config.ru'))) return { matched: true, reason: 'config.ru found' };
     const main = await sinatraMain(dir);
-    return main
-      ? { matched: true, reason: `${main} requires sinatra` }
-      : { matched: false, reason: 'no config.ru, and no .rb file at the root requires sinatra' };
+    return main ? { matched: true, reason: `${main} requires sinatra` } : { matched: false, reason: 'no config.ru, and no .rb file at the root requires sinatra' };
   },
   async stage(ctx) {
     let startCommand: string | undefined;

@@ -32,9 +32,7 @@ export const standalone: Plugin = {
   async stage(ctx) {
     const command = ctx.startCommand;
     if (!command) {
-      throw new PluginError(
-        'standalone apps need a start command: set properties.meta.command (e.g. "python3 app.py") or add a Procfile with a web: line',
-      );
+      throw new PluginError('standalone apps need a start command: set properties.meta.command (e.g. "python3 app.py") or add a Procfile with a web: line');
     }
     // Standalone apps are run as they are: scripts and binaries alike must be executable.
     await makeExecutable(ctx.dir);

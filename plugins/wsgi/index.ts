@@ -14,8 +14,7 @@ import { WSGI_SERVER, WSGI_SERVER_FILE } from './server.ts';
 const ENTRY_MODULES = ['wsgi', 'app'] as const;
 
 /** A module-level `application` (assignment, def, class or import) in Python source. */
-const DEFINES_APPLICATION =
-  /^(?:application\s*(?::[^=\n]*)?=|def\s+application\s*\(|class\s+application\b|from\s+\S+\s+import\s+[^\n#]*\bapplication\b)/m;
+const DEFINES_APPLICATION = /^(?:application\s*(?::[^=\n]*)?=|def\s+application\s*\(|class\s+application\b|from\s+\S+\s+import\s+[^\n#]*\bapplication\b)/m;
 
 async function wsgiEntry(dir: string): Promise<string | undefined> {
   for (const m of ENTRY_MODULES) {
@@ -45,9 +44,7 @@ export const wsgi: Plugin = {
   async stage(ctx) {
     const entry = await wsgiEntry(ctx.dir);
     if (!entry && !ctx.startCommand) {
-      throw new PluginError(
-        'no WSGI application found: define a callable named application in wsgi.py or app.py, or add a Procfile with a web: line for a plain script',
-      );
+      throw new PluginError('no WSGI application found: define a callable named application in wsgi.py or app.py, or add a Procfile with a web: line for a plain script');
     }
     if (await exists(join(ctx.dir, 'requirements.txt'))) {
       ctx.log('requirements.txt is not installed by this stager: vendor packages into vendor/ (pip install --target vendor -r requirements.txt)');

@@ -44,8 +44,25 @@ describe.skipIf(skipReason)('the agent on its host', () => {
     await client.call('Create', { handle: Buffer.from('dwa-half-0'), grace_time: 600 });
     client.close();
     const half = {
-      app_id: 'half', instance_id: 'half', index: 0, restarts: 0, host_port: 1, container_port: 1, started_at: new Date().toISOString(),
-      accepted_at: new Date().toISOString(), request: { kind: 'start', app_id: 'half', droplet_uri: droplet, instances: 1, memory: 64, disk: 256, environment: [], services: [], health_check: { type: 'port' } },
+      app_id: 'half',
+      instance_id: 'half',
+      index: 0,
+      restarts: 0,
+      host_port: 1,
+      container_port: 1,
+      started_at: new Date().toISOString(),
+      accepted_at: new Date().toISOString(),
+      request: {
+        kind: 'start',
+        app_id: 'half',
+        droplet_uri: droplet,
+        instances: 1,
+        memory: 64,
+        disk: 256,
+        environment: [],
+        services: [],
+        health_check: { type: 'port' },
+      },
     };
     expect((await h.runIn('dwa-half-0', `mkdir -p /etc/dropwarden && echo '${JSON.stringify(half)}' > /etc/dropwarden/instance.json`)).exit).toBe(0);
 
@@ -61,7 +78,13 @@ describe.skipIf(skipReason)('the agent on its host', () => {
     expect(crashed).toMatchObject({ instance_id: running[2].instance_id, reason: 'exited with status 137' });
     const restarted = await h.events.waitFor(id, (e) => e.state === 'RUNNING' && e.instance_id === running[2].instance_id, { after: seen });
     expect(restarted.restarts).toBe(1);
-    expect(h.events.of(id).slice(seen).filter((e) => e.state === 'STARTING').map((e) => e.instance_id)).toEqual([running[2].instance_id]);
+    expect(
+      h.events
+        .of(id)
+        .slice(seen)
+        .filter((e) => e.state === 'STARTING')
+        .map((e) => e.instance_id),
+    ).toEqual([running[2].instance_id]);
 
     // The half-launched one is launched again, in a fresh container of the same name.
     const relaunched = await h.events.waitFor('half', (e) => e.state === 'RUNNING');
@@ -80,7 +103,8 @@ describe.skipIf(skipReason)('the agent on its host', () => {
     const afterAdopt = h.events.of(id).length;
     expect((await h.runIn(`dwa-${running[0].instance_id}-0`, 'kill -9 "$(cat /home/vcap/run.pid)"')).exit).toBe(0);
     expect(await h.events.waitFor(id, (e) => e.state === 'CRASHED', { after: afterAdopt })).toMatchObject({
-      instance_id: running[0].instance_id, reason: 'exited with status 137',
+      instance_id: running[0].instance_id,
+      reason: 'exited with status 137',
     });
     await h.events.waitFor(id, (e) => e.state === 'RUNNING' && e.instance_id === running[0].instance_id, { after: afterAdopt });
 
@@ -114,7 +138,11 @@ describe.skipIf(skipReason)('the agent on its host', () => {
     expect(agent.capacity.free()).toEqual({ memoryMb: 100, diskMb: 16384, instances: 0 });
     // A stop for an app no host runs goes round a few times, then is dropped.
     await h.send({ kind: 'stop', app_id: 'ghost' });
-    await until('the stop for no app to be dropped', () => log.entries.find((e) => e.message.startsWith('Stop request for an app no host took') && e.app_id === 'ghost'), 20_000);
+    await until(
+      'the stop for no app to be dropped',
+      () => log.entries.find((e) => e.message.startsWith('Stop request for an app no host took') && e.app_id === 'ghost'),
+      20_000,
+    );
     expect(h.events.of('ghost')).toEqual([]);
     expect(log.entries.filter((e) => e.level === 'error')).toEqual([]);
   });

@@ -13,8 +13,15 @@ describe('agent settings', () => {
   it('has the README defaults', () => {
     const c = agentConfigFromEnv({ ...queues });
     expect(c).toMatchObject({
-      region: 'us-east-1', endpoint: undefined, wardenSocket: '/var/run/dropwarden/warden.sock', api: { host: '127.0.0.1', port: 7791 },
-      healthCheckTimeoutS: 60, maxRestarts: 5, cluster: undefined, advertiseHost: detectAdvertiseHost(), tuning: DEFAULT_TUNING,
+      region: 'us-east-1',
+      endpoint: undefined,
+      wardenSocket: '/var/run/dropwarden/warden.sock',
+      api: { host: '127.0.0.1', port: 7791 },
+      healthCheckTimeoutS: 60,
+      maxRestarts: 5,
+      cluster: undefined,
+      advertiseHost: detectAdvertiseHost(),
+      tuning: DEFAULT_TUNING,
     });
     expect(c.memoryMb).toBeGreaterThan(0);
     expect(c.diskMb).toBeGreaterThanOrEqual(0);
@@ -24,13 +31,29 @@ describe('agent settings', () => {
 
   it('reads every variable', () => {
     const c = agentConfigFromEnv({
-      ...queues, AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL: 'http://127.0.0.1:4566', DROPWARDEN_WARDEN_SOCKET: '/run/w.sock',
-      DROPWARDEN_AGENT_API: '0.0.0.0:8000', DROPWARDEN_AGENT_ADVERTISE_HOST: '10.1.2.3', DROPWARDEN_AGENT_MEMORY_MB: '2048',
-      DROPWARDEN_AGENT_DISK_MB: '0', DROPWARDEN_HEALTH_CHECK_TIMEOUT_SECONDS: '5', DROPWARDEN_MAX_RESTARTS: '0', DROPWARDEN_CLUSTER: 'c1',
+      ...queues,
+      AWS_REGION: 'eu-west-1',
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:4566',
+      DROPWARDEN_WARDEN_SOCKET: '/run/w.sock',
+      DROPWARDEN_AGENT_API: '0.0.0.0:8000',
+      DROPWARDEN_AGENT_ADVERTISE_HOST: '10.1.2.3',
+      DROPWARDEN_AGENT_MEMORY_MB: '2048',
+      DROPWARDEN_AGENT_DISK_MB: '0',
+      DROPWARDEN_HEALTH_CHECK_TIMEOUT_SECONDS: '5',
+      DROPWARDEN_MAX_RESTARTS: '0',
+      DROPWARDEN_CLUSTER: 'c1',
     });
     expect(c).toMatchObject({
-      region: 'eu-west-1', endpoint: 'http://127.0.0.1:4566', wardenSocket: '/run/w.sock', api: { host: '0.0.0.0', port: 8000 },
-      advertiseHost: '10.1.2.3', memoryMb: 2048, diskMb: 0, healthCheckTimeoutS: 5, maxRestarts: 0, cluster: 'c1',
+      region: 'eu-west-1',
+      endpoint: 'http://127.0.0.1:4566',
+      wardenSocket: '/run/w.sock',
+      api: { host: '0.0.0.0', port: 8000 },
+      advertiseHost: '10.1.2.3',
+      memoryMb: 2048,
+      diskMb: 0,
+      healthCheckTimeoutS: 5,
+      maxRestarts: 0,
+      cluster: 'c1',
     });
     expect(agentConfigFromEnv({ ...queues, DROPWARDEN_AGENT_API: 'off' }).api).toBeNull();
   });

@@ -80,10 +80,22 @@ describe('the droplet cache', () => {
   });
 
   it.each([
-    ['a loopback http:// URL', () => `http://127.0.0.1:${(server.address() as AddressInfo).port}/d.tgz`, /http:\/\/ URLs are not allowed; allowed: s3:\/\/droplets\/… or an https:\/\/ URL to a public address \(DROPWARDEN_DROPLETS_FROM\)/],
-    ['a loopback https:// URL', () => `https://127.0.0.1:${(server.address() as AddressInfo).port}/d.tgz`, /https:\/\/127\.0\.0\.1:\d+\/d\.tgz is a loopback address: only public addresses are fetched/],
+    [
+      'a loopback http:// URL',
+      () => `http://127.0.0.1:${(server.address() as AddressInfo).port}/d.tgz`,
+      /http:\/\/ URLs are not allowed; allowed: s3:\/\/droplets\/… or an https:\/\/ URL to a public address \(DROPWARDEN_DROPLETS_FROM\)/,
+    ],
+    [
+      'a loopback https:// URL',
+      () => `https://127.0.0.1:${(server.address() as AddressInfo).port}/d.tgz`,
+      /https:\/\/127\.0\.0\.1:\d+\/d\.tgz is a loopback address: only public addresses are fetched/,
+    ],
     ['the instance metadata service', () => 'https://169.254.169.254/latest/user-data', /is a link-local address/],
-    ['a name resolving to loopback', () => `https://localhost:${(server.address() as AddressInfo).port}/d.tgz`, /localhost resolves to (127\.0\.0\.1|::1), a loopback address/],
+    [
+      'a name resolving to loopback',
+      () => `https://localhost:${(server.address() as AddressInfo).port}/d.tgz`,
+      /localhost resolves to (127\.0\.0\.1|::1), a loopback address/,
+    ],
     ['another bucket', () => `s3://${stack.config.buckets.apps}/app/1.tgz`, /the bucket apps is not allowed/],
   ])('refuses %s, permanently, without fetching it', async (_what, uri, message) => {
     const cache = new DropletCache({ dir: join(dir, 'refused'), s3: s3Client(stack.config), ...production() });

@@ -32,8 +32,18 @@ afterAll(async () => {
 });
 
 const state = (s: InstanceState['state'], instance_id = 'i1'): InstanceState => ({
-  app_id: 'a', instance_id, index: 0, state: s, host: 'h', port: null, url: null, reason: null,
-  droplet_uri: 's3://d/k.tgz', restarts: 0, agent: 'agent', timestamp: new Date().toISOString(),
+  app_id: 'a',
+  instance_id,
+  index: 0,
+  state: s,
+  host: 'h',
+  port: null,
+  url: null,
+  reason: null,
+  droplet_uri: 's3://d/k.tgz',
+  restarts: 0,
+  agent: 'agent',
+  timestamp: new Date().toISOString(),
 });
 
 /** A fresh events queue and reply_to queue, and a counter of the sends the emulator got for the reply_to. */

@@ -23,15 +23,26 @@ const instanceArn = (id: string) => `arn:aws:ecs:${REGION}:${ACCOUNT}:container-
 const OURS = instanceArn('a1b2c3d4e5f60718293a4b5c6d7e8f90');
 const OTHER = instanceArn('ffeeddccbbaa00998877665544332211');
 
-interface Call { op: string; body: any; at: number }
-interface Fault { status: number; type: string; message: string }
+interface Call {
+  op: string;
+  body: any;
+  at: number;
+}
+interface Fault {
+  status: number;
+  type: string;
+  message: string;
+}
 
 /** The few ECS operations the agent and `hosts` use, with the state they change. */
 class EcsStandIn {
   readonly calls: Call[] = [];
   readonly faults = new Map<string, Fault[]>();
   /** Custom attributes by container instance ARN. */
-  readonly attributes = new Map<string, Map<string, string>>([[OURS, new Map()], [OTHER, new Map()]]);
+  readonly attributes = new Map<string, Map<string, string>>([
+    [OURS, new Map()],
+    [OTHER, new Map()],
+  ]);
   /** Which container instance a task runs on (what DescribeTasks answers). */
   taskHost = new Map([[TASK_ARN, OURS]]);
   server!: Server;
@@ -42,7 +53,9 @@ class EcsStandIn {
       let text = '';
       req.on('data', (c) => (text += c));
       req.on('end', () => {
-        const op = String(req.headers['x-amz-target'] ?? '').split('.').at(-1)!;
+        const op = String(req.headers['x-amz-target'] ?? '')
+          .split('.')
+          .at(-1)!;
         const body = JSON.parse(text || '{}');
         this.calls.push({ op, body, at: Date.now() });
         const reply = (status: number, payload: unknown) => {
@@ -79,7 +92,8 @@ class EcsStandIn {
     switch (op) {
       case 'DescribeTasks':
         return {
-          tasks: body.tasks.filter((t: string) => this.taskHost.has(t))
+          tasks: body.tasks
+            .filter((t: string) => this.taskHost.has(t))
             .map((t: string) => ({ taskArn: t, containerInstanceArn: this.taskHost.get(t), lastStatus: 'RUNNING' })),
           failures: body.tasks.filter((t: string) => !this.taskHost.has(t)).map((t: string) => ({ arn: t, reason: 'MISSING' })),
         };
@@ -182,7 +196,9 @@ describe('capacity reporter on ECS', () => {
       ['PutAttributes', put('3584', '40960', '2')],
     ]);
     expect(Object.fromEntries(ecs.attributes.get(OURS)!)).toEqual({
-      'dropwarden.free_memory_mb': '3584', 'dropwarden.free_disk_mb': '40960', 'dropwarden.instances': '2',
+      'dropwarden.free_memory_mb': '3584',
+      'dropwarden.free_disk_mb': '40960',
+      'dropwarden.instances': '2',
     });
   });
 
@@ -260,11 +276,16 @@ describe('capacity reporter on ECS', () => {
     await r.report({ memoryMb: 7, diskMb: 8, instances: 9 });
     await r.close();
     reporter = undefined;
-    expect(ecs.callsOf('DeleteAttributes').map((c) => c.body)).toEqual([{
-      cluster: CLUSTER,
-      attributes: ['dropwarden.free_memory_mb', 'dropwarden.free_disk_mb', 'dropwarden.instances']
-        .map((name) => ({ name, targetType: 'container-instance', targetId: OURS })),
-    }]);
+    expect(ecs.callsOf('DeleteAttributes').map((c) => c.body)).toEqual([
+      {
+        cluster: CLUSTER,
+        attributes: ['dropwarden.free_memory_mb', 'dropwarden.free_disk_mb', 'dropwarden.instances'].map((name) => ({
+          name,
+          targetType: 'container-instance',
+          targetId: OURS,
+        })),
+      },
+    ]);
     expect(ecs.attributes.get(OURS)!.size).toBe(0);
     await r.report({ memoryMb: 1, diskMb: 1, instances: 1 });
     expect(ecs.callsOf('PutAttributes')).toHaveLength(1);
@@ -289,12 +310,30 @@ describe('dropwarden hosts on a cluster', () => {
       cluster: CLUSTER,
       hosts: [
         {
-          host: 'i-0aaa1111', ec2_instance_id: 'i-0aaa1111', container_instance_arn: OURS, status: 'ACTIVE', agent_connected: true,
-          running_tasks: 1, availability_zone: `${REGION}a`, instance_type: 'm7i.large', free_memory_mb: 3584, free_disk_mb: 40960, instances: 2,
+          host: 'i-0aaa1111',
+          ec2_instance_id: 'i-0aaa1111',
+          container_instance_arn: OURS,
+          status: 'ACTIVE',
+          agent_connected: true,
+          running_tasks: 1,
+          availability_zone: `${REGION}a`,
+          instance_type: 'm7i.large',
+          free_memory_mb: 3584,
+          free_disk_mb: 40960,
+          instances: 2,
         },
         {
-          host: 'i-0bbb2222', ec2_instance_id: 'i-0bbb2222', container_instance_arn: OTHER, status: 'DRAINING', agent_connected: true,
-          running_tasks: 0, availability_zone: `${REGION}b`, instance_type: 'm7i.large', free_memory_mb: null, free_disk_mb: null, instances: null,
+          host: 'i-0bbb2222',
+          ec2_instance_id: 'i-0bbb2222',
+          container_instance_arn: OTHER,
+          status: 'DRAINING',
+          agent_connected: true,
+          running_tasks: 0,
+          availability_zone: `${REGION}b`,
+          instance_type: 'm7i.large',
+          free_memory_mb: null,
+          free_disk_mb: null,
+          instances: null,
         },
       ],
     });
@@ -326,16 +365,31 @@ describe('locally: the one host', () => {
     reporter = createCapacityReporter({ env: { DROPWARDEN_AGENT_DIR: dir }, region: REGION });
     await reporter.report({ memoryMb: 2048.7, diskMb: 9000, instances: 1 });
     expect(JSON.parse(readFileSync(join(dir, 'host.json'), 'utf8'))).toMatchObject({
-      host: hostname(), free_memory_mb: 2048, free_disk_mb: 9000, instances: 1, updated_at: expect.any(String),
+      host: hostname(),
+      free_memory_mb: 2048,
+      free_disk_mb: 9000,
+      instances: 1,
+      updated_at: expect.any(String),
     });
     const run = await runCli(['hosts', '--json'], { DROPWARDEN_AGENT_DIR: dir });
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual({
       cluster: null,
-      hosts: [{
-        host: hostname(), ec2_instance_id: null, container_instance_arn: null, status: 'LOCAL', agent_connected: null,
-        running_tasks: null, availability_zone: null, instance_type: null, free_memory_mb: 2048, free_disk_mb: 9000, instances: 1,
-      }],
+      hosts: [
+        {
+          host: hostname(),
+          ec2_instance_id: null,
+          container_instance_arn: null,
+          status: 'LOCAL',
+          agent_connected: null,
+          running_tasks: null,
+          availability_zone: null,
+          instance_type: null,
+          free_memory_mb: 2048,
+          free_disk_mb: 9000,
+          instances: 1,
+        },
+      ],
     });
     await reporter.close();
     reporter = undefined;
@@ -347,7 +401,10 @@ describe('locally: the one host', () => {
     const dataDir = join(tmp, 'data');
     mkdirSync(join(dataDir, 'agent'), { recursive: true });
     mkdirSync(stateDir, { recursive: true });
-    writeFileSync(join(dataDir, 'agent', 'host.json'), JSON.stringify({ host: 'box', free_memory_mb: 5, free_disk_mb: 6, instances: 0, updated_at: new Date().toISOString() }));
+    writeFileSync(
+      join(dataDir, 'agent', 'host.json'),
+      JSON.stringify({ host: 'box', free_memory_mb: 5, free_disk_mb: 6, instances: 0, updated_at: new Date().toISOString() }),
+    );
     // This test process stands in for the running `up` (the state file names a live pid).
     writeFileSync(join(stateDir, 'stack.json'), JSON.stringify({ pid: process.pid, started_at: '', data_dir: dataDir, config: {} }));
     const run = await runCli(['hosts'], { DROPWARDEN_STATE_DIR: stateDir });
@@ -391,7 +448,10 @@ describe('agent metrics (EMF)', () => {
     const free = {
       Namespace: 'dropwarden',
       Dimensions: [['service', 'Host']],
-      Metrics: [{ Name: 'FreeMemory', Unit: 'Megabytes' }, { Name: 'FreeDisk', Unit: 'Megabytes' }],
+      Metrics: [
+        { Name: 'FreeMemory', Unit: 'Megabytes' },
+        { Name: 'FreeDisk', Unit: 'Megabytes' },
+      ],
       values: { service: 'agent', Host: hostname(), FreeMemory: 1536, FreeDisk: 20480 },
     };
     const states = (state: string, n: number) => ({

@@ -3,6 +3,8 @@
  * parent, iptables prefix, subnet and port pool), the embedded S3+SQS, droplets staged and
  * packed by the stager's own phases, and an events reader.
  */
+import { createCapacityReporter } from '../../container-host/agent/fleet.ts';
+import { pluginEnvironmentFromEnv } from '../../functions/stager/config.ts';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ import type { InstanceState } from '../../contracts/instances.ts';
 import { Agent } from '../../container-host/agent/agent.ts';
 import { agentConfigFromEnv, type AgentConfig, type AgentTuning } from '../../container-host/agent/config.ts';
 import type { AgentLogger, LogFields } from '../../container-host/agent/log.ts';
+import type { RouteRegistrar } from '../../container-host/agent/routes/registrar.ts';
 import { pack } from '../../functions/stager/phases/pack.ts';
 import { stage } from '../../functions/stager/phases/stage.ts';
 import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
@@ -46,10 +49,12 @@ export interface LogEntry extends LogFields {
 /** A logger that keeps every entry (and prints errors and warnings when DEBUG_AGENT is set). */
 export function memoryLogger(): AgentLogger & { entries: LogEntry[] } {
   const entries: LogEntry[] = [];
-  const at = (level: LogEntry['level']) => (message: string, fields: LogFields = {}) => {
-    entries.push({ ...fields, level, message });
-    if (process.env.DEBUG_AGENT) console.log(JSON.stringify({ level, message, ...fields }));
-  };
+  const at =
+    (level: LogEntry['level']) =>
+    (message: string, fields: LogFields = {}) => {
+      entries.push({ ...fields, level, message });
+      if (process.env.DEBUG_AGENT) console.log(JSON.stringify({ level, message, ...fields }));
+    };
   return { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
@@ -70,9 +75,7 @@ export class EventReader {
   async #read(): Promise<void> {
     const sqs = sqsClient(this.#stack.config);
     while (this.#running) {
-      const out = await sqs
-        .send(new ReceiveMessageCommand({ QueueUrl: this.#queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }))
-        .catch(() => ({ Messages: [] }));
+      const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: this.#queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 })).catch(() => ({ Messages: [] }));
       const messages = out.Messages ?? [];
       if (messages.length === 0) continue;
       for (const m of messages) this.events.push(JSON.parse(m.Body!) as InstanceState);
@@ -90,7 +93,9 @@ export class EventReader {
   async waitFor(appId: string, match: (e: InstanceState) => boolean, opts: { after?: number; ms?: number } = {}): Promise<InstanceState> {
     const end = Date.now() + (opts.ms ?? 30_000);
     for (;;) {
-      const found = this.of(appId).slice(opts.after ?? 0).find(match);
+      const found = this.of(appId)
+        .slice(opts.after ?? 0)
+        .find(match);
       if (found) return found;
       if (Date.now() > end) {
         throw new Error(`no matching event for ${appId} within ${opts.ms ?? 30_000} ms; got ${JSON.stringify(this.of(appId).map((e) => [e.state, e.reason]))}`);
@@ -129,7 +134,9 @@ export const DEAF_APP: AppSpec = {
 
 /** Allocates until the memory limit kills it. */
 export const GREEDY_APP: AppSpec = {
-  files: { 'greedy.js': "console.log('allocating');\nconst hoard = [];\nsetInterval(() => { for (let i = 0; i < 8; i++) hoard.push(Buffer.alloc(1 << 20, 1)); }, 10);\n" },
+  files: {
+    'greedy.js': "console.log('allocating');\nconst hoard = [];\nsetInterval(() => { for (let i = 0; i < 8; i++) hoard.push(Buffer.alloc(1 << 20, 1)); }, 10);\n",
+  },
   command: 'node greedy.js',
 };
 
@@ -186,8 +193,9 @@ export class AgentHarness {
     return agentConfigFromEnv(this.env(extra), { restartBackoffFirstMs: 300, pollWaitSeconds: 2, ...tuning });
   }
 
-  async startAgent(config = this.config(), log = memoryLogger()): Promise<{ agent: Agent; log: ReturnType<typeof memoryLogger> }> {
-    const agent = new Agent(config, { log, env: this.env() });
+  async startAgent(config = this.config(), log = memoryLogger(), registrar?: RouteRegistrar): Promise<{ agent: Agent; log: ReturnType<typeof memoryLogger> }> {
+    const reporter = createCapacityReporter({ env: this.env(), region: config.region, endpoint: config.endpoint, agentDir: config.agentDir, log });
+    const agent = new Agent(config, { log, reporter, registrar });
     this.agents.push(agent);
     await agent.start();
     return { agent, log };
@@ -228,12 +236,16 @@ export class AgentHarness {
     mkdirSync(join(dropletDir, 'app'), { recursive: true });
     for (const [file, text] of Object.entries(app.files)) writeFileSync(join(dropletDir, 'app', file), text);
     const signal = new AbortController().signal;
-    await stage({ dropletDir, properties: { framework: 'standalone', meta: { command: app.command } }, log: () => {}, signal });
+    await stage({
+      dropletDir,
+      properties: { framework: 'standalone', meta: { command: app.command } },
+      log: () => {},
+      signal,
+      plugins: pluginEnvironmentFromEnv(process.env),
+    });
     const packed = await pack({ dropletDir, dest: join(work, 'droplet.tgz'), gzipLevel: 1, signal });
     const key = `${name}/${packed.sha256}.tgz`;
-    await s3Client(this.stack.config).send(
-      new PutObjectCommand({ Bucket: this.stack.config.buckets.droplets, Key: key, Body: readFileSync(packed.path) }),
-    );
+    await s3Client(this.stack.config).send(new PutObjectCommand({ Bucket: this.stack.config.buckets.droplets, Key: key, Body: readFileSync(packed.path) }));
     rmSync(work, { recursive: true, force: true });
     return `s3://${this.stack.config.buckets.droplets}/${key}`;
   }

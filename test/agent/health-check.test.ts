@@ -25,8 +25,7 @@ describe('health checks', () => {
     const port = await freePort();
     expect(await probe({ type: 'port' }, '127.0.0.1', port)).toBe('ECONNREFUSED');
     let healthy = false;
-    const waiting = waitHealthy({ type: 'port' }, { host: '127.0.0.1', port }, { timeoutS: 30, signal: new AbortController().signal })
-      .then(() => (healthy = true));
+    const waiting = waitHealthy({ type: 'port' }, { host: '127.0.0.1', port }, { timeoutS: 30, signal: new AbortController().signal }).then(() => (healthy = true));
     // Still refused, so waitHealthy cannot have passed yet: it keeps trying until the listener comes.
     expect(await probe({ type: 'port' }, '127.0.0.1', port)).toBe('ECONNREFUSED');
     expect(healthy).toBe(false);

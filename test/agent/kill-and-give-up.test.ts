@@ -46,7 +46,12 @@ describe.skipIf(skipReason)('the agent, killed and giving up', () => {
       const again = await h.events.waitFor(id, (e) => e.state === 'RUNNING' && e.instance_id === r.instance_id, { after: seen });
       expect(again).toMatchObject({ index: r.index, port: r.port, url: r.url, restarts: 0 });
     }
-    expect(h.events.of(id).slice(seen).map((e) => e.state)).toEqual(['RUNNING', 'RUNNING']);
+    expect(
+      h.events
+        .of(id)
+        .slice(seen)
+        .map((e) => e.state),
+    ).toEqual(['RUNNING', 'RUNNING']);
     expect((await h.handles()).sort()).toEqual(handles);
     const app = (await (await fetch(`http://${second.api}/v1/apps/${id}`)).json()) as { instances: Array<{ instance_id: string; state: string }> };
     expect(app.instances.map((i) => [i.instance_id, i.state]).sort()).toEqual(running.map((r) => [r.instance_id, 'RUNNING']).sort());
@@ -55,7 +60,8 @@ describe.skipIf(skipReason)('the agent, killed and giving up', () => {
     const afterAdopt = h.events.of(id).length;
     expect((await h.runIn(`dwa-${running[1].instance_id}-0`, 'kill -9 "$(cat /home/vcap/run.pid)"')).exit).toBe(0);
     expect(await h.events.waitFor(id, (e) => e.state === 'CRASHED', { after: afterAdopt })).toMatchObject({
-      instance_id: running[1].instance_id, reason: 'exited with status 137',
+      instance_id: running[1].instance_id,
+      reason: 'exited with status 137',
     });
     expect(await h.events.waitFor(id, (e) => e.state === 'RUNNING', { after: afterAdopt })).toMatchObject({ instance_id: running[1].instance_id, restarts: 1 });
 
@@ -74,13 +80,22 @@ describe.skipIf(skipReason)('the agent, killed and giving up', () => {
     const full = agent.capacity.free();
     const id = 'doomed';
     await h.send({ kind: 'start', app_id: id, droplet_uri: droplet, memory: 64 });
-    const gaveUp = await until('the agent to give the instance up', () => log.entries.find((e) => e.message === 'Instance crashed and will not be restarted' && e.app_id === id), 60_000);
+    const gaveUp = await until(
+      'the agent to give the instance up',
+      () => log.entries.find((e) => e.message === 'Instance crashed and will not be restarted' && e.app_id === id),
+      60_000,
+    );
     expect(gaveUp).toMatchObject({ reason: 'exited with status 3', restarts: 2 });
 
     // Two restarts after the first crash, each reported, then nothing more.
     await until('the last CRASHED on the events queue', () => (h.events.of(id).filter((e) => e.state === 'CRASHED').length === 3 ? true : undefined));
     expect(h.events.of(id).map((e) => [e.state, e.restarts])).toEqual([
-      ['STARTING', 0], ['CRASHED', 0], ['STARTING', 1], ['CRASHED', 1], ['STARTING', 2], ['CRASHED', 2],
+      ['STARTING', 0],
+      ['CRASHED', 0],
+      ['STARTING', 1],
+      ['CRASHED', 1],
+      ['STARTING', 2],
+      ['CRASHED', 2],
     ]);
     const last = h.events.of(id).at(-1)!;
     expect(last).toMatchObject({ reason: 'exited with status 3', url: null });

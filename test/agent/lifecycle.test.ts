@@ -76,9 +76,16 @@ describe.skipIf(skipReason)('the agent', () => {
     const id = appId('too-big');
     await h.send({ kind: 'start', app_id: id, droplet_uri: droplets.hello, memory: 8192, instances: 2 });
     const crashed = await h.events.waitFor(id, (e) => e.state === 'CRASHED' && e.index === 1);
-    expect(crashed.reason).toBe('cannot run here: 2 instances of 8192 MB memory and 1024 MB disk need more than this host has in all ' +
-      '(4096 MB memory, 16384 MB disk); ask for less memory, disk or instances');
-    expect(h.events.of(id).map((e) => [e.index, e.state])).toEqual(expect.arrayContaining([[0, 'CRASHED'], [1, 'CRASHED']]));
+    expect(crashed.reason).toBe(
+      'cannot run here: 2 instances of 8192 MB memory and 1024 MB disk need more than this host has in all ' +
+        '(4096 MB memory, 16384 MB disk); ask for less memory, disk or instances',
+    );
+    expect(h.events.of(id).map((e) => [e.index, e.state])).toEqual(
+      expect.arrayContaining([
+        [0, 'CRASHED'],
+        [1, 'CRASHED'],
+      ]),
+    );
     expect(h.events.of(id).some((e) => e.state === 'STARTING')).toBe(false);
     expect(log.entries.some((e) => e.message.startsWith('No room') && e.app_id === id)).toBe(false);
     expect((await get(`http://${agent.apiAddress}/v1/apps/${id}`)).status).toBe(404);
@@ -182,7 +189,7 @@ describe.skipIf(skipReason)('the agent', () => {
     await stopApp(id);
   });
 
-  it.concurrent('sends every state to the request\'s reply_to queue too', async () => {
+  it.concurrent("sends every state to the request's reply_to queue too", async () => {
     const id = appId('reply');
     const { QueueUrl } = await sqsClient(h.stack.config).send(new CreateQueueCommand({ QueueName: `reply-${id}` }));
     const replies = new EventReader(h.stack, QueueUrl!);

@@ -12,8 +12,16 @@ describe('start queue messages', () => {
   it('parses start and stop requests with their defaults', () => {
     expect(explainMalformed(JSON.stringify({ kind: 'start', app_id: 7, droplet_uri: 's3://d/k.tgz', extra: true }))).toEqual({
       message: {
-        kind: 'start', app_id: '7', droplet_uri: 's3://d/k.tgz', instances: 1, memory: 256, disk: 1024, environment: [], services: [],
-        health_check: { type: 'port' }, extra: true,
+        kind: 'start',
+        app_id: '7',
+        droplet_uri: 's3://d/k.tgz',
+        instances: 1,
+        memory: 256,
+        disk: 1024,
+        environment: [],
+        services: [],
+        health_check: { type: 'port' },
+        extra: true,
       },
     });
     expect(explainMalformed('{"kind":"stop","app_id":"a"}')).toEqual({ message: { kind: 'stop', app_id: 'a' } });
@@ -31,9 +39,14 @@ describe('start queue messages', () => {
     // A start request with a usable reply_to says where to answer; one without does not.
     const reply = 'http://127.0.0.1:4566/000000000000/replies';
     expect(explainMalformed(JSON.stringify({ kind: 'start', app_id: 'web', droplet_uri: 'ftp://x', reply_to: reply }))).toEqual({
-      error: 'droplet_uri: droplet_uri must be an s3://bucket/key or an https:// URL', replyTo: reply, appId: 'web',
+      error: 'droplet_uri: droplet_uri must be an s3://bucket/key or an https:// URL',
+      replyTo: reply,
+      appId: 'web',
     });
-    expect(explainMalformed(JSON.stringify({ kind: 'start', app_id: ['x'], instances: 0, droplet_uri: 's3://d/k', reply_to: reply }))).toMatchObject({ replyTo: reply, appId: '' });
+    expect(explainMalformed(JSON.stringify({ kind: 'start', app_id: ['x'], instances: 0, droplet_uri: 's3://d/k', reply_to: reply }))).toMatchObject({
+      replyTo: reply,
+      appId: '',
+    });
     expect(explainMalformed(JSON.stringify({ kind: 'start', app_id: 'web', reply_to: 'not a url' }))).not.toHaveProperty('replyTo');
     expect(explainMalformed(JSON.stringify({ kind: 'stop', app_id: 'A', reply_to: reply }))).not.toHaveProperty('replyTo');
     // A NUL cannot cross exec: refused at the boundary, not found later as a crash loop.

@@ -85,9 +85,7 @@ describe.skipIf(skipReason)('the agent with a reply_to queue deleted under it', 
     expect(goneSends).toBe(2);
 
     const aboutReplyTo = log.entries.filter((e) => e.queue_url === replyTo);
-    expect(aboutReplyTo.map((e) => [e.level, e.message])).toEqual([
-      ['info', expect.stringContaining('reply_to queue does not exist')],
-    ]);
+    expect(aboutReplyTo.map((e) => [e.level, e.message])).toEqual([['info', expect.stringContaining('reply_to queue does not exist')]]);
     expect(log.entries.filter((e) => e.level === 'error')).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@ import { AgentHarness, HELLO_APP, skipReason } from './harness.ts';
 const h = new AgentHarness('cgroup', { prefix: `ac${process.pid % 10000}`, pool: '100.100.8.0/24', firstPort: 63601 });
 const MB = 1024 * 1024;
 
-describe.skipIf(skipReason)('an agent start in the kernel\'s cgroups', () => {
+describe.skipIf(skipReason)("an agent start in the kernel's cgroups", () => {
   let hello: string;
   beforeAll(async () => {
     await h.start();
@@ -23,7 +23,7 @@ describe.skipIf(skipReason)('an agent start in the kernel\'s cgroups', () => {
     await h.close();
   });
 
-  it('runs the droplet under the request\'s memory limit, serves, and leaves no cgroup once stopped', async () => {
+  it("runs the droplet under the request's memory limit, serves, and leaves no cgroup once stopped", async () => {
     const id = 'cgroup-hello';
     await h.send({ kind: 'start', app_id: id, droplet_uri: hello, memory: 96 });
     const running = await h.events.waitFor(id, (e) => e.state === 'RUNNING', { ms: 600_000 });

@@ -18,14 +18,26 @@ const { values: args } = parseArgs({ options: { runs: { type: 'string', default:
 const RUNS = Number(args.runs);
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
-interface Variant { what: string; warden: LinuxWardenService; handle: string; dir: string; parent: string; discardOutput: boolean; times: number[] }
+interface Variant {
+  what: string;
+  warden: LinuxWardenService;
+  handle: string;
+  dir: string;
+  parent: string;
+  discardOutput: boolean;
+  times: number[];
+}
 
 async function variant(name: string, what: string, opts: { seccompHelper?: string; discardOutput?: boolean } = {}): Promise<Variant> {
   const dir = mkdtempSync(join(tmpdir(), `dw-bench-${name}-`));
   const parent = `dropwarden-bench-${name}-${process.pid}`;
   const warden = await createLinuxWardenService({
-    depotDir: join(dir, 'depot'), rootfsDir: join(dir, 'rootfs'), cgroupParent: parent,
-    network: false, disk: false, ...(opts.seccompHelper === undefined ? {} : { seccompHelper: opts.seccompHelper }),
+    depotDir: join(dir, 'depot'),
+    rootfsDir: join(dir, 'rootfs'),
+    cgroupParent: parent,
+    network: false,
+    disk: false,
+    ...(opts.seccompHelper === undefined ? {} : { seccompHelper: opts.seccompHelper }),
   });
   const { handle } = await warden.create({ bindMounts: [] });
   return { what, warden, handle, dir, parent, discardOutput: opts.discardOutput ?? false, times: [] };

@@ -25,7 +25,9 @@ try {
   async function pingDuring(work: Promise<unknown>): Promise<{ ms: number; pings: number[] }> {
     const t0 = performance.now();
     let done = false;
-    void work.finally(() => { done = true; });
+    void work.finally(() => {
+      done = true;
+    });
     const pings: number[] = [];
     while (!done) {
       const p0 = performance.now();
@@ -49,8 +51,10 @@ try {
   await a.call('LimitDisk', { handle, inode_limit: 1000 });
   steps.push(['destroy (ballast in place)', await pingDuring(a.call('Destroy', { handle }))]);
   for (const [what, s] of steps) {
-    process.stdout.write(`${what.padEnd(28)} ${what.startsWith('idle') ? '' : `took ${(s.ms / 1000).toFixed(2)} s; `}` +
-      `${s.pings.length} pings: p50 ${pct(s.pings, 50).toFixed(2)} ms, p99 ${pct(s.pings, 99).toFixed(2)} ms, max ${s.pings.reduce((m, x) => Math.max(m, x), 0).toFixed(2)} ms\n`);
+    process.stdout.write(
+      `${what.padEnd(28)} ${what.startsWith('idle') ? '' : `took ${(s.ms / 1000).toFixed(2)} s; `}` +
+        `${s.pings.length} pings: p50 ${pct(s.pings, 50).toFixed(2)} ms, p99 ${pct(s.pings, 99).toFixed(2)} ms, max ${s.pings.reduce((m, x) => Math.max(m, x), 0).toFixed(2)} ms\n`,
+    );
   }
   process.stdout.write(`image on the host disk with the ballast: ${imageMb.toFixed(0)} MB\n`);
 } finally {

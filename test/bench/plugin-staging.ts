@@ -43,7 +43,7 @@ const fixtures: Array<{ plugin: string; dir: string; properties?: StagingPropert
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-if (!existsSync(join(runtimesDir(), 'tomcat10'))) {
+if (!existsSync(join(runtimesDir(process.env), 'tomcat10'))) {
   execFileSync(new URL('../../resources/tomcat/build-bundle.sh', import.meta.url).pathname, { stdio: 'inherit' });
 }
 process.env.DROPWARDEN_BUILDPACKS = join(apps, 'buildpacks', 'greeting');
@@ -61,11 +61,11 @@ try {
     let size = 0;
     for (let i = 0; i <= runs; i++) {
       const started = performance.now();
-      const { result } = await runStagingTask(
-        { app_id: `bench-${i}`, download_uri: uri, properties: f.properties ?? {} },
-        `bench-${f.plugin}-${i}`,
-        { config, s3, log: new TaskLog() },
-      );
+      const { result } = await runStagingTask({ app_id: `bench-${i}`, download_uri: uri, properties: f.properties ?? {} }, `bench-${f.plugin}-${i}`, {
+        config,
+        s3,
+        log: new TaskLog(),
+      });
       if (result.error) throw new Error(`${f.plugin}: ${result.error}`);
       if (i === 0) continue; // warm-up
       totals.push(performance.now() - started);

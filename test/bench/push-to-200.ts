@@ -23,7 +23,7 @@ import { AgentApi } from '../../cli/agent-api.ts';
 import { startApp, stopApp } from '../../cli/app-client.ts';
 import { stageApp } from '../../cli/staging-client.ts';
 import type { StackConfig } from '../../lib/stack-config.ts';
-import { checkPrerequisites, PrerequisiteError } from '../../local/prerequisites.ts';
+import { checkPrerequisites, realHost, PrerequisiteError } from '../../local/prerequisites.ts';
 import { LocalStack } from '../../local/up.ts';
 
 const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '5' }, verbose: { type: 'boolean', default: false } }, strict: false });
@@ -39,14 +39,23 @@ async function firstOk(url: string | null | undefined, withinMs = 30_000): Promi
   if (!url) throw new Error('the instance has no URL');
   const deadline = Date.now() + withinMs;
   while (Date.now() < deadline) {
-    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.status === 200, () => false);
+    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`${url} did not answer 200 within ${withinMs / 1000} s`);
 }
 
-interface Split { total: number; staging: number; stagerTask: number; toRunning: number; runningTo200: number }
+interface Split {
+  total: number;
+  staging: number;
+  stagerTask: number;
+  toRunning: number;
+  runningTo200: number;
+}
 
 async function pushInProcess(config: StackConfig, api: AgentApi, appId: string): Promise<Split> {
   const t0 = performance.now();
@@ -78,7 +87,7 @@ function pushWithCli(env: NodeJS.ProcessEnv, appId: string): Promise<number> {
 }
 
 async function main() {
-  const host = checkPrerequisites();
+  const host = checkPrerequisites(realHost(process.env));
   if (host.problems.length || host.packages.length) {
     console.log(`skipped: ${new PrerequisiteError(host).message}`);
     return;
@@ -86,6 +95,7 @@ async function main() {
   const root = await mkdtemp(join(tmpdir(), 'dropwarden-bench-push-'));
   process.env.DROPWARDEN_STATE_DIR = join(root, 'state'); // never touch a running `up`'s state file
   const stack = new LocalStack({
+    env: process.env,
     port: 0,
     dataDir: join(root, 'data'),
     out: (part, line) => (args.verbose ? process.stderr.write(`[${part}] ${line}\n`) : undefined),

@@ -30,13 +30,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
-import {
-  CreateQueueCommand,
-  DeleteMessageCommand,
-  DeleteQueueCommand,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-} from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteMessageCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { Upload } from '@aws-sdk/lib-storage';
 import { openAppArchive } from '../../cli/app-archive.ts';
 import type { StagingRequest, StagingResult } from '../../contracts/staging.ts';
@@ -262,6 +256,7 @@ async function main() {
     await rm(app.dir, { recursive: true, force: true });
 
     stack = new LocalStack({
+      env: process.env,
       port: 0,
       dataDir: join(root, 'data'),
       stagingVisibilitySeconds: 120,
@@ -335,12 +330,8 @@ async function main() {
       droplet_sha256_stable: shas.size === 1,
       shell_ms: shell.length ? Math.round(median(shell.map((s) => s.ms))) : undefined,
       shell_runs_ms: shell.map((s) => Math.round(s.ms)),
-      shell_cpu_s: shell.length
-        ? { pipeline: median(shell.map((s) => s.cpu.pipeline)), emulator: median(shell.map((s) => s.cpu.emulator)) }
-        : undefined,
-      shell_phases_ms: shell.length
-        ? Object.fromEntries(Object.keys(shell[0]!.phases).map((p) => [p, median(shell.map((s) => s.phases[p]!))]))
-        : undefined,
+      shell_cpu_s: shell.length ? { pipeline: median(shell.map((s) => s.cpu.pipeline)), emulator: median(shell.map((s) => s.cpu.emulator)) } : undefined,
+      shell_phases_ms: shell.length ? Object.fromEntries(Object.keys(shell[0]!.phases).map((p) => [p, median(shell.map((s) => s.phases[p]!))])) : undefined,
       ratio: shell.length ? +(median(stager.map((s) => s.ms)) / median(shell.map((s) => s.ms))).toFixed(3) : undefined,
     };
     say(JSON.stringify(summary, null, 2));

@@ -17,18 +17,32 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { SAMPLE_APPS } from '../../samples/index.ts';
+import { routeGet } from '../support/routes.ts';
 
 const { values: args } = parseArgs({ options: { starts: { type: 'string', default: '2' } }, strict: false });
 const starts = Number(args.starts);
 const REPO = new URL('../..', import.meta.url).pathname;
 const s = (ms: number | undefined) => (ms === undefined ? '—' : `${(ms / 1000).toFixed(1)} s`);
 
-interface Start { installs?: number; bundles?: number; ready: number; urls: number; stop: number }
+interface Start {
+  installs?: number;
+  bundles?: number;
+  ready: number;
+  urls: number;
+  stop: number;
+}
 
 async function firstOk(url: string, withinMs = 60_000): Promise<void> {
   const deadline = Date.now() + withinMs;
   while (Date.now() < deadline) {
-    if (await fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.status === 200, () => false)) return;
+    // The samples' routes (http://<name>.localhost:<port>), sent to loopback with their Host.
+    if (
+      await routeGet(url, { timeoutMs: 2000 }).then(
+        (r) => r.status === 200,
+        () => false,
+      )
+    )
+      return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`${url} did not answer 200 within ${withinMs / 1000} s`);

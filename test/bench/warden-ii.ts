@@ -25,7 +25,11 @@ const pct = (xs: number[], p: number): number => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 
-async function measure(label: string, config: Partial<LinuxWardenConfig>, after?: (w: Awaited<ReturnType<typeof createLinuxWardenService>>, h: string) => Promise<void>): Promise<void> {
+async function measure(
+  label: string,
+  config: Partial<LinuxWardenConfig>,
+  after?: (w: Awaited<ReturnType<typeof createLinuxWardenService>>, h: string) => Promise<void>,
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dw-bench2-'));
   const w = await createLinuxWardenService({ depotDir: join(dir, 'depot'), rootfsDir: join(dir, 'rootfs'), cgroupParent: `dw-bench2-${process.pid}`, ...config });
   try {

@@ -99,11 +99,19 @@ function nsenterTrue(pid: number): Promise<void> {
 async function startDaemon(dir: string, cgroupParent: string): Promise<{ child: ChildProcess; socket: string }> {
   const socket = join(dir, 'warden.sock');
   const config = join(dir, 'wardend.json');
-  writeFileSync(config, JSON.stringify({
-    socket, health: null, depotDir: join(dir, 'depot'), rootfsDir: join(dir, 'rootfs'), cgroupParent, stopTimeoutMs: 2000,
-    ...(args.network ? {} : { network: false }),
-    ...(args.disk ? {} : { disk: false }),
-  }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      socket,
+      health: null,
+      depotDir: join(dir, 'depot'),
+      rootfsDir: join(dir, 'rootfs'),
+      cgroupParent,
+      stopTimeoutMs: 2000,
+      ...(args.network ? {} : { network: false }),
+      ...(args.disk ? {} : { disk: false }),
+    }),
+  );
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'dropwarden.js'), 'wardend', '--config', config], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });

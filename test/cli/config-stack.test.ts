@@ -22,6 +22,7 @@ const OUTPUTS: Record<string, string> = {
   [STACK_OUTPUTS.apps]: 'dropwarden-apps-abc',
   [STACK_OUTPUTS.droplets]: 'dropwarden-droplets-abc',
   [STACK_OUTPUTS.cache]: 'dropwarden-cache-abc',
+  [STACK_OUTPUTS.routes]: 'https://{app}.apps.example.com',
 };
 /** The stacks the stand-in knows, by name: their outputs. */
 const STACKS: Record<string, Record<string, string>> = {
@@ -47,22 +48,26 @@ beforeAll(async () => {
       res.setHeader('content-type', 'text/xml');
       if (form.Action !== 'DescribeStacks' || !outputs) {
         // What CloudFormation answers for a stack it does not have.
-        res.writeHead(400).end(
-          `<ErrorResponse xmlns="${XMLNS}"><Error><Type>Sender</Type><Code>ValidationError</Code>` +
-            `<Message>Stack with id ${esc(name ?? '')} does not exist</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`,
-        );
+        res
+          .writeHead(400)
+          .end(
+            `<ErrorResponse xmlns="${XMLNS}"><Error><Type>Sender</Type><Code>ValidationError</Code>` +
+              `<Message>Stack with id ${esc(name ?? '')} does not exist</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`,
+          );
         return;
       }
       const members = Object.entries(outputs)
         .map(([k, v]) => `<member><OutputKey>${esc(k)}</OutputKey><OutputValue>${esc(v)}</OutputValue></member>`)
         .join('');
-      res.writeHead(200).end(
-        `<DescribeStacksResponse xmlns="${XMLNS}"><DescribeStacksResult><Stacks><member>` +
-          `<StackName>${esc(name)}</StackName><StackId>arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${esc(name)}/1</StackId>` +
-          `<CreationTime>2024-01-01T00:00:00Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus>` +
-          `<Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult>` +
-          `<ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata></DescribeStacksResponse>`,
-      );
+      res
+        .writeHead(200)
+        .end(
+          `<DescribeStacksResponse xmlns="${XMLNS}"><DescribeStacksResult><Stacks><member>` +
+            `<StackName>${esc(name)}</StackName><StackId>arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${esc(name)}/1</StackId>` +
+            `<CreationTime>2024-01-01T00:00:00Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus>` +
+            `<Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult>` +
+            `<ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata></DescribeStacksResponse>`,
+        );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -83,7 +88,7 @@ const env = () => ({
 });
 
 describe('dropwarden config --stack', () => {
-  it('--json: the queue URLs and bucket names from the stack\'s outputs, no endpoint', async () => {
+  it("--json: the queue URLs and bucket names from the stack's outputs, no endpoint", async () => {
     const run = await runCli(['config', '--stack', 'Dropwarden', '--json'], env());
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
@@ -92,6 +97,7 @@ describe('dropwarden config --stack', () => {
       endpoint: null,
       queues: { staging: queue('Staging'), staging_dlq: queue('StagingDlq'), results: queue('Results'), start: queue('Start'), events: queue('Events') },
       buckets: { apps: 'dropwarden-apps-abc', droplets: 'dropwarden-droplets-abc', cache: 'dropwarden-cache-abc' },
+      routes: 'https://{app}.apps.example.com',
     });
     expect(calls.at(-1)).toMatchObject({ Action: 'DescribeStacks', StackName: 'Dropwarden' });
   });
@@ -99,8 +105,27 @@ describe('dropwarden config --stack', () => {
   it('prints a table for people', async () => {
     const run = await runCli(['config', '--stack', 'Dropwarden'], env());
     expect(run.code).toBe(0);
-    const rows = Object.fromEntries(run.stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/)));
-    expect(rows).toMatchObject({ region: REGION, endpoint: '(AWS)', 'queue staging': queue('Staging'), 'bucket droplets': 'dropwarden-droplets-abc' });
+    const rows = Object.fromEntries(
+      run.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => l.split(/\s{2,}/)),
+    );
+    expect(rows).toMatchObject({
+      region: REGION,
+      endpoint: '(AWS)',
+      'queue staging': queue('Staging'),
+      'bucket droplets': 'dropwarden-droplets-abc',
+      routes: 'https://{app}.apps.example.com',
+    });
+  });
+
+  it('a stack deployed before routes: routes is null', async () => {
+    const { [STACK_OUTPUTS.routes]: _, ...older } = OUTPUTS;
+    STACKS.Older = older;
+    const run = await runCli(['config', '--stack', 'Older', '--json'], env());
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).routes).toBeNull();
   });
 
   it('a stack that does not exist: exit 2, naming the stack and the region, no stack trace', async () => {
@@ -110,7 +135,7 @@ describe('dropwarden config --stack', () => {
     expect(run.code).toBe(2);
   });
 
-  it('a stack without dropwarden\'s outputs: exit 2, naming the missing output', async () => {
+  it("a stack without dropwarden's outputs: exit 2, naming the missing output", async () => {
     const run = await runCli(['config', '--stack', 'NotOurs'], env());
     expect(run.code).toBe(2);
     expect(run.stderr).toBe(`dropwarden: stack NotOurs has no output ${STACK_OUTPUTS.staging}: is it a dropwarden stack, deployed from this version?\n`);

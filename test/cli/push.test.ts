@@ -13,7 +13,7 @@ import { appsTable, table } from '../../cli/commands/apps.ts';
 import { parseHealthCheck } from '../../cli/commands/push.ts';
 import { UsageError } from '../../cli/errors.ts';
 import type { InstanceState } from '../../contracts/instances.ts';
-import { checkPrerequisites, PrerequisiteError } from '../../local/prerequisites.ts';
+import { checkPrerequisites, realHost, PrerequisiteError } from '../../local/prerequisites.ts';
 import { runtimesDir } from '../../plugins/java_web/bundle.ts';
 import { type RunningUp, runCli, startUp } from '../support/cli.ts';
 import { until } from '../support/processes.ts';
@@ -29,7 +29,7 @@ function buildJavaxWar(dir: string): string {
   const src = join(dir, 'HelloServlet.java');
   writeFileSync(src, readFileSync(join(APPS, 'java-servlet', 'HelloServlet.java'), 'utf8').replaceAll('jakarta.servlet', 'javax.servlet'));
   mkdirSync(join(app, 'WEB-INF', 'classes'), { recursive: true });
-  execFileSync('javac', ['-cp', join(runtimesDir(), 'tomcat9', 'lib', 'servlet-api.jar'), '-d', join(app, 'WEB-INF', 'classes'), src], { stdio: 'pipe' });
+  execFileSync('javac', ['-cp', join(runtimesDir(process.env), 'tomcat9', 'lib', 'servlet-api.jar'), '-d', join(app, 'WEB-INF', 'classes'), src], { stdio: 'pipe' });
   execFileSync('zip', ['-qr', join(dir, 'hello-javax.war'), 'WEB-INF'], { cwd: app });
   return join(dir, 'hello-javax.war');
 }
@@ -43,25 +43,38 @@ describe('push and apps, without a stack', () => {
   });
 
   it('print instances as aligned columns', () => {
-    expect(table([['A', 'BB'], ['CCC', 'D']])).toBe('A    BB\nCCC  D');
-    const text = appsTable([
-      {
-        app_id: 'web',
-        instances: [
-          { app_id: 'web', instance_id: 'i1', index: 1, state: 'CRASHED', host: 'h', port: null, url: null, reason: 'x', timestamp: 't1' },
-          { app_id: 'web', instance_id: 'i0', index: 0, state: 'RUNNING', host: 'h', port: 1, url: 'http://h:1', reason: null, timestamp: 't0', started_at: 's0' },
-        ],
-      },
-    ]);
+    expect(
+      table([
+        ['A', 'BB'],
+        ['CCC', 'D'],
+      ]),
+    ).toBe('A    BB\nCCC  D');
+    const text = appsTable(
+      [
+        {
+          app_id: 'web',
+          instances: [
+            { app_id: 'web', instance_id: 'i1', index: 1, state: 'CRASHED', host: 'h', port: null, url: null, reason: 'x', timestamp: 't1' },
+            { app_id: 'web', instance_id: 'i0', index: 0, state: 'RUNNING', host: 'h', port: 1, url: 'http://h:1', reason: null, timestamp: 't0', started_at: 's0' },
+          ],
+        },
+      ],
+      'http://{app}.localhost:8080',
+    );
     expect(text.split('\n').map((l) => l.split(/\s+/))).toEqual([
-      ['APP', 'INDEX', 'STATE', 'URL', 'INSTANCE', 'SINCE'],
-      ['web', '0', 'RUNNING', 'http://h:1', 'i0', 's0'],
-      ['web', '1', 'CRASHED', '-', 'i1', 't1'],
+      ['APP', 'ROUTE', 'INDEX', 'STATE', 'URL', 'INSTANCE', 'SINCE'],
+      ['web', 'http://web.localhost:8080', '0', 'RUNNING', 'http://h:1', 'i0', 's0'],
+      ['web', 'http://web.localhost:8080', '1', 'CRASHED', '-', 'i1', 't1'],
     ]);
+    expect(
+      appsTable([{ app_id: 'bare', instances: [] }])
+        .split('\n')[1]
+        .split(/\s+/),
+    ).toEqual(['bare', '-', '-', '-', '-', '-', '-']);
   });
 });
 
-const host = checkPrerequisites();
+const host = checkPrerequisites(realHost(process.env));
 const skip = host.problems.length || host.packages.length ? new PrerequisiteError(host).message : undefined;
 if (skip) console.warn(`[cli/push] skipping the push tests: ${skip}`);
 
@@ -69,13 +82,16 @@ const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)
 
 /** Host pids of the processes in the container `handle` that run exactly `argv`. */
 function pidsIn(handle: string, argv: string[]): number[] {
-  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`/${handle}\n`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8') === `${argv.join('\0')}\0`;
-    } catch {
-      return false;
-    }
-  });
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`/${handle}\n`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8') === `${argv.join('\0')}\0`;
+      } catch {
+        return false;
+      }
+    });
 }
 
 describe.skipIf(skip)('dropwarden push, apps, logs, stop on a running up', () => {
@@ -86,11 +102,15 @@ describe.skipIf(skip)('dropwarden push, apps, logs, stop on a running up', () =>
 
   /** Reads the events queue (deleting nothing: nobody else consumes it here) until `want` holds. */
   async function eventsUntil(what: string, want: (all: InstanceState[]) => boolean, ms = 60_000): Promise<InstanceState[]> {
-    return until(what, async () => {
-      const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: eventsQueue, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 3600 }));
-      for (const m of out.Messages ?? []) events.push(JSON.parse(m.Body!) as InstanceState);
-      return want(events) ? events : undefined;
-    }, ms);
+    return until(
+      what,
+      async () => {
+        const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: eventsQueue, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 3600 }));
+        for (const m of out.Messages ?? []) events.push(JSON.parse(m.Body!) as InstanceState);
+        return want(events) ? events : undefined;
+      },
+      ms,
+    );
   }
 
   beforeAll(async () => {
@@ -109,8 +129,14 @@ describe.skipIf(skip)('dropwarden push, apps, logs, stop on a running up', () =>
     expect(push.code, push.stderr).toBe(0);
     expect(push.stderr).toContain('Starting 1 instance of node-hello');
     const pushed = lastJson(push.stdout);
-    expect(pushed).toMatchObject({ app_id: 'node-hello', droplet: { uri: expect.stringMatching(/^s3:\/\//) } });
-    expect(pushed.instances).toEqual([{ instance_id: expect.any(String), state: 'RUNNING', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) }]);
+    expect(pushed).toMatchObject({
+      app_id: 'node-hello',
+      url: expect.stringMatching(/^http:\/\/node-hello\.localhost:\d+$/),
+      droplet: { uri: expect.stringMatching(/^s3:\/\//) },
+    });
+    expect(pushed.instances).toEqual([
+      { instance_id: expect.any(String), state: 'RUNNING', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), host: '127.0.0.1' },
+    ]);
     const res = await fetch(pushed.instances[0].url);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('Hello from node (production)\n');
@@ -119,7 +145,7 @@ describe.skipIf(skip)('dropwarden push, apps, logs, stop on a running up', () =>
     const app = lastJson(listed.stdout).apps.find((a: { app_id: string }) => a.app_id === 'node-hello');
     const [instance] = app.instances;
     expect(instance).toMatchObject({ state: 'RUNNING', index: 0, url: pushed.instances[0].url });
-    expect((await runCli(['apps'], up.env)).stdout).toMatch(/node-hello\s+0\s+RUNNING\s+http:\/\/127\.0\.0\.1:\d+/);
+    expect((await runCli(['apps'], up.env)).stdout).toMatch(/node-hello\s+http:\/\/node-hello\.localhost:\d+\s+0\s+RUNNING\s+http:\/\/127\.0\.0\.1:\d+/);
 
     const logs = await runCli(['logs', 'node-hello', '--stream', 'stdout'], up.env);
     expect(logs.code).toBe(0);

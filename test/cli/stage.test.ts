@@ -131,7 +131,13 @@ describe('an upstream service that knows only `config --json`', () => {
     const { QueueUrl: replies } = await sqs.send(new CreateQueueCommand({ QueueName: 'upstream-replies' }));
     const send = (body: unknown) =>
       sqs.send(new SendMessageCommand({ QueueUrl: cfg.queues.staging, MessageBody: typeof body === 'string' ? body : JSON.stringify(body) }));
-    const good = { request_id: 'dup', app_id: 'up', download_uri: `s3://${cfg.buckets.apps}/up/app.zip`, reply_to: replies, properties: { meta: { command: 'python3 app.py' } } };
+    const good = {
+      request_id: 'dup',
+      app_id: 'up',
+      download_uri: `s3://${cfg.buckets.apps}/up/app.zip`,
+      reply_to: replies,
+      properties: { meta: { command: 'python3 app.py' } },
+    };
     const junk = await send('<<not json>>');
     await send({ request_id: 'no-uri', app_id: 'up', reply_to: replies });
     await send({ ...good, request_id: 'no-zip', download_uri: `s3://${cfg.buckets.apps}/up/missing.zip` });
@@ -158,12 +164,19 @@ describe('an upstream service that knows only `config --json`', () => {
     expect(byId.cobol.error).toMatch(/Staging plugin failed: unknown framework "cobol"/);
     expect(byId.dup.droplet).toBeDefined();
     // Nothing left on the staging queue, in flight included (a ReceiveMessage would not see those).
-    await until('the staging queue empty, in flight included', async () => {
-      const { Attributes: a } = await sqs.send(new GetQueueAttributesCommand({
-        QueueUrl: cfg.queues.staging, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-      }));
-      return a?.ApproximateNumberOfMessages === '0' && a?.ApproximateNumberOfMessagesNotVisible === '0' ? true : undefined;
-    }, 15_000);
+    await until(
+      'the staging queue empty, in flight included',
+      async () => {
+        const { Attributes: a } = await sqs.send(
+          new GetQueueAttributesCommand({
+            QueueUrl: cfg.queues.staging,
+            AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+          }),
+        );
+        return a?.ApproximateNumberOfMessages === '0' && a?.ApproximateNumberOfMessagesNotVisible === '0' ? true : undefined;
+      },
+      15_000,
+    );
   });
 
   it('deletes its private reply queue when interrupted with Ctrl-C', async () => {

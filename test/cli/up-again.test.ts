@@ -12,13 +12,20 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningUp, runCli, startUp } from '../support/cli.ts';
 import { alive, until } from '../support/processes.ts';
+import { routeGet } from '../support/routes.ts';
 import { missingHostFeature } from '../warden/linux/helpers.ts';
 
 const NODE_APP = new URL('../apps/node-hello', import.meta.url).pathname;
 const skip = process.getuid?.() !== 0 ? 'needs root' : missingHostFeature();
 
-interface Pushed { app_id: string; droplet: { uri: string }; instances: Array<{ instance_id: string; state: string; url: string }> }
-interface Listed { apps: Array<{ app_id: string; instances: Array<{ instance_id: string; state: string; url: string | null; handle: string }> }> }
+interface Pushed {
+  app_id: string;
+  droplet: { uri: string };
+  instances: Array<{ instance_id: string; state: string; url: string }>;
+}
+interface Listed {
+  apps: Array<{ app_id: string; instances: Array<{ instance_id: string; state: string; url: string | null; handle: string }> }>;
+}
 const lastJson = (out: string) => JSON.parse(out.trim().split('\n').at(-1)!);
 
 describe.skipIf(skip)('up again, on the same state dir', () => {
@@ -70,17 +77,21 @@ describe.skipIf(skip)('up again, on the same state dir', () => {
     expect(v2.instances[0].instance_id).not.toBe(v1.instances[0].instance_id);
     expect(await body(v2.instances[0].url)).toBe('Hello again from node (production)\n');
     // The old instance is gone (new, then old stops): only the new one is listed.
-    const listed = await until('the old instance to leave', async () => {
-      const a = await apps();
-      return a && a.instances.length === 1 ? a : undefined;
-    }, 30_000);
+    const listed = await until(
+      'the old instance to leave',
+      async () => {
+        const a = await apps();
+        return a && a.instances.length === 1 ? a : undefined;
+      },
+      30_000,
+    );
     expect(listed.instances.map((i) => [i.instance_id, i.state])).toEqual([[v2.instances[0].instance_id, 'RUNNING']]);
   }, 360_000);
 
   it('after up is SIGKILLed, the next up stops its left parts and adopts the running instance', async () => {
     const state = JSON.parse(readFileSync(join(stateDir, 'stack.json'), 'utf8')) as { pid: number; parts: Record<string, number> };
     const parts = Object.values(state.parts);
-    expect(Object.keys(state.parts).sort()).toEqual(['agent', 'emulator', 'stager', 'wardend']);
+    expect(Object.keys(state.parts).sort()).toEqual(['agent', 'emulator', 'router', 'stager', 'wardend']);
     const killed = up!;
     const exited = new Promise((r) => killed.child.once('exit', r));
     killed.child.kill('SIGKILL');
@@ -90,13 +101,28 @@ describe.skipIf(skip)('up again, on the same state dir', () => {
 
     up = await startUp([], { stateDir });
     for (const pid of parts) expect(alive(pid), `left part ${pid}`).toBe(false);
-    const adopted = await until('the instance to be RUNNING under the new agent', async () => {
-      const a = await apps();
-      return a?.instances.find((i) => i.state === 'RUNNING');
-    }, 60_000);
+    const adopted = await until(
+      'the instance to be RUNNING under the new agent',
+      async () => {
+        const a = await apps();
+        return a?.instances.find((i) => i.state === 'RUNNING');
+      },
+      60_000,
+    );
     expect(adopted.instance_id).toBe(v2.instances[0].instance_id);
     expect(adopted.url).toBe(v2.instances[0].url);
     expect(await body(adopted.url!)).toBe('Hello again from node (production)\n');
     expect((await apps())!.instances).toHaveLength(1);
+    // The new up's router learnt the adopted instance's route (DESIGN §7).
+    const config = JSON.parse((await runCli(['config', '--json'], up.env)).stdout) as { routes: string };
+    const route = await until(
+      'the route through the new router',
+      async () => {
+        const res = await routeGet(config.routes.replace('{app}', v2.app_id)).catch(() => undefined);
+        return res?.status === 200 ? res : undefined;
+      },
+      10_000,
+    );
+    expect(route.body).toBe('Hello again from node (production)\n');
   }, 180_000);
 });

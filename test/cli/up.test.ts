@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aptCommand, checkPrerequisites, type HostProbe, listedPackages, PrerequisiteError, REQUIRED_PROGRAMS } from '../../local/prerequisites.ts';
+import { aptCommand, checkPrerequisites, realHost, type HostProbe, listedPackages, PrerequisiteError, REQUIRED_PROGRAMS } from '../../local/prerequisites.ts';
 import { claimSlot, SLOT_COUNT, slotResources } from '../../local/slots.ts';
 import { worthShowing } from '../../cli/commands/up.ts';
 import { SAMPLE_APPS, selectSamples } from '../../samples/index.ts';
 import { CLI } from '../support/cli.ts';
+import { routeGet } from '../support/routes.ts';
 import { alive } from '../support/processes.ts';
 
 const fakeHost = (over: Partial<HostProbe> = {}): HostProbe => ({
@@ -32,7 +33,7 @@ describe('prerequisites', () => {
     expect(checkPrerequisites(fakeHost())).toEqual({ problems: [], packages: [] });
   });
 
-  it('name each missing program\'s Debian package once, and the exact apt-get line', () => {
+  it("name each missing program's Debian package once, and the exact apt-get line", () => {
     const report = checkPrerequisites(fakeHost({ hasProgram: (p) => !['setpriv', 'nsenter', '/usr/bin/tini-static'].includes(p) }));
     expect(report.packages).toEqual(['util-linux', 'tini']);
     expect(new PrerequisiteError(report).message).toContain('run apt-get install -y --no-install-recommends --no-upgrade util-linux tini');
@@ -48,9 +49,7 @@ describe('prerequisites', () => {
   });
 
   it('say what to do about what no package fixes', () => {
-    const report = checkPrerequisites(
-      fakeHost({ euid: 1000, hasOverlayfs: () => false, cgroupProblem: () => 'cgroup v1 controllers not mounted: pids' }),
-    );
+    const report = checkPrerequisites(fakeHost({ euid: 1000, hasOverlayfs: () => false, cgroupProblem: () => 'cgroup v1 controllers not mounted: pids' }));
     expect(report.problems.map((p) => p.fix)).toEqual([
       'run it as root: sudo npm start',
       expect.stringContaining('modprobe overlay'),
@@ -104,13 +103,13 @@ describe('samples', () => {
   });
 });
 
-it('shows the parts\' warnings and plain lines, not their routine structured logs', () => {
+it("shows the parts' warnings and plain lines, not their routine structured logs", () => {
   expect(worthShowing('wardend: SIGTERM, shutting down')).toBe(true);
   expect(worthShowing('{"level":"INFO","message":"staged"}')).toBe(false);
   expect(worthShowing('{"level":"ERROR","message":"boom"}')).toBe(true);
 });
 
-const host = checkPrerequisites();
+const host = checkPrerequisites(realHost(process.env));
 const skip = host.problems.length || host.packages.length ? new Error(new PrerequisiteError(host).message).message : undefined;
 if (skip) console.warn(`[cli/up] skipping the end-to-end up test: ${skip}`);
 
@@ -130,7 +129,7 @@ describe.skipIf(skip)('dropwarden up (with the sample apps)', () => {
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   }, 60_000);
 
-  it('prints a URL per sample that answers 200, and Ctrl-C leaves nothing behind', async () => {
+  it('prints a route per sample that answers 200, and Ctrl-C leaves nothing behind', async () => {
     child = spawn(process.execPath, [CLI, 'up', '--port', '0'], {
       env: { ...process.env, DROPWARDEN_STATE_DIR: stateDir },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -158,9 +157,11 @@ describe.skipIf(skip)('dropwarden up (with the sample apps)', () => {
     // All six: set-up installed every sample's runtime, so none may be skipped.
     expect(names.sort(), output.join('\n')).toEqual(SAMPLE_APPS.map((a) => a.name).sort());
     for (let i = 1; i < urls.length; i += 2) {
-      const res = await fetch(urls[i]);
+      // Each sample's route (DESIGN §7): http://<name>.localhost:<router port>.
+      expect(urls[i]).toMatch(new RegExp(`^http://${urls[i - 1]}\\.localhost:\\d+$`));
+      const res = await routeGet(urls[i]);
       expect(res.status, urls[i - 1]).toBe(200);
-      expect(await res.text()).toContain('Hello from dropwarden!');
+      expect(res.body).toContain('Hello from dropwarden!');
     }
     expect(readdirSync(depot).length).toBe(names.length);
 
@@ -171,13 +172,15 @@ describe.skipIf(skip)('dropwarden up (with the sample apps)', () => {
     expect(['filter', 'nat'].flatMap((t) => execFileSync('iptables-save', ['-t', t], { encoding: 'utf8' }).split('\n')).filter((l) => l.includes(prefix))).toEqual([]);
     expect(existsSync(join('/sys/fs/cgroup/memory', config.cgroupParent)) || existsSync(join('/sys/fs/cgroup', config.cgroupParent))).toBe(false);
     // No part of the stack is still running: none names the state dir in its command line or environment.
-    const leftovers = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((pid) => {
-      try {
-        return [`/proc/${pid}/cmdline`, `/proc/${pid}/environ`].some((f) => readFileSync(f).includes(stateDir));
-      } catch {
-        return false;
-      }
-    });
+    const leftovers = readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((pid) => {
+        try {
+          return [`/proc/${pid}/cmdline`, `/proc/${pid}/environ`].some((f) => readFileSync(f).includes(stateDir));
+        } catch {
+          return false;
+        }
+      });
     expect(leftovers).toEqual([]);
     expect(existsSync(join(stateDir, 'stack.json'))).toBe(false);
   }, 300_000);

@@ -21,7 +21,10 @@ let s3: S3Client;
 const start = async () => {
   emulator = await startEmulator({ port: 0, region: 'us-east-1', s3StorageDir: dataDir });
   s3 = new S3Client({
-    region: 'us-east-1', endpoint: emulator.endpoint, forcePathStyle: true, maxAttempts: 1,
+    region: 'us-east-1',
+    endpoint: emulator.endpoint,
+    forcePathStyle: true,
+    maxAttempts: 1,
     credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
   });
 };

@@ -21,20 +21,20 @@ it('detects the app with the first buildpack that claims it, compiles, and runs 
   const { dir, info, log } = await stageApp('buildpack-greeting', { environment: ['GREETING_SUFFIX=, world'] });
   expect(info).toMatchObject({ framework: 'buildpack', runtime: 'Greeting', start_command: 'exec python3 bin/server.py', detected: true });
   expect(log).toContain('Detect buildpack: matched (buildpack greeting detected "Greeting")');
-  expect(log).toEqual(expect.arrayContaining([
-    'Buildpack never: no match',
-    'never: not for me', // detect's stderr, in the task log
-    'Buildpack broken: no match',
-    'Buildpack greeting: detected "Greeting"',
-    '-----> Greeting buildpack: compiling', // compile's output, in the task log
-    'Start command from buildpack greeting: exec python3 bin/server.py',
-  ]));
+  expect(log).toEqual(
+    expect.arrayContaining([
+      'Buildpack never: no match',
+      'never: not for me', // detect's stderr, in the task log
+      'Buildpack broken: no match',
+      'Buildpack greeting: detected "Greeting"',
+      '-----> Greeting buildpack: compiling', // compile's output, in the task log
+      'Start command from buildpack greeting: exec python3 bin/server.py',
+    ]),
+  );
   expect(existsSync(join(dir, 'app', '.profile.d', 'greeting.sh'))).toBe(true);
   expect(readFileSync(join(dir, 'startup'), 'utf8')).toContain("export GREETING_FROM='the greeting buildpack'");
   const running = await startDroplet(dir);
-  expect(await (await running.get()).text()).toBe(
-    'Hello from a buildpack, world\nprofile.d: sourced at start\nconfig var: the greeting buildpack\n',
-  );
+  expect(await (await running.get()).text()).toBe('Hello from a buildpack, world\nprofile.d: sourced at start\nconfig var: the greeting buildpack\n');
   await stopDroplet(dir, running);
 });
 
@@ -51,8 +51,8 @@ describe('errors', () => {
     expect(message).toMatch(/^Staging plugin failed: no framework detected for this app/);
   });
 
-  it('a failing bin/compile is named, without the stager\'s paths', async () => {
-    expect(await stagingError('buildpack-broken')).toBe('Staging plugin failed: Buildpack staging failed: buildpack broken\'s bin/compile exited with status 3');
+  it("a failing bin/compile is named, without the stager's paths", async () => {
+    expect(await stagingError('buildpack-broken')).toBe("Staging plugin failed: Buildpack staging failed: buildpack broken's bin/compile exited with status 3");
   });
 
   it('no buildpacks configured', async () => {

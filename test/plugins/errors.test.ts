@@ -17,7 +17,9 @@ it('node: dependencies without a lockfile', async () => {
   const msg = await stagingError('node-hello', {}, (app) =>
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'x', main: 'server.js', dependencies: { left: '1.0.0' } })),
   );
-  expect(msg).toBe(`${failed}package.json lists dependencies but there is no package-lock.json (or npm-shrinkwrap.json) to install them from: run npm install and add the lockfile, or bring node_modules`);
+  expect(msg).toBe(
+    `${failed}package.json lists dependencies but there is no package-lock.json (or npm-shrinkwrap.json) to install them from: run npm install and add the lockfile, or bring node_modules`,
+  );
 });
 
 it('node: a package.json that is not JSON', async () => {
@@ -98,9 +100,7 @@ it('ruby: a vendored gem with native extensions', async () => {
     mkdirSync(join(app, 'vendor', 'cache'), { recursive: true });
     execFileSync('tar', ['cf', join(app, 'vendor', 'cache', 'fast-1.0.gem'), 'metadata.gz', 'data.tar.gz'], { cwd: work });
   });
-  expect(msg).toBe(
-    `${failed}gems with native extensions cannot be staged from vendor/cache: fast-1.0; use the run host's packaged gem (e.g. Debian's ruby-*) instead`,
-  );
+  expect(msg).toBe(`${failed}gems with native extensions cannot be staged from vendor/cache: fast-1.0; use the run host's packaged gem (e.g. Debian's ruby-*) instead`);
 });
 
 it('node: a failing npm ci names the command, not the stager internals', async () => {

@@ -2,6 +2,7 @@
  * Stage a fixture app through the real stage phase into a temp droplet, start it with
  * `./startup -p PORT` on this host, GET it, and `./stop` it, checking that nothing survives.
  */
+import { pluginEnvironmentFromEnv } from '../../functions/stager/config.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,18 +31,20 @@ export interface Staged {
   log: string[];
 }
 
-export async function stageApp(
-  fixture: string,
-  properties: StagingProperties = {},
-  prepare?: (appDir: string) => void,
-): Promise<Staged> {
+export async function stageApp(fixture: string, properties: StagingProperties = {}, prepare?: (appDir: string) => void): Promise<Staged> {
   const dir = mkdtempSync(join(tmpdir(), 'dw-plugin-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'app'));
   cpSync(appPath(fixture), join(dir, 'app'), { recursive: true });
   prepare?.(join(dir, 'app'));
   const log: string[] = [];
-  const info = await stage({ dropletDir: dir, properties, log: (m) => log.push(m), signal: new AbortController().signal });
+  const info = await stage({
+    dropletDir: dir,
+    properties,
+    log: (m) => log.push(m),
+    signal: new AbortController().signal,
+    plugins: pluginEnvironmentFromEnv(process.env),
+  });
   return { dir, info, log };
 }
 
@@ -54,7 +57,6 @@ export async function stagingError(fixture: string, properties: StagingPropertie
   }
   throw new Error(`staging ${fixture} succeeded`);
 }
-
 
 /** Live (non-zombie) processes whose session is `sid` (startup puts the app in its own session). */
 export function sessionMembers(sid: number): number[] {

@@ -29,12 +29,15 @@ const classes: Record<'jakarta' | 'javax', string> = { jakarta: join(work, 'jaka
 
 beforeAll(() => {
   // npm test's set-up builds the bundles; a run of this file alone gets them here (once, quickly).
-  const runtimes = runtimesDir();
+  const runtimes = runtimesDir(process.env);
   if (!['tomcat10', 'tomcat9'].every((b) => existsSync(join(runtimes, b, 'bin', 'bootstrap.jar')))) {
     execFileSync(BUILD_SCRIPT, runtimes === DEFAULT_RUNTIMES_DIR ? [] : [runtimes], { stdio: 'pipe' });
   }
   const source = readFileSync(join(appPath('java-servlet'), 'HelloServlet.java'), 'utf8');
-  for (const [api, bundle] of [['jakarta', 'tomcat10'], ['javax', 'tomcat9']] as const) {
+  for (const [api, bundle] of [
+    ['jakarta', 'tomcat10'],
+    ['javax', 'tomcat9'],
+  ] as const) {
     const src = join(work, `${api}-src`, 'HelloServlet.java');
     mkdirSync(join(work, `${api}-src`));
     writeFileSync(src, api === 'javax' ? source.replaceAll('jakarta.servlet', 'javax.servlet') : source);
@@ -48,7 +51,9 @@ describe('an exploded jakarta.servlet WAR', () => {
   it('is detected, runs on Tomcat 10.1 as ROOT with its port, heap and tmpdir, and stops cleanly', async () => {
     const { dir, info, log } = await stageApp('java-web', { resources: { memory: 256 } }, withClasses('jakarta'));
     expect(info).toMatchObject({ framework: 'java_web', runtime: 'tomcat10', detected: true });
-    expect(log).toContainEqual(expect.stringMatching(/^Servlet API: jakarta \(WEB-INF\/classes\/hello\/HelloServlet\.class uses jakarta\.servlet\): Tomcat 10\.1\.\S+ \(tomcat10\)$/));
+    expect(log).toContainEqual(
+      expect.stringMatching(/^Servlet API: jakarta \(WEB-INF\/classes\/hello\/HelloServlet\.class uses jakarta\.servlet\): Tomcat 10\.1\.\S+ \(tomcat10\)$/),
+    );
     expect(existsSync(join(dir, 'tomcat', 'webapps', 'ROOT', 'WEB-INF', 'web.xml'))).toBe(true);
     expect(readdirSync(join(dir, 'app'))).toEqual([]);
     // Self-contained: no symlink back into the stager's machine, no server.xml until startup writes one.
@@ -127,7 +132,13 @@ describe('errors', () => {
 
   it('a .war with an entry that escapes: refused by the unpack rules', async () => {
     const message = await stagingError('static-site', {}, (app) => {
-      writeFileSync(join(app, 'evil.war'), buildZip([{ name: 'WEB-INF/web.xml', data: '<web-app/>' }, { name: '../../escaped', data: 'x' }]));
+      writeFileSync(
+        join(app, 'evil.war'),
+        buildZip([
+          { name: 'WEB-INF/web.xml', data: '<web-app/>' },
+          { name: '../../escaped', data: 'x' },
+        ]),
+      );
     });
     expect(message).toBe('Staging plugin failed: Web application staging failed: cannot unpack evil.war: entry escapes the app root: ../../escaped');
   });
@@ -147,7 +158,9 @@ describe('heap sizing', () => {
 
   it('reads the servlet API from web.xml when no class says', () => {
     expect(apiFromWebXml('<web-app xmlns="http://xmlns.jcp.org/xml/ns/javaee" version="4.0">')?.api).toBe('javax');
-    expect(apiFromWebXml('<!DOCTYPE web-app PUBLIC "-//Sun Microsystems, Inc.//DTD Web Application 2.3//EN" "http://java.sun.com/dtd/web-app_2_3.dtd">')?.api).toBe('javax');
+    expect(apiFromWebXml('<!DOCTYPE web-app PUBLIC "-//Sun Microsystems, Inc.//DTD Web Application 2.3//EN" "http://java.sun.com/dtd/web-app_2_3.dtd">')?.api).toBe(
+      'javax',
+    );
     expect(apiFromWebXml('<web-app xmlns="https://jakarta.ee/xml/ns/jakartaee" version="6.0">')?.api).toBe('jakarta');
     expect(apiFromWebXml('<web-app>')).toBeUndefined();
   });

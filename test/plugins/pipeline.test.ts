@@ -23,7 +23,7 @@ import { appPath, cleanup, startDroplet, stopDroplet } from './helpers.ts';
 let stack: TestStack;
 let work: string;
 beforeAll(async () => {
-  if (!existsSync(join(runtimesDir(), 'tomcat10'))) {
+  if (!existsSync(join(runtimesDir(process.env), 'tomcat10'))) {
     execFileSync(new URL('../../resources/tomcat/build-bundle.sh', import.meta.url).pathname, { stdio: 'pipe' });
   }
   vi.stubEnv('DROPWARDEN_BUILDPACKS', appPath('buildpacks/greeting'));
@@ -38,7 +38,7 @@ afterAll(async () => {
 afterEach(cleanup);
 
 async function stageThroughTask(fixture: string, properties: Record<string, unknown>) {
-  const config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work });
+  const config = stagerConfigFromEnv({ ...process.env, ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work });
   const uri = await putApp(stack.config, await zipTree(treeOf(appPath(fixture))));
   const request = { app_id: fixture, download_uri: uri, properties };
   return (await runStagingTask(request, `${fixture}-${Date.now()}`, { config, s3: s3Client(stack.config), log: new TaskLog() })).result;
@@ -82,14 +82,16 @@ it.each([
   }
 });
 
-it('a .war inside the app is unpacked under the task\'s own unpack limits, not the environment\'s', async () => {
+it("a .war inside the app is unpacked under the task's own unpack limits, not the environment's", async () => {
   // The task's config says 3 entries; the process environment says nothing (the default, 100 000).
   const env = { ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work, DROPWARDEN_UNPACK_MAX_ENTRIES: '3' };
   const config = stagerConfigFromEnv(env);
   const war = buildZip(['WEB-INF/web.xml', 'WEB-INF/a.jsp', 'WEB-INF/b.jsp', 'index.jsp'].map((name) => ({ name, data: '<web-app/>' })));
   const uri = await putApp(stack.config, await zipTree({ 'hello.war': war }));
   const { result, failure } = await runStagingTask({ app_id: 'war-limits', download_uri: uri, properties: {} }, `war-limits-${Date.now()}`, {
-    config, s3: s3Client(stack.config), log: new TaskLog(),
+    config,
+    s3: s3Client(stack.config),
+    log: new TaskLog(),
   });
   expect(result.error).toBe(
     'Staging task failed:\n Staging plugin failed: Web application staging failed: cannot unpack hello.war: the archive has 4 entries, over the limit of 3',

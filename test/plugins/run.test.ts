@@ -51,10 +51,13 @@ it('a node app that brings node_modules keeps them and gets .bin on PATH', async
     mkdirSync(join(app, 'node_modules', '.bin'), { recursive: true });
     mkdirSync(join(app, 'node_modules', 'shout'));
     writeFileSync(join(app, 'node_modules', 'shout', 'index.js'), 'module.exports = (s) => s.toUpperCase();\n');
-    writeFileSync(join(app, 'server.js'), [
-      "const shout = require('shout');",
-      "require('node:http').createServer((q, r) => r.end(shout('kept\\n') + process.env.PATH.split(':')[0] + '\\n')).listen(Number(process.env.PORT));",
-    ].join('\n'));
+    writeFileSync(
+      join(app, 'server.js'),
+      [
+        "const shout = require('shout');",
+        "require('node:http').createServer((q, r) => r.end(shout('kept\\n') + process.env.PATH.split(':')[0] + '\\n')).listen(Number(process.env.PORT));",
+      ].join('\n'),
+    );
   });
   expect(log).toContain('The app brings node_modules: kept as they are');
   const running = await startDroplet(dir);
@@ -63,7 +66,7 @@ it('a node app that brings node_modules keeps them and gets .bin on PATH', async
 });
 
 it('node-lockfile: npm ci --omit=dev installs the locked dependency, with the npm that ships with the stager', async () => {
-  expect(bundledNpmCli(), 'the npm package is missing from the stager\'s dependencies').toBeDefined();
+  expect(bundledNpmCli(process.env), "the npm package is missing from the stager's dependencies").toBeDefined();
   const { dir, log } = await stageApp('node-lockfile');
   expect(log).toContain('Installing dependencies from package-lock.json (npm ci --omit=dev)');
   expect(readFileSync(join(dir, 'app', 'node_modules', 'greet', 'package.json'), 'utf8')).toContain('"greet"');

@@ -38,7 +38,10 @@ async function stageProbe(fixture: string, properties = {}): Promise<string> {
     writeFileSync(join(app, 'probe-s3'), s3Addr);
   });
   const probes = Object.fromEntries(
-    readFileSync(join(dir, 'app', 'probes.txt'), 'utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    readFileSync(join(dir, 'app', 'probes.txt'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
   );
   expect(probes).toEqual({ env: 'clean', procenv: '0', tmpwrite: 'private-only', metadata: 'refused', ecsmeta: 'refused', s3put: 'refused', done: 'yes' });
   expect(puts).toBe(0);

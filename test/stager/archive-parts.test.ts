@@ -71,7 +71,7 @@ describe('extract', () => {
     expect(err).toBeInstanceOf(ArchiveError);
     expect(err.reason).toMatch(/^the archive has 11 entries, over the limit of 10$/);
   });
-  it('says a file that is no zip cannot be opened, with yauzl\'s reason as the cause', async () => {
+  it("says a file that is no zip cannot be opened, with yauzl's reason as the cause", async () => {
     const zip = join(work, 'not.zip');
     writeFileSync(zip, 'not a zip at all');
     const err = await extractZip({ zipPath: zip, destDir: mkdtempSync(join(work, 'not-')), limits, signal: new AbortController().signal }).catch((e) => e);

@@ -39,7 +39,7 @@ beforeEach(() => vi.stubEnv('DROPWARDEN_BUILDPACKS', join(APPS, 'buildpacks', 'g
 afterEach(() => vi.unstubAllEnvs());
 
 async function stageOnce(appId: string, properties: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<StagingResult> {
-  const config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: join(work, 'tasks'), ...env });
+  const config = stagerConfigFromEnv({ ...process.env, ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: join(work, 'tasks'), ...env });
   const request = { app_id: appId, download_uri: zipUri, properties: { framework: 'buildpack', ...properties } };
   const { result } = await runStagingTask(request, `${appId}-${Math.random()}`, { config, s3: s3Client(stack.config), log: new TaskLog() });
   expect(result.error).toBeUndefined();
@@ -94,7 +94,12 @@ it('is not saved over its size limit', async () => {
 });
 
 it('a cache that cannot be reached never fails the staging', async () => {
-  const config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_CACHE_BUCKET: 'no-such-bucket', DROPWARDEN_WORK_DIR: join(work, 'tasks') });
+  const config = stagerConfigFromEnv({
+    ...process.env,
+    ...stackConfigToEnv(stack.config),
+    DROPWARDEN_CACHE_BUCKET: 'no-such-bucket',
+    DROPWARDEN_WORK_DIR: join(work, 'tasks'),
+  });
   const request = { app_id: 'unreachable', download_uri: zipUri, properties: { framework: 'buildpack' } };
   const { result } = await runStagingTask(request, 'unreachable', { config, s3: s3Client(stack.config), log: new TaskLog() });
   expect(result.error).toBeUndefined();
@@ -114,12 +119,20 @@ it('restores files and directories only: links in a stored cache are left out', 
   const lines: string[] = [];
   const dir = join(work, 'restored');
   const cache = buildCache({
-    s3, bucket: stack.config.buckets.cache, appId: 'links', dir, maxBytes: 1 << 20, purge: false,
-    partSizeBytes: 8 << 20, signal: new AbortController().signal, log: (m) => lines.push(m),
+    s3,
+    bucket: stack.config.buckets.cache,
+    appId: 'links',
+    dir,
+    maxBytes: 1 << 20,
+    purge: false,
+    partSizeBytes: 8 << 20,
+    signal: new AbortController().signal,
+    log: (m) => lines.push(m),
   });
   await cache.restore();
   const found: string[] = [];
-  const walk = (d: string) => readdirSync(d, { withFileTypes: true }).forEach((e) => (found.push(relative(dir, join(d, e.name))), e.isDirectory() && walk(join(d, e.name))));
+  const walk = (d: string) =>
+    readdirSync(d, { withFileTypes: true }).forEach((e) => (found.push(relative(dir, join(d, e.name))), e.isDirectory() && walk(join(d, e.name))));
   walk(dir);
   expect(found.sort()).toEqual(['npm', 'npm/index']);
   expect(lines).toEqual(['Build cache restored: 5 bytes (1 links skipped)']);

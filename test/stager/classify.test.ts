@@ -32,9 +32,7 @@ describe('classify', () => {
 
   it('says a missing archive, with what to do', () => {
     for (const e of [sdk('NoSuchKey', 404), sdk('NotFound', 404), sdk('Unknown', 404)]) {
-      expect(classify(e, { phase: 'download', object }).message).toBe(
-        'Failed downloading app: s3://apps/a.zip does not exist: upload the app archive there first',
-      );
+      expect(classify(e, { phase: 'download', object }).message).toBe('Failed downloading app: s3://apps/a.zip does not exist: upload the app archive there first');
     }
   });
 
@@ -51,7 +49,7 @@ describe('classify', () => {
     expect(classify(sdk('PreconditionFailed', 412), { phase: 'upload', object })).toBeInstanceOf(PhaseError);
   });
 
-  it('judges an https:// answer by its status: the server\'s trouble is retried, the rest is the URL\'s', () => {
+  it("judges an https:// answer by its status: the server's trouble is retried, the rest is the URL's", () => {
     expect(classify(new HttpStatusError('GET', 'https://x/a.zip', 503), { phase: 'download' })).toEqual(new RetryableError('GET https://x/a.zip answered HTTP 503'));
     expect(classify(new HttpStatusError('GET', 'https://x/a.zip', 412), { phase: 'download' })).toBeInstanceOf(RetryableError);
     expect(classify(new HttpStatusError('PUT', 'https://x/d.tgz', 429), { phase: 'upload' })).toBeInstanceOf(RetryableError);

@@ -9,8 +9,12 @@ it('accepts a Cloud Foundry v1-shaped request and keeps unknown fields', () => {
     download_uri: 'https://cc.example.com/staging/apps/42?sig=abc',
     upload_uri: 'https://cc.example.com/staging/droplets/42',
     properties: {
-      framework: 'sinatra', runtime: 'ruby19', services: [{ label: 'mysql-5.1' }],
-      resources: { memory: 128, disk: 2048, fds: 256 }, environment: ['RACK_ENV=production'], meta: {},
+      framework: 'sinatra',
+      runtime: 'ruby19',
+      services: [{ label: 'mysql-5.1' }],
+      resources: { memory: 128, disk: 2048, fds: 256 },
+      environment: ['RACK_ENV=production'],
+      meta: {},
     },
     async: true,
   };
@@ -39,10 +43,24 @@ describe('app_id (contracts/common.ts, shared with StartRequest and StopRequest)
   const hostile = [
     '../../../../../../../tmp/x', // wrote outside the emulator's data dir
     '../../etc', // made a pseudo-bucket
-    'a/b//c/', 'probe/..', // normalised into colliding keys
+    'a/b//c/',
+    'probe/..', // normalised into colliding keys
     'x\ud800y', // a lone surrogate: "URI malformed" deep in the SDK
-    'a'.repeat(251), 'b'.repeat(256), 'c'.repeat(64), // over-long: the emulator's PUT failed, retried toward the DLQ
-    'Upper', 'under_score', 'dot.ted', '-lead', 'trail-', '', ' ', 'a b', 'a%2f', -1, 1.5, 1e300,
+    'a'.repeat(251),
+    'b'.repeat(256),
+    'c'.repeat(64), // over-long: the emulator's PUT failed, retried toward the DLQ
+    'Upper',
+    'under_score',
+    'dot.ted',
+    '-lead',
+    'trail-',
+    '',
+    ' ',
+    'a b',
+    'a%2f',
+    -1,
+    1.5,
+    1e300,
   ];
   it.each(hostile.map((v) => [v]))('refuses %j in both staging and start requests, naming the rule', (appId) => {
     const staging = StagingRequest.safeParse({ app_id: appId, download_uri: 's3://apps/a.zip' });

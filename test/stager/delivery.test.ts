@@ -74,8 +74,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const request = (over: Record<string, unknown>) =>
-  JSON.stringify({ app_id: 'hello', properties: { meta: { command: 'python3 app.py' } }, ...over });
+const request = (over: Record<string, unknown>) => JSON.stringify({ app_id: 'hello', properties: { meta: { command: 'python3 app.py' } }, ...over });
 
 const resultsFor = (ids: string[], ms = 15_000) =>
   drain<StagingResult>(stack.config, stack.config.queues.results, ms, (got) => ids.every((id) => got.some((r) => r.request_id === id)));
@@ -90,14 +89,15 @@ describe('stager delivery', () => {
     expect(result.staging_info).toMatchObject({ framework: 'standalone', start_command: 'python3 app.py', detected: true });
     expect(Object.keys(result.timings_ms).sort()).toEqual(['download', 'pack', 'stage', 'unpack', 'upload']);
     expect(result.task_log).toMatch(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] Downloading application$/m);
-    const obj = await s3Client(stack.config).send(
-      new GetObjectCommand({ Bucket: stack.config.buckets.droplets, Key: `hello/${result.droplet!.sha256}.tgz` }),
-    );
+    const obj = await s3Client(stack.config).send(new GetObjectCommand({ Bucket: stack.config.buckets.droplets, Key: `hello/${result.droplet!.sha256}.tgz` }));
     expect(obj.ContentLength).toBe(result.droplet!.size);
   });
 
   it('uploads to an https-style (pre-signed) upload_uri and downloads from one', async () => {
-    await sendRaw(stack.config, request({ request_id: 'http-io', download_uri: `${httpBase}/zip/app.zip`, upload_uri: `${httpBase}/put/droplet.tgz?X-Amz-Signature=abc` }));
+    await sendRaw(
+      stack.config,
+      request({ request_id: 'http-io', download_uri: `${httpBase}/zip/app.zip`, upload_uri: `${httpBase}/put/droplet.tgz?X-Amz-Signature=abc` }),
+    );
     const [r] = (await resultsFor(['http-io'])).filter((x) => x.request_id === 'http-io');
     expect(r.error).toBeUndefined();
     const body = puts.get('/put/droplet.tgz?X-Amz-Signature=abc')!;
@@ -124,7 +124,7 @@ describe('stager delivery', () => {
     expect(got[0].error).toMatch(/Invalid staging request: .*download_uri/);
   });
 
-  it('drops the result, and does not retry, when the request\'s reply_to queue was deleted', async () => {
+  it("drops the result, and does not retry, when the request's reply_to queue was deleted", async () => {
     const sqs = sqsClient(stack.config);
     const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'gone-replies' }));
     await sqs.send(new DeleteQueueCommand({ QueueUrl }));
@@ -155,9 +155,7 @@ describe('stager delivery', () => {
   it('fails terminally when the app archive does not exist', async () => {
     await sendRaw(stack.config, request({ request_id: 'missing', download_uri: `s3://${stack.config.buckets.apps}/nope.zip` }));
     const [r] = (await resultsFor(['missing'])).filter((x) => x.request_id === 'missing');
-    expect(r.error).toBe(
-      `Staging task failed:\n Failed downloading app: s3://${stack.config.buckets.apps}/nope.zip does not exist: upload the app archive there first`,
-    );
+    expect(r.error).toBe(`Staging task failed:\n Failed downloading app: s3://${stack.config.buckets.apps}/nope.zip does not exist: upload the app archive there first`);
   });
 
   it('fails terminally for an unknown framework, listing the known ones', async () => {

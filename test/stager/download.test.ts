@@ -25,8 +25,7 @@ const archives = new Map<string, Buffer>();
 const seen: string[] = [];
 let cutAfter: number | undefined;
 
-const noise = (bytes: number, seed: number) =>
-  createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(bytes));
+const noise = (bytes: number, seed: number) => createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(bytes));
 
 beforeAll(async () => {
   server = createServer((req, res) => {

@@ -2,6 +2,7 @@
  * The droplet's own scripts, run on this host as the agent will run them in a container:
  * `./startup -p PORT` serves, writes run.pid and logs; `./stop PID` leaves no process behind.
  */
+import { pluginEnvironmentFromEnv } from '../../functions/stager/config.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,13 @@ async function stagedDroplet(command: string): Promise<string> {
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'app'));
   cpSync(APP, join(dir, 'app'), { recursive: true });
-  await stage({ dropletDir: dir, properties: { meta: { command } }, log: () => {}, signal: new AbortController().signal });
+  await stage({
+    dropletDir: dir,
+    properties: { meta: { command } },
+    log: () => {},
+    signal: new AbortController().signal,
+    plugins: pluginEnvironmentFromEnv(process.env),
+  });
   return dir;
 }
 
@@ -57,10 +64,16 @@ it('serves on -p PORT, records run.pid and logs, and ./stop ends the whole tree'
 
 it('takes the port from $PORT, then $VCAP_APP_PORT', async () => {
   const dir = await stagedDroplet('echo "port=$PORT vcap=$VCAP_APP_PORT home=$HOME" ; sleep 0.1');
-  for (const [env, want] of [[{ PORT: '7001' }, '7001'], [{ VCAP_APP_PORT: '7002' }, '7002']] as const) {
+  for (const [env, want] of [
+    [{ PORT: '7001' }, '7001'],
+    [{ VCAP_APP_PORT: '7002' }, '7002'],
+  ] as const) {
     const child = start(dir, [], env);
     expect(await new Promise((r) => child.once('exit', r))).toBe(0);
-    const out = readFileSync(join(dir, 'logs', 'stdout.log'), 'utf8').trim().split('\n').at(-1);
+    const out = readFileSync(join(dir, 'logs', 'stdout.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .at(-1);
     expect(out).toBe(`port=${want} vcap=${want} home=${dir}`);
   }
 });

@@ -12,21 +12,33 @@ afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force
 
 it('streams each output line of the program into the log', async () => {
   const lines: string[] = [];
-  await execInGroup('bash', ['-c', 'echo one; echo two >&2; printf three'], { log: (l) => lines.push(l), signal: new AbortController().signal });
+  await execInGroup('bash', ['-c', 'echo one; echo two >&2; printf three'], {
+    baseEnv: process.env as Record<string, string>,
+    log: (l) => lines.push(l),
+    signal: new AbortController().signal,
+  });
   expect(lines.sort()).toEqual(['one', 'three', 'two']);
 });
 
 it('rejects with a PluginError naming the program and its status', async () => {
-  const run = execInGroup('bash', ['-c', 'exit 3'], { log: () => {}, signal: new AbortController().signal });
+  const run = execInGroup('bash', ['-c', 'exit 3'], { baseEnv: process.env as Record<string, string>, log: () => {}, signal: new AbortController().signal });
   await expect(run).rejects.toBeInstanceOf(PluginError);
   await expect(run).rejects.toThrow('bash -c exit 3 exited with status 3');
 });
 
 it('rejects with a typed ExecError: the command, its exit status or its signal', async () => {
-  const exited = await execInGroup('bash', ['-c', 'exit 3'], { log: () => {}, signal: new AbortController().signal }).catch((e) => e);
+  const exited = await execInGroup('bash', ['-c', 'exit 3'], {
+    baseEnv: process.env as Record<string, string>,
+    log: () => {},
+    signal: new AbortController().signal,
+  }).catch((e) => e);
   expect(exited).toBeInstanceOf(ExecError);
   expect(exited).toMatchObject({ command: 'bash -c exit 3', exitCode: 3, signal: null, how: 'exited with status 3' });
-  const killed = await execInGroup('bash', ['-c', 'kill -TERM $$'], { log: () => {}, signal: new AbortController().signal }).catch((e) => e);
+  const killed = await execInGroup('bash', ['-c', 'kill -TERM $$'], {
+    baseEnv: process.env as Record<string, string>,
+    log: () => {},
+    signal: new AbortController().signal,
+  }).catch((e) => e);
   expect(killed).toMatchObject({ command: 'bash -c kill -TERM $$', exitCode: null, signal: 'SIGTERM', message: 'bash -c kill -TERM $$ was killed by SIGTERM' });
 });
 
@@ -37,6 +49,7 @@ it('kills the whole process group, grandchildren included, when the deadline pas
   let started!: () => void;
   const ready = new Promise<void>((r) => (started = r));
   const run = execInGroup('bash', ['-c', `sleep 60 & echo $! > ${dir}/grandchild; echo $$ > ${dir}/child; echo ready; wait`], {
+    baseEnv: process.env as Record<string, string>,
     log: (line) => line === 'ready' && started(),
     signal: deadline.signal,
   });

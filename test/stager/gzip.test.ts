@@ -100,8 +100,7 @@ describe('parallel gzip', () => {
 
   it('stores already-compressed stretches instead of deflating them, and still round-trips', async () => {
     // AES-CTR keystream: what encrypted or well-compressed bytes look like.
-    const random = (bytes: number, seed: number) =>
-      createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(bytes));
+    const random = (bytes: number, seed: number) => createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(bytes));
     const text = Buffer.from('the quick brown fox jumps over the lazy dog; '.repeat(2000));
     // Stored and deflated runs alternating at odd offsets, across block boundaries, ending stored.
     const data = Buffer.concat([text.subarray(0, 40_000), random(150_001, 9), text.subarray(0, 70_000), random(33_333, 4)]);
@@ -138,7 +137,11 @@ describe('pack', () => {
       expect(listing).toContain('./startup');
       expect(listing).toContain('./app/big.bin');
       expect(listing).toContain('./app/lib/f49.txt');
-      expect(out.sha256).toBe(createHash('sha256').update(execFileSync('cat', [dest])).digest('hex'));
+      expect(out.sha256).toBe(
+        createHash('sha256')
+          .update(execFileSync('cat', [dest]))
+          .digest('hex'),
+      );
       sums.push(out.sha256);
     }
     expect(sums[0]).toBe(sums[1]);

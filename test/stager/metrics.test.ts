@@ -93,7 +93,7 @@ describe('stager metrics (EMF)', () => {
     for (const b of emf.slice(0, 5)) expect(b.PhaseDuration).toBe(result.timings_ms[b.Phase as keyof typeof result.timings_ms]);
   });
 
-  it('a plugin failure: the phases that ran, then StagingFailures with the failure\'s headline as Reason', async () => {
+  it("a plugin failure: the phases that ran, then StagingFailures with the failure's headline as Reason", async () => {
     const { result, emf } = await handled(request('m-fw', { download_uri: await putApp(stack.config, appZip), properties: { framework: 'cobol' } }));
     expect(result.error).toMatch(/^Staging task failed:\n Staging plugin failed: unknown framework "cobol"/);
     const shapes = emf.map(shape);

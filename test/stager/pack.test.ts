@@ -10,8 +10,7 @@ import { DROPLET_MTIME, pack } from '../../functions/stager/phases/pack.ts';
 const dir = mkdtempSync(join(tmpdir(), 'dropwarden-pack-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const noise = (bytes: number, seed: number) =>
-  createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(bytes));
+const noise = (bytes: number, seed: number) => createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(bytes));
 
 /** Every kind of entry whose header node-tar writes differently: long and non-ASCII names, links, sizes around 512. */
 function trickyDroplet(root: string): void {
@@ -71,7 +70,10 @@ describe('pack', () => {
   });
 
   it('refuses a symlink that points outside the droplet (DESIGN §4: self-contained)', async () => {
-    for (const [name, target] of [['abs', '/usr/bin/python3'], ['up', '../../outside']] as const) {
+    for (const [name, target] of [
+      ['abs', '/usr/bin/python3'],
+      ['up', '../../outside'],
+    ] as const) {
       const root = join(dir, `link-${name}`);
       mkdirSync(join(root, 'app'), { recursive: true });
       symlinkSync(target, join(root, 'app', 'link'));

@@ -56,7 +56,12 @@ it('an untrusted program gets no credentials, no other process, no host writes, 
     delete process.env.AWS_SECRET_ACCESS_KEY;
     server.close();
   }
-  const found = Object.fromEntries(readFileSync(join(dir, 'probes'), 'utf8').trim().split('\n').map((l) => l.split('=')));
+  const found = Object.fromEntries(
+    readFileSync(join(dir, 'probes'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=')),
+  );
   expect(found).toMatchObject({
     env: 'clean',
     procenv: '0',

@@ -51,8 +51,7 @@ async function stage(id: string, appId: string, archiveKey = `test/${id}.zip`): 
 }
 
 const appKey = (id: string) => (input: Record<string, any>) => input.Bucket === stack.config.buckets.apps && input.Key === `test/${id}.zip`;
-const dropletOf = (appId: string) => (input: Record<string, any>) =>
-  input.Bucket === stack.config.buckets.droplets && String(input.Key).startsWith(`${appId}/`);
+const dropletOf = (appId: string) => (input: Record<string, any>) => input.Bucket === stack.config.buckets.droplets && String(input.Key).startsWith(`${appId}/`);
 
 describe('transient service errors are retried through the queue', () => {
   it('S3 SlowDown (503) on the archive GET: handed back, then staged on the next delivery', async () => {
@@ -117,9 +116,7 @@ describe('permanent service errors are terminal', () => {
     // A missing bucket answers 404 too; classify says it before "does not exist: upload … first".
     faults.fail({ command: 'GetObject', when: appKey('get-nobucket'), times: Infinity, name: 'NoSuchBucket', status: 404 });
     const r = await stage('get-nobucket', 'getnobucket');
-    expect(r.error).toBe(
-      `Staging task failed:\n Failed downloading app: the bucket of s3://${stack.config.buckets.apps}/test/get-nobucket.zip does not exist`,
-    );
+    expect(r.error).toBe(`Staging task failed:\n Failed downloading app: the bucket of s3://${stack.config.buckets.apps}/test/get-nobucket.zip does not exist`);
     expect(stager.deliveriesOf('get-nobucket').map((d) => d.retried)).toEqual([[]]);
     expect(faults.callsOf('GetObject', appKey('get-nobucket')).map((c) => c.faulted)).toEqual(['NoSuchBucket']);
   });

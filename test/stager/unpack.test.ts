@@ -16,16 +16,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { UnpackLimits } from '../../functions/stager/config.ts';
 import { PhaseError } from '../../functions/stager/errors.ts';
 import { type UnpackStats, unpack } from '../../functions/stager/phases/unpack.ts';
-import {
-  buildZip,
-  FLAG_ENCRYPTED,
-  FLAG_STRONG_ENCRYPTION,
-  S_IFDIR,
-  S_IFREG,
-  unicodePathExtra,
-  type ZipEntry,
-  type ZipOptions,
-} from '../support/zip-builder.ts';
+import { buildZip, FLAG_ENCRYPTED, FLAG_STRONG_ENCRYPTION, S_IFDIR, S_IFREG, unicodePathExtra, type ZipEntry, type ZipOptions } from '../support/zip-builder.ts';
 
 /** The defaults of stagerConfigFromEnv (functions/stager/config.ts). */
 const DEFAULTS: UnpackLimits = {
@@ -93,7 +84,11 @@ async function listDest(): Promise<string[]> {
   return out;
 }
 
-const exists = (p: string) => lstat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  lstat(p).then(
+    () => true,
+    () => false,
+  );
 
 function run(zip: Buffer | null, limits: Partial<UnpackLimits> = {}, signal = new AbortController().signal) {
   return (async (): Promise<UnpackStats> => {
@@ -185,11 +180,9 @@ describe('unpack: zip-slip', () => {
 
   it('refuses a Unicode Path extra field (0x7075) that smuggles ../ behind an innocent header name', async () => {
     const header = 'innocent.txt';
-    await expectRefused(
-      zipOf([file(header, 'pwned', { extra: unicodePathExtra(header, '../smuggled') })]),
-      /escapes the app root: \.\.\/smuggled/,
-      { mustNotExist: [join(dest, '..', 'smuggled')] },
-    );
+    await expectRefused(zipOf([file(header, 'pwned', { extra: unicodePathExtra(header, '../smuggled') })]), /escapes the app root: \.\.\/smuggled/, {
+      mustNotExist: [join(dest, '..', 'smuggled')],
+    });
     expect(await exists(join(dest, header))).toBe(false);
   });
 });
@@ -229,12 +222,7 @@ describe('unpack: symlinks', () => {
   it('never creates anything outside while making links under a link that escapes physically', async () => {
     // e -> a/b/up/../.. is lexically `a`, physically <root>/../.. (= ws/d1/d2). Entries placed
     // "under" e must not be created through it, at ws/d1/d2/planted/…
-    const zip = zipOf([
-      file('a/b/keep.txt'),
-      { name: 'a/b/up', symlink: '../..' },
-      { name: 'e', symlink: 'a/b/up/../..' },
-      { name: 'e/planted/l', symlink: 'x' },
-    ]);
+    const zip = zipOf([file('a/b/keep.txt'), { name: 'a/b/up', symlink: '../..' }, { name: 'e', symlink: 'a/b/up/../..' }, { name: 'e/planted/l', symlink: 'x' }]);
     await expectRefused(zip, /symlink e\/planted\/l lies inside symlink e: nothing may be unpacked through a symlink/, {
       mustNotExist: [join(ws, 'd1', 'd2', 'planted')],
     });
@@ -247,12 +235,7 @@ describe('unpack: symlinks', () => {
   });
 
   it('never writes a file through an earlier symlink entry that escapes', async () => {
-    const zip = zipOf([
-      file('a/b/keep.txt'),
-      { name: 'a/b/up', symlink: '../..' },
-      { name: 'l', symlink: 'a/b/up/..' },
-      file('l/x', 'through'),
-    ]);
+    const zip = zipOf([file('a/b/keep.txt'), { name: 'a/b/up', symlink: '../..' }, { name: 'l', symlink: 'a/b/up/..' }, file('l/x', 'through')]);
     await expectRefused(zip, /symlink l conflicts with entries inside it/, { mustNotExist: [join(dest, '..', 'x')] });
   });
 
@@ -286,10 +269,7 @@ describe('unpack: symlinks', () => {
 describe('unpack: zip bombs and limits', () => {
   it('refuses an entry over the compression ratio limit (4 MiB of zeros), with default limits', async () => {
     const zeros = Buffer.alloc(4 * 1024 * 1024);
-    const err = await expectRefused(zipOf([{ name: 'zeros.bin', data: zeros }]), [
-      /entry zeros\.bin expands \d+:1/,
-      /over the compression ratio limit of 200:1/,
-    ]);
+    const err = await expectRefused(zipOf([{ name: 'zeros.bin', data: zeros }]), [/entry zeros\.bin expands \d+:1/, /over the compression ratio limit of 200:1/]);
     expect(err.reason).toMatch(/zip bomb/);
     expect(await exists(join(dest, 'zeros.bin'))).toBe(false);
   });
@@ -343,12 +323,7 @@ describe('unpack: zip bombs and limits', () => {
 });
 
 describe('unpack: broken archives', () => {
-  const good = () =>
-    zipOf([
-      file('a.txt', 'alpha '.repeat(100)),
-      file('b/c.txt', 'gamma '.repeat(100)),
-      file('d.txt', 'delta '.repeat(100)),
-    ]);
+  const good = () => zipOf([file('a.txt', 'alpha '.repeat(100)), file('b/c.txt', 'gamma '.repeat(100)), file('d.txt', 'delta '.repeat(100))]);
 
   it('refuses an archive cut in half', async () => {
     const whole = good();
@@ -379,10 +354,7 @@ describe('unpack: broken archives', () => {
   });
 
   it('refuses a traditionally encrypted entry (flag bit 0)', async () => {
-    await expectRefused(zipOf([file('plain.txt'), file('secret.txt', 'shh', { flags: FLAG_ENCRYPTED })]), [
-      /entry secret\.txt is encrypted/,
-      /without a password/,
-    ]);
+    await expectRefused(zipOf([file('plain.txt'), file('secret.txt', 'shh', { flags: FLAG_ENCRYPTED })]), [/entry secret\.txt is encrypted/, /without a password/]);
     expect(await exists(join(dest, 'secret.txt'))).toBe(false);
   });
 
@@ -435,12 +407,7 @@ describe('unpack: names', () => {
       noise[i] = seed >>> 24;
     }
     const big = (name: string): ZipEntry => ({ name, data: noise, method: 'store' });
-    const entries = [
-      ...Array.from({ length: 7 }, (_, i) => big(`f/${i}.bin`)),
-      file('d/x'),
-      big('d'),
-      ...Array.from({ length: 8 }, (_, i) => big(`g/${i}.bin`)),
-    ];
+    const entries = [...Array.from({ length: 7 }, (_, i) => big(`f/${i}.bin`)), file('d/x'), big('d'), ...Array.from({ length: 8 }, (_, i) => big(`g/${i}.bin`))];
     await expectRefused(zipOf(entries), /entries conflict .*: d is a directory|entries conflict .*: d already exists/);
   });
 
@@ -509,7 +476,14 @@ describe('unpack: normal archives', () => {
     expect(await readFile(join(dest, 'straße/日本語.txt'), 'utf8')).toBe('こんにちは');
     expect(await readFile(join(dest, '.env'), 'utf8')).toBe('A=1\n');
     expect(await readFile(join(dest, 'src/lib/deep/mod.js'), 'utf8')).toBe('export const x = 1;\n');
-    expect(await snapshotOutside(ws)).toEqual(['app.zip ' + zip.length + ' ' + (await stat(zipPath)).mode.toString(8), 'd1/', 'd1/d2/', 'd1/d2/d3/', 'sentinel/', 'sentinel/keep.txt 4 ' + (await stat(join(ws, 'sentinel/keep.txt'))).mode.toString(8)]);
+    expect(await snapshotOutside(ws)).toEqual([
+      'app.zip ' + zip.length + ' ' + (await stat(zipPath)).mode.toString(8),
+      'd1/',
+      'd1/d2/',
+      'd1/d2/d3/',
+      'sentinel/',
+      'sentinel/keep.txt 4 ' + (await stat(join(ws, 'sentinel/keep.txt'))).mode.toString(8),
+    ]);
   });
 
   it('reports progress and byte counts', async () => {

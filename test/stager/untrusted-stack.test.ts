@@ -29,7 +29,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-it('node-probe staged by the task: every probe fails, the other app\'s droplet is untouched, nothing is left', async () => {
+it("node-probe staged by the task: every probe fails, the other app's droplet is untouched, nothing is left", async () => {
   const tag = `s${process.pid}`;
   const s3 = s3Client(stack.config);
   const otherKey = 'droplets/other-app/droplet.tgz';
@@ -39,7 +39,13 @@ it('node-probe staged by the task: every probe fails, the other app\'s droplet i
   writeFileSync(join(app, 'probe-tag'), tag);
   writeFileSync(join(app, 'probe-s3'), new URL(stack.config.endpoint!).host);
   const uri = await putApp(stack.config, await zipTree(treeOf(app)));
-  const env = { ...process.env, ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: join(work, 'staging'), AWS_ACCESS_KEY_ID: 'AKIAPROBE', AWS_SECRET_ACCESS_KEY: 'probe-secret' };
+  const env = {
+    ...process.env,
+    ...stackConfigToEnv(stack.config),
+    DROPWARDEN_WORK_DIR: join(work, 'staging'),
+    AWS_ACCESS_KEY_ID: 'AKIAPROBE',
+    AWS_SECRET_ACCESS_KEY: 'probe-secret',
+  };
   const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY });
   const log = new TaskLog();
@@ -53,7 +59,11 @@ it('node-probe staged by the task: every probe fails, the other app\'s droplet i
     else process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
   }
   const probes = Object.fromEntries(
-    log.messages().split('\n').filter((l) => l.startsWith('probe: ')).map((l) => l.slice(7).split('=') as [string, string]),
+    log
+      .messages()
+      .split('\n')
+      .filter((l) => l.startsWith('probe: '))
+      .map((l) => l.slice(7).split('=') as [string, string]),
   );
   expect(probes).toEqual({ env: 'clean', procenv: '0', tmpwrite: 'private-only', metadata: 'refused', ecsmeta: 'refused', s3put: 'refused', done: 'yes' });
   const other = await s3.send(new GetObjectCommand({ Bucket: stack.config.buckets.droplets, Key: otherKey }));

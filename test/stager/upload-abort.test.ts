@@ -40,8 +40,7 @@ async function stage(id: string, appId: string): Promise<StagingResult> {
   return got.find((r) => r.request_id === id)!;
 }
 
-const dropletOf = (appId: string) => (input: Record<string, any>) =>
-  input.Bucket === stack.config.buckets.droplets && String(input.Key).startsWith(`${appId}/`);
+const dropletOf = (appId: string) => (input: Record<string, any>) => input.Bucket === stack.config.buckets.droplets && String(input.Key).startsWith(`${appId}/`);
 const secondPart = (appId: string) => (input: Record<string, any>) => dropletOf(appId)(input) && input.PartNumber === 2;
 
 /** The app's keys in the droplets bucket. */

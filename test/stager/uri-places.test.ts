@@ -38,7 +38,7 @@ beforeAll(async () => {
   stack = await startTestStack();
   work = mkdtempSync(join(tmpdir(), 'dw-places-'));
   // The production defaults: no DROPWARDEN_TEST_ALLOW_PRIVATE_URLS, no DROPWARDEN_{DOWNLOAD_FROM,UPLOAD_TO}.
-  config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work });
+  config = stagerConfigFromEnv({ ...process.env, ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work });
   appZip = await zipTree({ 'app.py': 'print("hi")\n' });
   http = createServer((req, res) => {
     hits.push(`${req.method} ${req.headers.host}${req.url}`);
@@ -60,14 +60,20 @@ afterAll(async () => {
 
 const stage = (over: Record<string, unknown>) =>
   runStagingTask({ app_id: 'hello', properties: { meta: { command: 'python3 app.py' } }, ...over } as never, `r-${Math.random()}`, {
-    config, s3: s3Client(stack.config), log: new TaskLog(),
+    config,
+    s3: s3Client(stack.config),
+    log: new TaskLog(),
   }).then((o) => o.result);
 
 const headEtag = async (Bucket: string, Key: string) => (await s3Client(stack.config).send(new HeadObjectCommand({ Bucket, Key }))).ETag;
 
 describe('download_uri', () => {
   it.each([
-    ['plain http://, even to a public name', () => `http://example.com/app.zip`, /download_uri http:\/\/example\.com\/app\.zip: http:\/\/ URLs are not allowed; allowed: s3:\/\/apps\/… or an https:\/\/ URL to a public address \(DROPWARDEN_DOWNLOAD_FROM\)/],
+    [
+      'plain http://, even to a public name',
+      () => `http://example.com/app.zip`,
+      /download_uri http:\/\/example\.com\/app\.zip: http:\/\/ URLs are not allowed; allowed: s3:\/\/apps\/… or an https:\/\/ URL to a public address \(DROPWARDEN_DOWNLOAD_FROM\)/,
+    ],
     ['the loopback server', () => `http://127.0.0.1:${port}/app.zip`, /http:\/\/ URLs are not allowed/],
     ['another bucket the role can read', () => `s3://${stack.config.buckets.droplets}/hello/x.zip`, /the bucket droplets is not allowed; allowed: s3:\/\/apps\/…/],
     ['a bucket listing of the emulator', () => `${stack.config.endpoint}/${stack.config.buckets.droplets}`, /http:\/\/ URLs are not allowed/],
@@ -81,13 +87,21 @@ describe('download_uri', () => {
   });
 
   it.each([
-    ['the instance metadata service', 'https://169.254.169.254/latest/meta-data/iam/security-credentials/', /https:\/\/169\.254\.169\.254\/latest\/meta-data\/iam\/security-credentials\/ is a link-local address \(the instance metadata service lives there\)/],
+    [
+      'the instance metadata service',
+      'https://169.254.169.254/latest/meta-data/iam/security-credentials/',
+      /https:\/\/169\.254\.169\.254\/latest\/meta-data\/iam\/security-credentials\/ is a link-local address \(the instance metadata service lives there\)/,
+    ],
     ['loopback', () => `https://127.0.0.1:${port}/app.zip`, /https:\/\/127\.0\.0\.1:\d+\/app\.zip is a loopback address: only public addresses are fetched/],
     ['a private address', 'https://10.1.2.3/app.zip', /https:\/\/10\.1\.2\.3\/app\.zip is a private address/],
     ['IPv6 loopback', () => `https://[::1]:${port}/app.zip`, /is a loopback address/],
     ['IPv4-mapped IPv6 loopback', () => `https://[::ffff:127.0.0.1]:${port}/app.zip`, /is a loopback address/],
     ['a decimal-integer loopback host', () => `https://2130706433:${port}/app.zip`, /https:\/\/127\.0\.0\.1:\d+\/app\.zip is a loopback address/],
-    ['a name that resolves to loopback', () => `https://localhost:${port}/app.zip`, /Failed downloading app: localhost resolves to (127\.0\.0\.1|::1), a loopback address: only public addresses are fetched/],
+    [
+      'a name that resolves to loopback',
+      () => `https://localhost:${port}/app.zip`,
+      /Failed downloading app: localhost resolves to (127\.0\.0\.1|::1), a loopback address: only public addresses are fetched/,
+    ],
   ])('refuses an https:// URL to %s, terminally, without connecting', async (_what, uri, message) => {
     hits.length = 0;
     const r = await stage({ download_uri: typeof uri === 'function' ? uri() : uri });
@@ -122,8 +136,25 @@ describe('every redirect is checked like the first URL', () => {
 });
 
 it('knows the non-public ranges', () => {
-  for (const a of ['127.0.0.1', '10.0.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255',
-    '::1', '::', 'fe80::1', 'fd00::1', '::ffff:10.0.0.1', '::ffff:7f00:1', '64:ff9b::a9fe:a9fe', 'fd00:ec2::254']) {
+  for (const a of [
+    '127.0.0.1',
+    '10.0.0.1',
+    '172.31.255.255',
+    '192.168.1.1',
+    '169.254.169.254',
+    '100.64.0.1',
+    '0.0.0.0',
+    '224.0.0.1',
+    '255.255.255.255',
+    '::1',
+    '::',
+    'fe80::1',
+    'fd00::1',
+    '::ffff:10.0.0.1',
+    '::ffff:7f00:1',
+    '64:ff9b::a9fe:a9fe',
+    'fd00:ec2::254',
+  ]) {
     expect(nonPublicReason(a), a).toBeDefined();
   }
   for (const a of ['8.8.8.8', '52.95.110.1', '172.32.0.1', '100.128.0.1', '2600:1f18::1', '::ffff:8.8.8.8']) expect(nonPublicReason(a), a).toBeUndefined();
@@ -131,8 +162,16 @@ it('knows the non-public ranges', () => {
 
 describe('upload_uri', () => {
   it.each([
-    ["the app's own source zip in the apps bucket", (src: string) => src, /upload_uri s3:\/\/apps\/[^ ]+: the bucket apps is not allowed; allowed: s3:\/\/droplets\/… or an https:\/\/ URL to a public address \(DROPWARDEN_UPLOAD_TO\)/],
-    ["another app's droplet", () => `s3://${stack.config.buckets.droplets}/other/droplet.tgz`, /the key is not under "hello\/"; an s3:\/\/ upload_uri names a key under "hello\/"/],
+    [
+      "the app's own source zip in the apps bucket",
+      (src: string) => src,
+      /upload_uri s3:\/\/apps\/[^ ]+: the bucket apps is not allowed; allowed: s3:\/\/droplets\/… or an https:\/\/ URL to a public address \(DROPWARDEN_UPLOAD_TO\)/,
+    ],
+    [
+      "another app's droplet",
+      () => `s3://${stack.config.buckets.droplets}/other/droplet.tgz`,
+      /the key is not under "hello\/"; an s3:\/\/ upload_uri names a key under "hello\/"/,
+    ],
     ['a content address', () => `s3://${stack.config.buckets.droplets}/hello/${'a'.repeat(64)}.tgz`, /the key has the form of a content address/],
     ['the claims prefix', () => `s3://${stack.config.buckets.droplets}/.requests/x.json`, /the key is under \.requests\/, which the stager keeps for itself/],
     ['the live log prefix', () => `s3://${stack.config.buckets.droplets}/.logs/x.log`, /the key is under \.logs\//],
@@ -159,7 +198,7 @@ describe('upload_uri', () => {
     expect(r.error).not.toContain('X-Amz-Signature');
   });
 
-  it('writes under the app\'s own prefix of the droplets bucket', async () => {
+  it("writes under the app's own prefix of the droplets bucket", async () => {
     const uri = `s3://${stack.config.buckets.droplets}/hello/builds/42.tgz`;
     const r = await stage({ download_uri: await putApp(stack.config, appZip), upload_uri: uri });
     expect(r.error).toBeUndefined();
@@ -168,17 +207,21 @@ describe('upload_uri', () => {
     expect(got.ContentLength).toBe(r.droplet!.size);
   });
 
-  it('never overwrites the request\'s own claim: the request is answered once and marked sent', async () => {
+  it("never overwrites the request's own claim: the request is answered once and marked sent", async () => {
     const requestId = 'claim-overwrite';
     const claimKey = `.requests/${createHash('sha256').update(requestId).digest('hex')}.json`;
     const body = JSON.stringify({
-      request_id: requestId, app_id: 'hello', download_uri: await putApp(stack.config, appZip),
-      upload_uri: `s3://${stack.config.buckets.droplets}/${claimKey}`, properties: { meta: { command: 'python3 app.py' } },
+      request_id: requestId,
+      app_id: 'hello',
+      download_uri: await putApp(stack.config, appZip),
+      upload_uri: `s3://${stack.config.buckets.droplets}/${claimKey}`,
+      properties: { meta: { command: 'python3 app.py' } },
     });
     const record = { messageId: 'm-claim', body, attributes: {}, messageAttributes: {} } as unknown as SQSRecord;
     await processRecord(record, depsFromConfig(config));
-    const results = (await drain<StagingResult>(stack.config, stack.config.queues.results, 5_000, (g) => g.some((r) => r.request_id === requestId)))
-      .filter((r) => r.request_id === requestId);
+    const results = (await drain<StagingResult>(stack.config, stack.config.queues.results, 5_000, (g) => g.some((r) => r.request_id === requestId))).filter(
+      (r) => r.request_id === requestId,
+    );
     expect(results).toHaveLength(1);
     expect(results[0].error).toMatch(/Invalid staging request: upload_uri .*the key is under \.requests\//);
     const claim = await s3Client(stack.config).send(new GetObjectCommand({ Bucket: stack.config.buckets.droplets, Key: claimKey }));
@@ -199,15 +242,16 @@ describe('the request boundary (contracts/common.ts): a terminal result naming t
     ['a path-escaping app_id', { app_id: '../../../../../../../tmp/x' }, /app_id: app_id must be a DNS label/],
     ['a pseudo-bucket app_id', { app_id: '../../etc' }, /app_id: app_id must be a DNS label/],
     ['an app_id with a lone surrogate', { app_id: 'x\ud800' }, /app_id: app_id must be a DNS label/],
-    ['a 251-character app_id (the emulator\'s PUT failed: retried toward the DLQ)', { app_id: 'a'.repeat(251) }, /app_id: app_id must be a DNS label/],
+    ["a 251-character app_id (the emulator's PUT failed: retried toward the DLQ)", { app_id: 'a'.repeat(251) }, /app_id: app_id must be a DNS label/],
     ['resources.memory of 1e12 MB', { properties: { resources: { memory: 1e12 } } }, /properties\.resources\.memory: Too big: expected number to be <=1048576/],
   ])('%s', async (_what, over, message) => {
     const requestId = `boundary-${Math.random()}`;
     const body = JSON.stringify({ request_id: requestId, app_id: 'hello', download_uri: await putApp(stack.config, appZip), properties: {}, ...over });
     // Resolves (not a RetryableError): the message is deleted, not retried toward the DLQ.
     await processRecord({ messageId: requestId, body, attributes: {}, messageAttributes: {} } as unknown as SQSRecord, depsFromConfig(config));
-    const [r] = (await drain<StagingResult>(stack.config, stack.config.queues.results, 5_000, (g) => g.some((x) => x.request_id === requestId)))
-      .filter((x) => x.request_id === requestId);
+    const [r] = (await drain<StagingResult>(stack.config, stack.config.queues.results, 5_000, (g) => g.some((x) => x.request_id === requestId))).filter(
+      (x) => x.request_id === requestId,
+    );
     expect(r.error).toMatch(/^Staging task failed:\n Invalid staging request: the staging request is invalid: /);
     expect(r.error).toMatch(message);
     expect(r.droplet).toBeUndefined();

@@ -105,7 +105,10 @@ async function resultsFor(id: string, ms: number): Promise<StagingResult[]> {
 it('stages once, with no partial droplet, after the worker is SIGKILLed during the upload', async () => {
   const id = 'crash-upload';
   // The multipart upload's completion: every part is on the server, the droplet not yet an object.
-  const hold = holdFirst(stack, (r) => r.method === 'POST' && r.bucket === stack.config.buckets.droplets && r.key?.startsWith(`${id}/`) === true && r.query.uploadId !== undefined);
+  const hold = holdFirst(
+    stack,
+    (r) => r.method === 'POST' && r.bucket === stack.config.buckets.droplets && r.key?.startsWith(`${id}/`) === true && r.query.uploadId !== undefined,
+  );
   const path = await send(id);
   const first = startWorker();
   await hold.held;

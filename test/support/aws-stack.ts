@@ -65,9 +65,7 @@ export async function drain<T = any>(config: StackConfig, queueUrl: string, ms: 
     const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
     const ms2 = out.Messages ?? [];
     if (ms2.length) {
-      await sqs.send(
-        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: ms2.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
-      );
+      await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: ms2.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
       for (const m of ms2) got.push(JSON.parse(m.Body!) as T);
     }
     if (until?.(got)) break;
@@ -98,6 +96,6 @@ export function holdFirst(stack: TestStack, matches: (r: EmulatorRequest) => boo
 export function sqsCall(r: EmulatorRequest): { action: string; queueUrl?: string; body: Record<string, unknown> } | undefined {
   const target = r.headers['x-amz-target'];
   if (typeof target !== 'string' || !target.startsWith('AmazonSQS.')) return undefined;
-  const body = (typeof r.body === 'string' ? JSON.parse(r.body) : r.body ?? {}) as Record<string, unknown>;
+  const body = (typeof r.body === 'string' ? JSON.parse(r.body) : (r.body ?? {})) as Record<string, unknown>;
   return { action: target.slice('AmazonSQS.'.length), queueUrl: body.QueueUrl as string | undefined, body };
 }

@@ -33,16 +33,13 @@ export function rsyncBuilds(): RsyncBuild[] {
  * yet), while the machine's own lists, and so what set-up installs, stay as they are.
  */
 const APT_DIR = join(TOOLS_DIR, 'apt');
-const APT_OPTIONS = [
-  '-o', `Dir::State::Lists=${join(APT_DIR, 'lists')}`, '-o', `Dir::Cache=${join(APT_DIR, 'cache')}`,
-  '-o', 'APT::Sandbox::User=root',
-];
+const APT_OPTIONS = ['-o', `Dir::State::Lists=${join(APT_DIR, 'lists')}`, '-o', `Dir::Cache=${join(APT_DIR, 'cache')}`, '-o', 'APT::Sandbox::User=root'];
 
 function privateAptLists(): void {
   if (existsSync(join(APT_DIR, 'updated'))) return;
   mkdirSync(join(APT_DIR, 'lists', 'partial'), { recursive: true });
   mkdirSync(join(APT_DIR, 'cache', 'archives', 'partial'), { recursive: true });
-  process.stderr.write('host-tools: reading the archive\'s package lists (apt-get update, into node_modules/.cache)\n');
+  process.stderr.write("host-tools: reading the archive's package lists (apt-get update, into node_modules/.cache)\n");
   execFileSync('apt-get', [...APT_OPTIONS, 'update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'] });
   writeFileSync(join(APT_DIR, 'updated'), `${new Date().toISOString()}\n`);
 }
@@ -51,7 +48,10 @@ function privateAptLists(): void {
 function offeredVersions(pkg: string): string[] {
   privateAptLists();
   const out = execFileSync('apt-cache', [...APT_OPTIONS, 'madison', pkg], { encoding: 'utf8' });
-  const versions = out.split('\n').filter((l) => l.includes(' Packages')).map((l) => l.split('|')[1].trim());
+  const versions = out
+    .split('\n')
+    .filter((l) => l.includes(' Packages'))
+    .map((l) => l.split('|')[1].trim());
   return [...new Set(versions)];
 }
 

@@ -34,7 +34,7 @@ export interface RunningStager {
 
 export async function startStager(stack: TestStack, over: Partial<RecordDeps> = {}, env: Record<string, string> = {}): Promise<RunningStager> {
   const work = mkdtempSync(join(tmpdir(), 'dw-work-'));
-  const config = stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work, ...env });
+  const config = stagerConfigFromEnv({ ...process.env, ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work, ...env });
   const inner = createHandler(() => ({ ...depsFromConfig(config), ...over }));
   const invocations: Invocation[] = [];
   const idOf = (r: SQSEvent['Records'][number]) => {
@@ -50,13 +50,21 @@ export async function startStager(stack: TestStack, over: Partial<RecordDeps> = 
     invocations.push({ requests: event.Records.map(idOf), retried: event.Records.filter((r) => failed.has(r.messageId)).map(idOf) });
     return out;
   };
-  const worker = new StagerWorker({ sqs: sqsClient(stack.config), queueUrl: stack.config.queues.staging, region: stack.config.region, handler, concurrency: 2, batchSize: 1 });
+  const worker = new StagerWorker({
+    sqs: sqsClient(stack.config),
+    queueUrl: stack.config.queues.staging,
+    region: stack.config.region,
+    handler,
+    concurrency: 2,
+    batchSize: 1,
+  });
   await worker.start();
   return {
     invocations,
     deliveriesOf: (id) => invocations.filter((i) => i.requests.includes(id)),
     // The result is sent before the handler returns: its answer is recorded just after.
-    finished: (id) => until(`the stager to finish ${id}`, () => invocations.some((i) => i.requests.includes(id) && !i.retried.includes(id)) || undefined, 45_000).then(() => {}),
+    finished: (id) =>
+      until(`the stager to finish ${id}`, () => invocations.some((i) => i.requests.includes(id) && !i.retried.includes(id)) || undefined, 45_000).then(() => {}),
     async stop() {
       await worker.stop();
       rmSync(work, { recursive: true, force: true });

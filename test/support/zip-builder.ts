@@ -77,8 +77,7 @@ export function crc32(bytes: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-const bytesOf = (v: string | Uint8Array | undefined): Buffer =>
-  v === undefined ? Buffer.alloc(0) : typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v);
+const bytesOf = (v: string | Uint8Array | undefined): Buffer => (v === undefined ? Buffer.alloc(0) : typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v));
 
 /** An Info-ZIP Unicode Path extra field (0x7075): a UTF-8 name that readers prefer over the header's. */
 export function unicodePathExtra(headerName: string | Uint8Array, unicodeName: string): Buffer {

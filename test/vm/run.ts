@@ -39,8 +39,10 @@ const DEFAULT_FILES = [
 ];
 /** Tests of those files the default run leaves out, and why; printed on every run. */
 const LEFT_OUT: Array<[name: string, why: string]> = [
-  ['grace_time keeps counting across a restart',
-    'timing: a 6 s grace with 2.5 s spent before the SIGKILL; restarting wardend under TCG takes longer than the 3.5 s left'],
+  [
+    'grace_time keeps counting across a restart',
+    'timing: a 6 s grace with 2.5 s spent before the SIGKILL; restarting wardend under TCG takes longer than the 3.5 s left',
+  ],
 ];
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const DEFAULT_SUITE = ['vitest', 'run', ...DEFAULT_FILES, '-t', `^(?!.*(${LEFT_OUT.map(([n]) => escape(n)).join('|')})).*$`];
@@ -49,9 +51,30 @@ const DEFAULT_SUITE = ['vitest', 'run', ...DEFAULT_FILES, '-t', `^(?!.*(${LEFT_O
 const INITRAMFS_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_console', '9pnet_virtio', '9p', 'overlay', 'ext4'];
 /** Loaded from the shared root once it is mounted: what the networking, disk and shaping code use. */
 const GUEST_MODULES = [
-  'loop', 'veth', 'bridge', 'br_netfilter', 'nf_tables', 'nft_compat', 'nft_chain_nat', 'nf_nat', 'nf_conntrack',
-  'xt_conntrack', 'xt_MASQUERADE', 'xt_nat', 'xt_comment', 'xt_multiport', 'xt_tcpudp', 'xt_owner', 'xt_mark',
-  'iptable_filter', 'iptable_nat', 'sch_tbf', 'sch_ingress', 'cls_u32', 'act_police', 'ifb',
+  'loop',
+  'veth',
+  'bridge',
+  'br_netfilter',
+  'nf_tables',
+  'nft_compat',
+  'nft_chain_nat',
+  'nf_nat',
+  'nf_conntrack',
+  'xt_conntrack',
+  'xt_MASQUERADE',
+  'xt_nat',
+  'xt_comment',
+  'xt_multiport',
+  'xt_tcpudp',
+  'xt_owner',
+  'xt_mark',
+  'iptable_filter',
+  'iptable_nat',
+  'sch_tbf',
+  'sch_ingress',
+  'cls_u32',
+  'act_police',
+  'ifb',
 ];
 
 /** What the harness needs on the host, and the Debian package that brings each. */
@@ -97,7 +120,8 @@ function ensureHostPackages(): void {
   if (process.getuid?.() !== 0) fail(`missing Debian packages ${wanted.join(' ')} and not root to install them`);
   log(`installing Debian packages: ${wanted.join(' ')} (apt-get install -y --no-install-recommends --no-upgrade)`);
   const r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', '--no-upgrade', ...wanted], {
-    stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
   if (r.status !== 0) fail(`apt-get install ${wanted.join(' ')} failed (exit ${r.status})`);
   if (!findKernel()) fail('no /boot/vmlinuz-6.1.* with /lib/modules after installing linux-image-amd64');
@@ -200,7 +224,9 @@ function buildInitramfs(version: string, command: string[]): string {
   writeFileSync(join(dir, 'command'), `${command.map(shq).join(' ')}\n`);
   const image = join(WORK, 'initramfs.cpio');
   execFileSync('sh', ['-c', `cd ${shq(dir)} && find . | /bin/busybox cpio -o -H newc > ${shq(image)} 2>/dev/null`]);
-  log(`initramfs: ${modules.length} modules (${INITRAMFS_MODULES.join(', ')} and dependencies), busybox; guest loads ${GUEST_MODULES.length} more from /lib/modules/${version}`);
+  log(
+    `initramfs: ${modules.length} modules (${INITRAMFS_MODULES.join(', ')} and dependencies), busybox; guest loads ${GUEST_MODULES.length} more from /lib/modules/${version}`,
+  );
   return image;
 }
 
@@ -226,12 +252,27 @@ async function main(): Promise<void> {
   if (ACCEL === 'kvm' && !existsSync('/dev/kvm')) fail('DROPWARDEN_VM_ACCEL=kvm but /dev/kvm is missing');
   const accel = ACCEL === 'kvm' ? ['-accel', 'kvm'] : ['-accel', 'tcg,thread=multi'];
   const qemu = [
-    ...accel, '-cpu', process.env.DROPWARDEN_VM_CPU ?? 'max', '-m', MEM, '-smp', '2', '-nographic', '-no-reboot',
-    '-kernel', kernel.vmlinuz, '-initrd', initrd,
-    '-append', 'console=ttyS0 panic=-1 quiet loglevel=4 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 rw',
-    '-virtfs', 'local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap',
-    '-drive', `file=${scratch},format=raw,if=virtio,cache=unsafe`,
-    '-nic', 'none',
+    ...accel,
+    '-cpu',
+    process.env.DROPWARDEN_VM_CPU ?? 'max',
+    '-m',
+    MEM,
+    '-smp',
+    '2',
+    '-nographic',
+    '-no-reboot',
+    '-kernel',
+    kernel.vmlinuz,
+    '-initrd',
+    initrd,
+    '-append',
+    'console=ttyS0 panic=-1 quiet loglevel=4 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 rw',
+    '-virtfs',
+    'local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap',
+    '-drive',
+    `file=${scratch},format=raw,if=virtio,cache=unsafe`,
+    '-nic',
+    'none',
   ];
   log(`kernel ${kernel.vmlinuz}, accel ${ACCEL}, ${MEM}, 2 vCPUs, timeout ${TIMEOUT_S}s`);
   log(`guest command (in ${REPO}): ${command.join(' ')}`);
@@ -250,9 +291,15 @@ async function main(): Promise<void> {
     const bare = line.replace(/\r$/, '');
     const clean = /VM-(INIT|GUEST|ERROR|EXIT)[\s\S]*$/.exec(bare)?.[0] ?? bare;
     process.stdout.write(`${line.replace(/\r$/, '')}\n`);
-    if (clean.startsWith('VM-INIT') && !initAt) { initAt = secs(); log(`guest init started after ${initAt}s (${clean})`); }
+    if (clean.startsWith('VM-INIT') && !initAt) {
+      initAt = secs();
+      log(`guest init started after ${initAt}s (${clean})`);
+    }
     const guest = /^VM-GUEST (.*)$/.exec(clean);
-    if (guest) { guestLine = guest[1]; log(`guest: ${guestLine}`); }
+    if (guest) {
+      guestLine = guest[1];
+      log(`guest: ${guestLine}`);
+    }
     const err = /^VM-ERROR (.*)$/.exec(clean);
     if (err) error = err[1];
     const exit = /^VM-EXIT=(\d+)$/.exec(clean);
@@ -261,12 +308,21 @@ async function main(): Promise<void> {
   child.stdout.on('data', (b: Buffer) => {
     buf += b.toString('utf8');
     let i;
-    while ((i = buf.indexOf('\n')) >= 0) { onLine(buf.slice(0, i)); buf = buf.slice(i + 1); }
+    while ((i = buf.indexOf('\n')) >= 0) {
+      onLine(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
   });
   let stderr = '';
-  child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); process.stderr.write(b); });
+  child.stderr.on('data', (b: Buffer) => {
+    stderr += b.toString();
+    process.stderr.write(b);
+  });
   let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, TIMEOUT_S * 1000);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, TIMEOUT_S * 1000);
   const status = await new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   clearTimeout(timer);
   if (buf) onLine(buf);

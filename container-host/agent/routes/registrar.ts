@@ -24,6 +24,13 @@ export interface RouteRegistrar {
    * An unknown target resolves at once.
    */
   deregister(target: RouteTarget, options: { drain: boolean }): Promise<void>;
+  /**
+   * Optional. Called once after the agent adopted what an earlier agent left (DESIGN §11) with
+   * every target of this host that may still be routed: a target this host registered before
+   * and not among them is gone (its container went while no agent ran) and may be dropped.
+   * Those among them are registered again once healthy.
+   */
+  reconcile?(targets: RouteTarget[]): Promise<void>;
 }
 
 /** For an agent whose instances have no routes (tests, a host outside any fleet). */

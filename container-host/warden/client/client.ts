@@ -43,8 +43,7 @@ export class WardenClient {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(
           new WardenConnectionError(
-            `cannot connect to wardend at ${socketPath} (${err.code ?? err.message}); ` +
-              'is wardend running (`dropwarden wardend`), and is this the right --socket?',
+            `cannot connect to wardend at ${socketPath} (${err.code ?? err.message}); ` + 'is wardend running (`dropwarden wardend`), and is this the right --socket?',
           ),
         );
       };

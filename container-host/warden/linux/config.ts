@@ -79,7 +79,11 @@ export function resolveConfig(partial: Partial<LinuxWardenConfig> = {}): LinuxWa
   const network = partial.network === false ? false : { ...(DEFAULT_CONFIG.network as NetworkConfig), ...partial.network };
   const disk = partial.disk === false ? false : { ...(DEFAULT_CONFIG.disk as DiskConfig), ...partial.disk };
   return {
-    ...DEFAULT_CONFIG, ...partial,
-    uidPool: { ...DEFAULT_CONFIG.uidPool, ...partial.uidPool }, user: { ...DEFAULT_CONFIG.user, ...partial.user }, network, disk,
+    ...DEFAULT_CONFIG,
+    ...partial,
+    uidPool: { ...DEFAULT_CONFIG.uidPool, ...partial.uidPool },
+    user: { ...DEFAULT_CONFIG.user, ...partial.user },
+    network,
+    disk,
   };
 }

@@ -90,14 +90,18 @@ export class Depot {
     const file = join(this.dir(record.handle), RECORD);
     const text = JSON.stringify(record);
     const previous = this.#writes.get(record.handle) ?? Promise.resolve();
-    const write = previous.catch(() => undefined).then(async () => {
-      await writeFile(`${file}.tmp`, text);
-      await rename(`${file}.tmp`, file);
-    });
+    const write = previous
+      .catch(() => undefined)
+      .then(async () => {
+        await writeFile(`${file}.tmp`, text);
+        await rename(`${file}.tmp`, file);
+      });
     this.#writes.set(record.handle, write);
-    void write.finally(() => {
-      if (this.#writes.get(record.handle) === write) this.#writes.delete(record.handle);
-    }).catch(() => undefined);
+    void write
+      .finally(() => {
+        if (this.#writes.get(record.handle) === write) this.#writes.delete(record.handle);
+      })
+      .catch(() => undefined);
     return write;
   }
 
@@ -109,7 +113,10 @@ export class Depot {
   /** The job directories of a container, by id (what a restarted daemon adopts). */
   async jobIds(handle: string): Promise<number[]> {
     const entries = await readdir(join(this.dir(handle), 'jobs')).catch(() => [] as string[]);
-    return entries.filter((e) => /^[1-9][0-9]*$/.test(e)).map(Number).sort((a, b) => a - b);
+    return entries
+      .filter((e) => /^[1-9][0-9]*$/.test(e))
+      .map(Number)
+      .sort((a, b) => a - b);
   }
 
   async load(handle: string): Promise<ContainerRecord | undefined> {

@@ -3,8 +3,15 @@ import { stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import {
   WardenError,
-  type ContainerInfo, type CreateSpec, type DiskLimits, type JobResult, type NetInSpec, type NetOutSpec,
-  type SpawnSpec, type StreamChunk, type WardenService,
+  type ContainerInfo,
+  type CreateSpec,
+  type DiskLimits,
+  type JobResult,
+  type NetInSpec,
+  type NetOutSpec,
+  type SpawnSpec,
+  type StreamChunk,
+  type WardenService,
 } from '../server/service.ts';
 import type { CgroupDriver, ContainerCgroup } from './cgroups/types.ts';
 import type { LinuxWardenConfig } from './config.ts';
@@ -157,7 +164,13 @@ export class Gardener implements WardenService {
     Depot.validateHandle(handle);
     for (const b of spec.bindMounts) {
       if (!isAbsolute(b.srcPath) || !isAbsolute(b.dstPath)) throw new WardenError('bad_request', `bind mount paths must be absolute: ${b.srcPath} -> ${b.dstPath}`);
-      if (!(await stat(b.srcPath).then(() => true, () => false))) throw new WardenError('bad_request', `bind mount source does not exist: ${b.srcPath}`);
+      if (
+        !(await stat(b.srcPath).then(
+          () => true,
+          () => false,
+        ))
+      )
+        throw new WardenError('bad_request', `bind mount source does not exist: ${b.srcPath}`);
     }
     const dir = await this.#p.depot.reserve(handle);
     let net;
@@ -176,9 +189,18 @@ export class Gardener implements WardenService {
       throw e;
     }
     const record: ContainerRecord = {
-      handle, uid, graceTimeS: spec.graceTimeS ?? this.#p.config.defaultGraceTimeS, bindMounts: spec.bindMounts,
-      network: spec.network, rootfs: spec.rootfs, state: 'born', events: [], nextJobId: 1, createdAt: Date.now(),
-      idleSince: Date.now(), net,
+      handle,
+      uid,
+      graceTimeS: spec.graceTimeS ?? this.#p.config.defaultGraceTimeS,
+      bindMounts: spec.bindMounts,
+      network: spec.network,
+      rootfs: spec.rootfs,
+      state: 'born',
+      events: [],
+      nextJobId: 1,
+      createdAt: Date.now(),
+      idleSince: Date.now(),
+      net,
     };
     let cgroup: ContainerCgroup | undefined;
     await mapHostErrors('create', async () => {
@@ -213,9 +235,7 @@ export class Gardener implements WardenService {
     const init = initOf(live.record);
     live.record.state = 'stopped';
     await this.#save(live);
-    const stopping = init
-      ? this.#p.containerizer.stopProcesses(init, live.cgroup, { kill: opts.kill, timeoutMs: this.#p.config.stopTimeoutMs })
-      : Promise.resolve();
+    const stopping = init ? this.#p.containerizer.stopProcesses(init, live.cgroup, { kill: opts.kill, timeoutMs: this.#p.config.stopTimeoutMs }) : Promise.resolve();
     if (opts.background) {
       stopping.catch(() => undefined);
       return;
@@ -234,10 +254,12 @@ export class Gardener implements WardenService {
       this.#live.delete(handle);
     })();
     const destroying = live.destroying;
-    await mapHostErrors('destroy', () => destroying.catch((e: unknown) => {
-      live.destroying = undefined;
-      throw e;
-    }));
+    await mapHostErrors('destroy', () =>
+      destroying.catch((e: unknown) => {
+        live.destroying = undefined;
+        throw e;
+      }),
+    );
   }
 
   async info(handle: string): Promise<ContainerInfo> {
@@ -369,7 +391,10 @@ export class Gardener implements WardenService {
         idle = got ? 0 : idle + 1;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(5 + idle * 5, 100));
-          wake = () => { clearTimeout(timer); resolve(); };
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
           if (!job.running || signal?.aborted) wake();
         });
         wake = undefined;
@@ -537,4 +562,3 @@ export class Gardener implements WardenService {
     return this.#p.cgroups.list();
   }
 }
-

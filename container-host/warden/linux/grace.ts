@@ -18,12 +18,16 @@ export class GraceTimers {
     if (at === undefined) return;
     this.clear(handle);
     const leftMs = at - Date.now();
-    const timer = leftMs > MAX_TIMER_MS
-      ? setTimeout(() => this.arm(handle, due, expire), MAX_TIMER_MS)
-      : setTimeout(() => {
-        this.#timers.delete(handle);
-        expire();
-      }, Math.max(0, leftMs));
+    const timer =
+      leftMs > MAX_TIMER_MS
+        ? setTimeout(() => this.arm(handle, due, expire), MAX_TIMER_MS)
+        : setTimeout(
+            () => {
+              this.#timers.delete(handle);
+              expire();
+            },
+            Math.max(0, leftMs),
+          );
     timer.unref();
     this.#timers.set(handle, timer);
   }

@@ -21,10 +21,14 @@ function defaultFor(field: protobuf.Field): unknown {
   if (field.resolvedType instanceof protobuf.Type) return {};
   if (field.resolvedType instanceof protobuf.Enum) return Object.values(field.resolvedType.values)[0];
   switch (field.type) {
-    case 'string': return '';
-    case 'bytes': return Buffer.alloc(0);
-    case 'bool': return false;
-    default: return 0;
+    case 'string':
+      return '';
+    case 'bytes':
+      return Buffer.alloc(0);
+    case 'bool':
+      return false;
+    default:
+      return 0;
   }
 }
 
@@ -137,9 +141,7 @@ export function decodeRequest(bytes: Uint8Array): DecodedRequest {
   return { name, request: decodeBody(requestType(name), payload) } as DecodedRequest;
 }
 
-export type DecodedResponse =
-  | { type: number; error: ErrorResponse }
-  | { type: number; name: RequestName; response: Plain };
+export type DecodedResponse = { type: number; error: ErrorResponse } | { type: number; name: RequestName; response: Plain };
 
 export function decodeResponse(bytes: Uint8Array): DecodedResponse {
   const { type, payload } = decodeEnvelope(bytes);

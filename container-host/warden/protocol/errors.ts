@@ -10,10 +10,7 @@ export class FrameTooLargeError extends WardenProtocolError {
   readonly maxFrameBytes: number;
   /** `header`: the length as the client wrote it (may exceed what a number holds exactly). */
   constructor(length: number, maxFrameBytes: number, header: string = String(length)) {
-    super(
-      `frame length ${header} exceeds the maximum of ${maxFrameBytes} bytes ` +
-        '(raise maxFrameBytes on both ends, or send less per request)',
-    );
+    super(`frame length ${header} exceeds the maximum of ${maxFrameBytes} bytes ` + '(raise maxFrameBytes on both ends, or send less per request)');
     this.length = length;
     this.maxFrameBytes = maxFrameBytes;
   }

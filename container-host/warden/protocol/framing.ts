@@ -90,9 +90,7 @@ export class FrameDecoder {
           } else if (byte === CR && this.digits > 0) {
             this.state = 'length-lf';
           } else {
-            throw new MalformedFrameError(
-              `expected a decimal length followed by CR LF, got byte 0x${byte.toString(16).padStart(2, '0')}`,
-            );
+            throw new MalformedFrameError(`expected a decimal length followed by CR LF, got byte 0x${byte.toString(16).padStart(2, '0')}`);
           }
           break;
         }

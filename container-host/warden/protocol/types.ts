@@ -13,20 +13,52 @@ export interface BindMount {
 }
 
 export interface ResourceLimits {
-  as?: number; core?: number; cpu?: number; data?: number; fsize?: number; locks?: number;
-  memlock?: number; msgqueue?: number; nice?: number; nofile?: number; nproc?: number;
-  rss?: number; rtprio?: number; sigpending?: number; stack?: number;
+  as?: number;
+  core?: number;
+  cpu?: number;
+  data?: number;
+  fsize?: number;
+  locks?: number;
+  memlock?: number;
+  msgqueue?: number;
+  nice?: number;
+  nofile?: number;
+  nproc?: number;
+  rss?: number;
+  rtprio?: number;
+  sigpending?: number;
+  stack?: number;
 }
 
 export interface MemoryStat {
-  cache?: number; rss?: number; mapped_file?: number; pgpgin?: number; pgpgout?: number;
-  swap?: number; pgfault?: number; pgmajfault?: number; inactive_anon?: number;
-  active_anon?: number; inactive_file?: number; active_file?: number; unevictable?: number;
-  hierarchical_memory_limit?: number; hierarchical_memsw_limit?: number;
-  total_cache?: number; total_rss?: number; total_mapped_file?: number; total_pgpgin?: number;
-  total_pgpgout?: number; total_swap?: number; total_pgfault?: number; total_pgmajfault?: number;
-  total_inactive_anon?: number; total_active_anon?: number; total_inactive_file?: number;
-  total_active_file?: number; total_unevictable?: number;
+  cache?: number;
+  rss?: number;
+  mapped_file?: number;
+  pgpgin?: number;
+  pgpgout?: number;
+  swap?: number;
+  pgfault?: number;
+  pgmajfault?: number;
+  inactive_anon?: number;
+  active_anon?: number;
+  inactive_file?: number;
+  active_file?: number;
+  unevictable?: number;
+  hierarchical_memory_limit?: number;
+  hierarchical_memsw_limit?: number;
+  total_cache?: number;
+  total_rss?: number;
+  total_mapped_file?: number;
+  total_pgpgin?: number;
+  total_pgpgout?: number;
+  total_swap?: number;
+  total_pgfault?: number;
+  total_pgmajfault?: number;
+  total_inactive_anon?: number;
+  total_active_anon?: number;
+  total_inactive_file?: number;
+  total_active_file?: number;
+  total_unevictable?: number;
 }
 
 export interface InfoResponse {
@@ -55,11 +87,21 @@ export interface CreateRequest {
   network?: string;
   rootfs?: string;
 }
-export interface CreateResponse { handle: Buffer }
+export interface CreateResponse {
+  handle: Buffer;
+}
 
-export interface StopRequest { handle: Buffer; background?: boolean; kill?: boolean }
-export interface DestroyRequest { handle: Buffer }
-export interface InfoRequest { handle: Buffer }
+export interface StopRequest {
+  handle: Buffer;
+  background?: boolean;
+  kill?: boolean;
+}
+export interface DestroyRequest {
+  handle: Buffer;
+}
+export interface InfoRequest {
+  handle: Buffer;
+}
 
 export interface SpawnRequest {
   handle: Buffer;
@@ -69,9 +111,14 @@ export interface SpawnRequest {
   discard_output?: boolean;
   log_tag?: string;
 }
-export interface SpawnResponse { job_id: number }
+export interface SpawnResponse {
+  job_id: number;
+}
 
-export interface LinkRequest { handle: Buffer; job_id: number }
+export interface LinkRequest {
+  handle: Buffer;
+  job_id: number;
+}
 export interface LinkResponse {
   exit_status?: number;
   stdout?: Buffer;
@@ -81,7 +128,10 @@ export interface LinkResponse {
 export type RunRequest = SpawnRequest;
 export type RunResponse = LinkResponse;
 
-export interface StreamRequest { handle: Buffer; job_id: number }
+export interface StreamRequest {
+  handle: Buffer;
+  job_id: number;
+}
 export interface StreamResponse {
   name?: string;
   data?: Buffer;
@@ -89,8 +139,15 @@ export interface StreamResponse {
   info?: InfoResponse;
 }
 
-export interface NetInRequest { handle: Buffer; container_port?: number; host_port?: number }
-export interface NetInResponse { host_port: number; container_port: number }
+export interface NetInRequest {
+  handle: Buffer;
+  container_port?: number;
+  host_port?: number;
+}
+export interface NetInResponse {
+  host_port: number;
+  container_port: number;
+}
 
 export interface NetOutRequest {
   handle: Buffer;
@@ -104,29 +161,72 @@ export interface NetOutRequest {
   log?: boolean;
 }
 
-export interface CopyInRequest { handle: Buffer; src_path: string; dst_path: string }
-export interface CopyOutRequest { handle: Buffer; src_path: string; dst_path: string; owner?: string }
+export interface CopyInRequest {
+  handle: Buffer;
+  src_path: string;
+  dst_path: string;
+}
+export interface CopyOutRequest {
+  handle: Buffer;
+  src_path: string;
+  dst_path: string;
+  owner?: string;
+}
 
-export interface LimitMemoryRequest { handle: Buffer; limit_in_bytes?: number }
-export interface LimitMemoryResponse { limit_in_bytes?: number }
+export interface LimitMemoryRequest {
+  handle: Buffer;
+  limit_in_bytes?: number;
+}
+export interface LimitMemoryResponse {
+  limit_in_bytes?: number;
+}
 
 export interface DiskLimitFields {
-  block_limit?: number; block?: number; block_soft?: number; block_hard?: number;
-  inode_limit?: number; inode?: number; inode_soft?: number; inode_hard?: number;
-  byte_limit?: number; byte?: number; byte_soft?: number; byte_hard?: number;
+  block_limit?: number;
+  block?: number;
+  block_soft?: number;
+  block_hard?: number;
+  inode_limit?: number;
+  inode?: number;
+  inode_soft?: number;
+  inode_hard?: number;
+  byte_limit?: number;
+  byte?: number;
+  byte_soft?: number;
+  byte_hard?: number;
 }
-export interface LimitDiskRequest extends DiskLimitFields { handle: Buffer }
+export interface LimitDiskRequest extends DiskLimitFields {
+  handle: Buffer;
+}
 export type LimitDiskResponse = DiskLimitFields;
 
-export interface LimitBandwidthRequest { handle: Buffer; rate?: number; burst?: number }
-export interface LimitBandwidthResponse { rate: number; burst: number }
+export interface LimitBandwidthRequest {
+  handle: Buffer;
+  rate?: number;
+  burst?: number;
+}
+export interface LimitBandwidthResponse {
+  rate: number;
+  burst: number;
+}
 
-export interface LimitCpuRequest { handle: Buffer; limit_in_shares?: number }
-export interface LimitCpuResponse { limit_in_shares?: number }
+export interface LimitCpuRequest {
+  handle: Buffer;
+  limit_in_shares?: number;
+}
+export interface LimitCpuResponse {
+  limit_in_shares?: number;
+}
 
-export interface EchoRequest { message: string }
-export interface EchoResponse { message: string }
-export interface ListResponse { handles?: Buffer[] }
+export interface EchoRequest {
+  message: string;
+}
+export interface EchoResponse {
+  message: string;
+}
+export interface ListResponse {
+  handles?: Buffer[];
+}
 
 type Empty = Record<string, never>;
 

@@ -98,11 +98,7 @@ export async function dispatch(
 }
 
 /** Stream's answers: output chunks as produced, then the one carrying exit_status. */
-export async function* dispatchStream(
-  service: WardenService,
-  request: wire.StreamRequest,
-  signal: AbortSignal,
-): AsyncGenerator<wire.StreamResponse> {
+export async function* dispatchStream(service: WardenService, request: wire.StreamRequest, signal: AbortSignal): AsyncGenerator<wire.StreamResponse> {
   for await (const chunk of service.stream(handleToService(request.handle), request.job_id, signal)) {
     yield streamResponse(chunk);
     if ('exitStatus' in chunk) return;

@@ -95,7 +95,9 @@ export class WardenServer {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all([...this.connections].map((c) => c.drain())),
-      new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); }),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
     ]);
     clearTimeout(timer);
     for (const connection of this.connections) connection.destroy();

@@ -25,9 +25,21 @@ export interface CreateSpec {
 }
 
 export interface ResourceLimits {
-  as?: number; core?: number; cpu?: number; data?: number; fsize?: number; locks?: number;
-  memlock?: number; msgqueue?: number; nice?: number; nofile?: number; nproc?: number;
-  rss?: number; rtprio?: number; sigpending?: number; stack?: number;
+  as?: number;
+  core?: number;
+  cpu?: number;
+  data?: number;
+  fsize?: number;
+  locks?: number;
+  memlock?: number;
+  msgqueue?: number;
+  nice?: number;
+  nofile?: number;
+  nproc?: number;
+  rss?: number;
+  rtprio?: number;
+  sigpending?: number;
+  stack?: number;
 }
 
 export interface SpawnSpec {
@@ -40,14 +52,34 @@ export interface SpawnSpec {
 }
 
 export interface MemoryStat {
-  cache: number; rss: number; mappedFile: number; pgpgin: number; pgpgout: number; swap: number;
-  pgfault: number; pgmajfault: number; inactiveAnon: number; activeAnon: number;
-  inactiveFile: number; activeFile: number; unevictable: number;
-  hierarchicalMemoryLimit: number; hierarchicalMemswLimit: number;
-  totalCache: number; totalRss: number; totalMappedFile: number; totalPgpgin: number;
-  totalPgpgout: number; totalSwap: number; totalPgfault: number; totalPgmajfault: number;
-  totalInactiveAnon: number; totalActiveAnon: number; totalInactiveFile: number;
-  totalActiveFile: number; totalUnevictable: number;
+  cache: number;
+  rss: number;
+  mappedFile: number;
+  pgpgin: number;
+  pgpgout: number;
+  swap: number;
+  pgfault: number;
+  pgmajfault: number;
+  inactiveAnon: number;
+  activeAnon: number;
+  inactiveFile: number;
+  activeFile: number;
+  unevictable: number;
+  hierarchicalMemoryLimit: number;
+  hierarchicalMemswLimit: number;
+  totalCache: number;
+  totalRss: number;
+  totalMappedFile: number;
+  totalPgpgin: number;
+  totalPgpgout: number;
+  totalSwap: number;
+  totalPgfault: number;
+  totalPgmajfault: number;
+  totalInactiveAnon: number;
+  totalActiveAnon: number;
+  totalInactiveFile: number;
+  totalActiveFile: number;
+  totalUnevictable: number;
 }
 
 export interface ContainerInfo {
@@ -70,19 +102,36 @@ export interface JobResult {
   info: ContainerInfo;
 }
 
-export type StreamChunk =
-  | { name: 'stdout' | 'stderr'; data: Buffer }
-  | { exitStatus: number; info: ContainerInfo };
+export type StreamChunk = { name: 'stdout' | 'stderr'; data: Buffer } | { exitStatus: number; info: ContainerInfo };
 
-export interface NetInSpec { handle: string; containerPort?: number; hostPort?: number }
+export interface NetInSpec {
+  handle: string;
+  containerPort?: number;
+  hostPort?: number;
+}
 export interface NetOutSpec {
-  handle: string; network?: string; port?: number; portRange?: string;
-  protocol?: 'tcp' | 'udp' | 'icmp' | 'all'; icmpType?: number; icmpCode?: number; log?: boolean;
+  handle: string;
+  network?: string;
+  port?: number;
+  portRange?: string;
+  protocol?: 'tcp' | 'udp' | 'icmp' | 'all';
+  icmpType?: number;
+  icmpCode?: number;
+  log?: boolean;
 }
 export interface DiskLimits {
-  blockLimit?: number; block?: number; blockSoft?: number; blockHard?: number;
-  inodeLimit?: number; inode?: number; inodeSoft?: number; inodeHard?: number;
-  byteLimit?: number; byte?: number; byteSoft?: number; byteHard?: number;
+  blockLimit?: number;
+  block?: number;
+  blockSoft?: number;
+  blockHard?: number;
+  inodeLimit?: number;
+  inode?: number;
+  inodeSoft?: number;
+  inodeHard?: number;
+  byteLimit?: number;
+  byte?: number;
+  byteSoft?: number;
+  byteHard?: number;
 }
 
 /** What wardend serves. One implementation composes the Linux parts (the gardener). */

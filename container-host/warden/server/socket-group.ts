@@ -13,7 +13,5 @@ export async function resolveGid(group: string | number, groupFile = '/etc/group
     const [name, , gid] = line.split(':');
     if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
   }
-  throw new UnknownGroupError(
-    `socket group "${group}" is not in ${groupFile}; create it (groupadd ${group}) or set socketGroup to a gid`,
-  );
+  throw new UnknownGroupError(`socket group "${group}" is not in ${groupFile}; create it (groupadd ${group}) or set socketGroup to a gid`);
 }

@@ -166,10 +166,14 @@ export async function pack(input: PackInput): Promise<PackedDroplet> {
   } catch (err) {
     rmSync(input.dest, { force: true });
     // Writing the droplet is local work: no failure of it is worth another delivery.
-    throw classify(err, { phase: 'pack', signal: input.signal, describe: (e) => {
-      if ((e as NodeJS.ErrnoException).code === 'ENOSPC') return new PhaseError('pack', 'no space left in the staging workspace for the droplet');
-      return new PhaseError('pack', (e as Error).message, { cause: e });
-    } });
+    throw classify(err, {
+      phase: 'pack',
+      signal: input.signal,
+      describe: (e) => {
+        if ((e as NodeJS.ErrnoException).code === 'ENOSPC') return new PhaseError('pack', 'no space left in the staging workspace for the droplet');
+        return new PhaseError('pack', (e as Error).message, { cause: e });
+      },
+    });
   } finally {
     closeSync(fd);
   }

@@ -10,23 +10,14 @@ import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import type { StagingInfo, StagingProperties } from '../../../contracts/staging.ts';
 import { readText } from '../../../plugins/api/files.ts';
 import { parseProcfile } from '../../../plugins/api/procfile.ts';
-import {
-  type Plugin,
-  PluginError,
-  type PluginSettings,
-  type StageContext,
-  type UnpackedArchive,
-  type ZipRoot,
-} from '../../../plugins/api/types.ts';
+import { type Plugin, PluginError, type PluginSettings, type StageContext, type UnpackedArchive, type ZipRoot } from '../../../plugins/api/types.ts';
 import { UnknownFrameworkError, detectOrder, detectPlugin, findPlugin } from '../../../plugins/registry.ts';
 import { renderStartup } from '../../../resources/templates/startup.ts';
 import { renderStop } from '../../../resources/templates/stop.ts';
 import { PhaseError, classify } from '../errors.ts';
 import { ArchiveError } from '../../../lib/archive/errors.ts';
-import { type UnpackLimits, unpackLimitsFromEnv } from '../config.ts';
+import type { PluginEnvironment } from '../config.ts';
 import { execUntrusted } from '../exec.ts';
-import { sandboxMode } from '../sandbox.ts';
-import { SETTING } from '../../../contracts/settings.ts';
 import { unpack } from './unpack.ts';
 
 export const STAGER_VERSION = 'dropwarden-stager 0.1.0';
@@ -39,12 +30,10 @@ export interface StageInput {
   signal: AbortSignal;
   /** The app's build cache directory (see cache.ts), handed to the plugin. */
   cacheDir?: string;
-  /** The task's unpack limits, for an archive a plugin unpacks (a .war); by default the environment's. */
-  unpackLimits?: UnpackLimits;
+  /** The plugins' settings, their programs' environment, the sandbox mode and the unpack limits of `ctx.unpackArchive` (the task's). */
+  plugins: PluginEnvironment;
   /** Hidden from the programs plugins run (the work root, with every other task's workspace). */
   hideFromPrograms?: string[];
-  /** What the plugins are told of the stager's settings; by default its environment. */
-  settings?: PluginSettings;
 }
 
 interface Choice {
@@ -65,16 +54,14 @@ async function choosePlugin(input: StageInput, appDir: string, root: ZipRoot | u
     input.log(`Using ${plugin.name}: the request names framework "${named}"`);
     return { plugin, detected: false, detection: { requested: named } };
   }
-  const order = detectOrder(settingsOf(input));
-  const outcome = await detectPlugin({ dir: appDir, properties: input.properties, root, settings: settingsOf(input) }, order);
+  const order = detectOrder(input.plugins.settings);
+  const outcome = await detectPlugin({ dir: appDir, properties: input.properties, root, settings: input.plugins.settings, programEnv: input.plugins.programEnv }, order);
   input.log(`Detecting the framework, in the order ${order.join(', ')}`);
   for (const c of outcome.candidates) {
     input.log(`Detect ${c.name}: ${c.matched ? 'matched' : 'no match'} (${c.reason})`);
   }
   if (!outcome.plugin) {
-    throw new PluginError(
-      'no framework detected for this app: name one with properties.framework_info.name, or give a start command (properties.meta.command)',
-    );
+    throw new PluginError('no framework detected for this app: name one with properties.framework_info.name, or give a start command (properties.meta.command)');
   }
   const matched = outcome.candidates.filter((c) => c.matched).map((c) => c.name);
   const winner = outcome.candidates.find((c) => c.name === outcome.plugin!.name)!;
@@ -130,9 +117,7 @@ async function checkLinksStayInside(appDir: string, appRoot: string): Promise<vo
       else if (entry.isSymbolicLink()) {
         const to = resolve(dirname(path), await readlink(path));
         if (to !== appDir && !to.startsWith(appDir + sep)) {
-          throw new PluginError(
-            `symlink ${posix.join(appRoot, relative(appDir, path))} points outside app_root ${JSON.stringify(appRoot)}`,
-          );
+          throw new PluginError(`symlink ${posix.join(appRoot, relative(appDir, path))} points outside app_root ${JSON.stringify(appRoot)}`);
         }
       }
     }
@@ -140,12 +125,10 @@ async function checkLinksStayInside(appDir: string, appRoot: string): Promise<vo
   await walk(appDir);
 }
 
-const settingsOf = (input: StageInput): PluginSettings => input.settings ?? process.env;
-
 /** A plugin's archive, unpacked by the unpack phase's own rules under the task's limits and deadline. */
 async function unpackForPlugin(input: StageInput, zipPath: string, destDir: string): Promise<UnpackedArchive> {
   try {
-    return await unpack({ zipPath, destDir, limits: input.unpackLimits ?? unpackLimitsFromEnv(), signal: input.signal });
+    return await unpack({ zipPath, destDir, limits: input.plugins.unpackLimits, signal: input.signal });
   } catch (err) {
     if (input.signal.aborted) throw err;
     throw new ArchiveError((err as { reason?: string }).reason ?? (err as Error).message);
@@ -173,7 +156,7 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
     const given = input.properties.meta?.command;
     const startCommand = given ?? procfile;
     const source = given ? 'meta.command' : procfile ? 'Procfile' : undefined;
-    if (given && procfile) input.log('The request\'s start command (meta.command) wins over the Procfile\'s web: line');
+    if (given && procfile) input.log("The request's start command (meta.command) wins over the Procfile's web: line");
     else if (procfile) input.log(`Start command from the Procfile: ${procfile}`);
 
     const choice = await choosePlugin(input, appDir, root);
@@ -188,13 +171,14 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
       signal: input.signal,
       startCommand,
       cacheDir: input.cacheDir,
-      settings: settingsOf(input),
+      settings: input.plugins.settings,
+      programEnv: input.plugins.programEnv,
       exec: (file, args, options) =>
         execUntrusted(file, args, {
           ...options,
           log: input.log,
           signal: input.signal,
-          sandbox: { mode: sandboxMode(settingsOf(input)[SETTING.sandbox]), writable: [input.dropletDir, ...(input.cacheDir ? [input.cacheDir] : [])], hide: input.hideFromPrograms },
+          sandbox: { mode: input.plugins.sandbox, writable: [input.dropletDir, ...(input.cacheDir ? [input.cacheDir] : [])], hide: input.hideFromPrograms },
         }),
       unpackArchive: (zipPath, destDir) => unpackForPlugin(input, zipPath, destDir),
     };
@@ -229,10 +213,14 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
     return info;
   } catch (err) {
     // A plugin's failure is the app's: another delivery would fail the same way.
-    throw classify(err, { phase: 'stage', signal: input.signal, describe: (e) => {
-      if (e instanceof PluginError || e instanceof UnknownFrameworkError) return new PhaseError('stage', e.message);
-      return new PhaseError('stage', (e as Error).message, { cause: e });
-    } });
+    throw classify(err, {
+      phase: 'stage',
+      signal: input.signal,
+      describe: (e) => {
+        if (e instanceof PluginError || e instanceof UnknownFrameworkError) return new PhaseError('stage', e.message);
+        return new PhaseError('stage', (e as Error).message, { cause: e });
+      },
+    });
   } finally {
     if (root && root.dir !== appDir) await rm(root.dir, { recursive: true, force: true });
   }

@@ -39,4 +39,3 @@ function describeUnpackFailure(e: NodeJS.ErrnoException, destDir: string): Error
   if (e.code) return unpackFailed(`could not write the app: ${describeFsError(e, destDir)}`);
   return unpackFailed(`corrupt zip archive: ${e.message}`);
 }
-

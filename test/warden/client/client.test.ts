@@ -1,13 +1,7 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  WardenClient,
-  WardenClientClosedError,
-  WardenConnectionError,
-  WardenPool,
-  WardenResponseError,
-} from '../../../container-host/warden/client/index.ts';
+import { WardenClient, WardenClientClosedError, WardenConnectionError, WardenPool, WardenResponseError } from '../../../container-host/warden/client/index.ts';
 import type { StreamResponse } from '../../../container-host/warden/protocol/index.ts';
 import { startTestServer } from '../server/setup.ts';
 
@@ -112,7 +106,10 @@ describe('WardenClient', () => {
     await c.call('Create', { handle: Buffer.from('w') });
     const link = c.call('Run', { handle: Buffer.from('w'), script: 'sleep 10000' });
     c.close();
-    const err = await link.then(() => undefined, (e: Error) => e);
+    const err = await link.then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(WardenClientClosedError);
     // still a connection error to code that only knows those
     expect(err).toBeInstanceOf(WardenConnectionError);
@@ -153,12 +150,8 @@ describe('WardenPool', () => {
       pool.call('Run', { handle, script: 'sleep 40; out 02' }),
       pool.call('Echo', { message: 'z' }).then((r) => (seen.push('echo answered'), r)),
     ]);
-    expect(seen).toEqual([
-      'start sleep 40; out 01', 'end sleep 40; out 01', 'start sleep 40; out 02', 'end sleep 40; out 02', 'echo answered',
-    ]);
-    expect(results).toEqual([
-      expect.objectContaining({ stdout: Buffer.from([1]) }), expect.objectContaining({ stdout: Buffer.from([2]) }), { message: 'z' },
-    ]);
+    expect(seen).toEqual(['start sleep 40; out 01', 'end sleep 40; out 01', 'start sleep 40; out 02', 'end sleep 40; out 02', 'echo answered']);
+    expect(results).toEqual([expect.objectContaining({ stdout: Buffer.from([1]) }), expect.objectContaining({ stdout: Buffer.from([2]) }), { message: 'z' }]);
     expect(t.server.connectionCount).toBe(2);
     pool.close();
   });

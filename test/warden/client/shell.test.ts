@@ -2,14 +2,7 @@ import { execFile } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  formatResponse,
-  parseRequestArgs,
-  RequestArgsError,
-  runShell,
-  tokenize,
-  toJson,
-} from '../../../container-host/warden/client/shell/index.ts';
+import { formatResponse, parseRequestArgs, RequestArgsError, runShell, tokenize, toJson } from '../../../container-host/warden/client/shell/index.ts';
 import { startTestServer } from '../server/setup.ts';
 
 describe('request arguments', () => {
@@ -28,10 +21,7 @@ describe('request arguments', () => {
       protocol: 1,
       log: false,
     });
-    expect(
-      parseRequestArgs(['create', '--bind_mounts', '/a:/b:rw', '--bind_mounts', '{"src_path":"/c","dst_path":"/d","mode":"RO"}'])
-        .request,
-    ).toEqual({
+    expect(parseRequestArgs(['create', '--bind_mounts', '/a:/b:rw', '--bind_mounts', '{"src_path":"/c","dst_path":"/d","mode":"RO"}']).request).toEqual({
       bind_mounts: [
         { src_path: '/a', dst_path: '/b', mode: 1 },
         { src_path: '/c', dst_path: '/d', mode: 0 },
@@ -53,16 +43,21 @@ describe('request arguments', () => {
 
   it('splits shell lines like a shell', () => {
     expect(tokenize(`run --handle h --script 'echo "a b"' --log_tag "x \\"y\\"" z\\ w`)).toEqual([
-      'run', '--handle', 'h', '--script', 'echo "a b"', '--log_tag', 'x "y"', 'z w',
+      'run',
+      '--handle',
+      'h',
+      '--script',
+      'echo "a b"',
+      '--log_tag',
+      'x "y"',
+      'z w',
     ]);
     expect(tokenize("echo --message ''")).toEqual(['echo', '--message', '']);
     expect(() => tokenize("echo 'open")).toThrow(/unterminated/);
   });
 
   it('prints bytes as text when they are UTF-8 and as hex/base64 otherwise', () => {
-    expect(formatResponse({ exit_status: 0, stdout: Buffer.from('hi\n'), stderr: Buffer.from([0xff]) })).toBe(
-      'exit_status : 0\nstdout      : hi\nstderr      : 0xff',
-    );
+    expect(formatResponse({ exit_status: 0, stdout: Buffer.from('hi\n'), stderr: Buffer.from([0xff]) })).toBe('exit_status : 0\nstdout      : hi\nstderr      : 0xff');
     expect(formatResponse({})).toBe('ok');
     expect(toJson({ a: Buffer.from('x'), b: Buffer.from([0xff]) })).toBe('{"a":"x","b":{"base64":"/w=="}}');
   });
@@ -94,9 +89,7 @@ describe('dropwarden warden against a running server', () => {
   });
 
   it('streams output live as raw bytes, then the exit status', async () => {
-    const { job_id } = await (await import('../../../container-host/warden/client/client.ts')).WardenClient.connect(
-      t.socketPath,
-    ).then(async (c) => {
+    const { job_id } = await (await import('../../../container-host/warden/client/client.ts')).WardenClient.connect(t.socketPath).then(async (c) => {
       await c.call('Create', { handle: Buffer.from('cli2') });
       const r = await c.call('Spawn', { handle: Buffer.from('cli2'), script: 'out ff0a; err 65; exit 0' });
       c.close();
@@ -119,9 +112,7 @@ describe('dropwarden warden against a running server', () => {
     input.end(["echo --message 'hello there'", 'info --handle nope', 'bogus', 'help create', 'ping', 'quit', 'ping'].join('\n'));
     await done;
     expect(chunks.join('')).toBe(
-      'message : hello there\n' +
-        'create --bind_mounts <BindMount…> --grace_time <uint32> --handle <bytes> --network <string> --rootfs <string>\n' +
-        'ok\n',
+      'message : hello there\n' + 'create --bind_mounts <BindMount…> --grace_time <uint32> --handle <bytes> --network <string> --rootfs <string>\n' + 'ok\n',
     );
     expect(errs.join('')).toMatch(/^error: unknown handle\nerror: unknown request "bogus"/);
   });

@@ -76,17 +76,39 @@ export class FakeCgroup implements ContainerCgroup {
   pidsMax = 0;
   /** What the kernel's OOM killer has done in here. */
   ooms = 0;
-  setMemoryLimit(bytes: number): void { this.memory = bytes; }
-  memoryLimit(): number { return this.memory; }
-  setCpuShares(shares: number): void { this.shares = shares; }
-  cpuShares(): number { return this.shares; }
-  setPidsLimit(max: number): void { this.pidsMax = max; }
-  blockForks(): () => void { return () => undefined; }
-  oomKills(): number { return this.ooms; }
-  memoryStat(): MemoryStat { return {} as MemoryStat; }
-  cpuStat(): CpuStat { return { usage: 0, user: 0, system: 0 }; }
-  pids(): number[] { return []; }
-  exitedTasks(): number { return 0; }
+  setMemoryLimit(bytes: number): void {
+    this.memory = bytes;
+  }
+  memoryLimit(): number {
+    return this.memory;
+  }
+  setCpuShares(shares: number): void {
+    this.shares = shares;
+  }
+  cpuShares(): number {
+    return this.shares;
+  }
+  setPidsLimit(max: number): void {
+    this.pidsMax = max;
+  }
+  blockForks(): () => void {
+    return () => undefined;
+  }
+  oomKills(): number {
+    return this.ooms;
+  }
+  memoryStat(): MemoryStat {
+    return {} as MemoryStat;
+  }
+  cpuStat(): CpuStat {
+    return { usage: 0, user: 0, system: 0 };
+  }
+  pids(): number[] {
+    return [];
+  }
+  exitedTasks(): number {
+    return 0;
+  }
   remove(): void {}
 }
 
@@ -103,16 +125,24 @@ export class FakeHost {
 
 export class FakeDepot implements GardenerDepot {
   readonly #host: FakeHost;
-  constructor(host: FakeHost) { this.#host = host; }
+  constructor(host: FakeHost) {
+    this.#host = host;
+  }
   async init(): Promise<void> {}
-  dir(handle: string): string { return `/fake-depot/${handle}`; }
-  jobDir(handle: string, jobId: number): string { return `${this.dir(handle)}/jobs/${jobId}`; }
+  dir(handle: string): string {
+    return `/fake-depot/${handle}`;
+  }
+  jobDir(handle: string, jobId: number): string {
+    return `${this.dir(handle)}/jobs/${jobId}`;
+  }
   async reserve(handle: string): Promise<string> {
     if (this.#host.records.has(handle)) throw new WardenError('handle_exists', `container with handle: ${handle} already exists.`);
     this.#host.records.set(handle, undefined);
     return this.dir(handle);
   }
-  async save(record: ContainerRecord): Promise<void> { this.#host.records.set(record.handle, clone(record)); }
+  async save(record: ContainerRecord): Promise<void> {
+    this.#host.records.set(record.handle, clone(record));
+  }
   async flush(): Promise<void> {}
   async jobIds(handle: string): Promise<number[]> {
     const prefix = `${this.dir(handle)}/jobs/`;
@@ -122,7 +152,9 @@ export class FakeDepot implements GardenerDepot {
     const r = this.#host.records.get(handle);
     return r && clone(r);
   }
-  async handles(): Promise<string[]> { return [...this.#host.records.keys()]; }
+  async handles(): Promise<string[]> {
+    return [...this.#host.records.keys()];
+  }
   async remove(handle: string): Promise<void> {
     this.#host.records.delete(handle);
     for (const dir of [...this.#host.jobs.keys()]) if (dir.startsWith(`${this.dir(handle)}/`)) this.#host.jobs.delete(dir);
@@ -131,13 +163,17 @@ export class FakeDepot implements GardenerDepot {
 
 export class FakeContainerizer implements Containerizer {
   readonly #host: FakeHost;
-  constructor(host: FakeHost) { this.#host = host; }
+  constructor(host: FakeHost) {
+    this.#host = host;
+  }
   async start(_spec: StartSpec): Promise<InitProcess> {
     const initPid = this.#host.nextPid++;
     this.#host.inits.add(initPid);
     return { initPid, initStartTime: `t${initPid}`, keeperPid: initPid + 1 };
   }
-  isRunning(init: InitProcess): boolean { return this.#host.inits.has(init.initPid); }
+  isRunning(init: InitProcess): boolean {
+    return this.#host.inits.has(init.initPid);
+  }
   async stopProcesses(init: InitProcess, _cgroup: ContainerCgroup, opts: { kill: boolean; timeoutMs: number }): Promise<void> {
     this.#host.stops.push({ initPid: init.initPid, kill: opts.kill });
   }
@@ -150,35 +186,61 @@ export class FakeContainerizer implements Containerizer {
 export class FakeCgroups implements CgroupDriver {
   readonly version = 2 as const;
   readonly #host: FakeHost;
-  constructor(host: FakeHost) { this.#host = host; }
-  create(handle: string): FakeCgroup { return this.open(handle); }
+  constructor(host: FakeHost) {
+    this.#host = host;
+  }
+  create(handle: string): FakeCgroup {
+    return this.open(handle);
+  }
   open(handle: string): FakeCgroup {
     let cg = this.#host.cgroups.get(handle);
     if (!cg) this.#host.cgroups.set(handle, (cg = new FakeCgroup()));
     return cg;
   }
-  list(): string[] { return [...this.#host.cgroups.keys()]; }
+  list(): string[] {
+    return [...this.#host.cgroups.keys()];
+  }
 }
 
 /** Loopback only, as `network: false`: no address, nothing to wire. */
 export class FakeNetworker implements Networker {
   readonly claimed: Array<NetState | undefined> = [];
-  acquire(): NetState | undefined { return undefined; }
+  acquire(): NetState | undefined {
+    return undefined;
+  }
   async attach(): Promise<void> {}
   async release(): Promise<void> {}
-  claim(net: NetState | undefined): void { this.claimed.push(net); }
-  addresses(): { hostIp?: string; containerIp?: string } { return {}; }
-  bandwidthStat(): BandwidthStat | undefined { return undefined; }
-  async netIn(): Promise<{ hostPort: number; containerPort: number }> { return { hostPort: 61001, containerPort: 61001 }; }
+  claim(net: NetState | undefined): void {
+    this.claimed.push(net);
+  }
+  addresses(): { hostIp?: string; containerIp?: string } {
+    return {};
+  }
+  bandwidthStat(): BandwidthStat | undefined {
+    return undefined;
+  }
+  async netIn(): Promise<{ hostPort: number; containerPort: number }> {
+    return { hostPort: 61001, containerPort: 61001 };
+  }
   async netOut(): Promise<void> {}
-  async limitBandwidth(): Promise<{ rate: number; burst: number }> { return { rate: 0, burst: 0 }; }
+  async limitBandwidth(): Promise<{ rate: number; burst: number }> {
+    return { rate: 0, burst: 0 };
+  }
 }
 
 export class FakeVolumizer implements Volumizer {
-  async plan(): Promise<RootfsPlan> { return { base: '/fake-base', hostBinds: [], dev: '/fake-dev' }; }
-  async prepareDisk(_dir: string, plan: RootfsPlan): Promise<{ plan: RootfsPlan }> { return { plan }; }
-  async limitDisk(_dir: string, _disk: unknown, limits: DiskLimits): Promise<DiskLimits> { return limits; }
-  async diskStat(): Promise<undefined> { return undefined; }
+  async plan(): Promise<RootfsPlan> {
+    return { base: '/fake-base', hostBinds: [], dev: '/fake-dev' };
+  }
+  async prepareDisk(_dir: string, plan: RootfsPlan): Promise<{ plan: RootfsPlan }> {
+    return { plan };
+  }
+  async limitDisk(_dir: string, _disk: unknown, limits: DiskLimits): Promise<DiskLimits> {
+    return limits;
+  }
+  async diskStat(): Promise<undefined> {
+    return undefined;
+  }
   async releaseDisk(): Promise<void> {}
 }
 
@@ -190,7 +252,9 @@ export class FakeCopier implements GardenerCopier {
 
 export class FakeJobs implements JobRunner {
   readonly #host: FakeHost;
-  constructor(host: FakeHost) { this.#host = host; }
+  constructor(host: FakeHost) {
+    this.#host = host;
+  }
   async start(id: number, dir: string, spec: JobSpec, _container: JobContainer): Promise<FakeJob> {
     const job = new FakeJob(this.#host, id, dir, spec);
     this.#host.jobs.set(dir, job);

@@ -126,7 +126,10 @@ describe.skipIf(skipReason)('wardend restarts (real daemon, SIGKILL and SIGUSR2)
     const init = initPid(d, 'drained');
     const { job_id } = await c.call('Spawn', { handle, script: 'sleep 2; echo after the drain' });
     // a Link in flight: cut after drainTimeoutMs (the job goes on), linkable again after restart
-    const linking = c.call('Link', { handle, job_id }).then(() => 'answered', (e: Error) => e.message);
+    const linking = c.call('Link', { handle, job_id }).then(
+      () => 'answered',
+      (e: Error) => e.message,
+    );
     const quick = await d.client();
     const echoed = quick.call('Echo', { message: 'answered before exit' });
     await sleepMs(100);

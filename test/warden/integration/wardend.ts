@@ -30,8 +30,12 @@ export class WardendProcess {
     this.cgroupParent = `dropwarden-test-${name}-${process.pid}`;
     // Networking and disk images are issue 6's, opt-in through `extra` (as in test/warden/linux).
     this.backend = {
-      depotDir: join(this.dir, 'depot'), rootfsDir: join(this.dir, 'rootfs'), cgroupParent: this.cgroupParent,
-      stopTimeoutMs: 2000, network: false, disk: false,
+      depotDir: join(this.dir, 'depot'),
+      rootfsDir: join(this.dir, 'rootfs'),
+      cgroupParent: this.cgroupParent,
+      stopTimeoutMs: 2000,
+      network: false,
+      disk: false,
     };
     this.configFile = join(this.dir, 'wardend.json');
     writeFileSync(this.configFile, JSON.stringify({ socket: this.socket, health: null, ...this.backend, ...extra }));
@@ -42,7 +46,9 @@ export class WardendProcess {
   async start(): Promise<void> {
     const child = spawn(process.execPath, [BIN, 'wardend', '--config', this.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
-    child.stderr!.on('data', (b: Buffer) => { this.stderr += b.toString(); });
+    child.stderr!.on('data', (b: Buffer) => {
+      this.stderr += b.toString();
+    });
     await new Promise<void>((resolve, reject) => {
       let out = '';
       child.stdout!.on('data', (b: Buffer) => {

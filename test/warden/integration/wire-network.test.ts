@@ -66,11 +66,14 @@ describe.skipIf(skipReason)('wardend over the wire, networking on', () => {
   it('net_out: the original refusals, as error frames, and the connection keeps serving', async () => {
     const { handle } = await c.call('Create', { grace_time: 60 });
     const refused = (req: Omit<Parameters<WardenClient['call']>[1] & object, 'handle'>) =>
-      c.call('NetOut', { handle, ...req } as never).then(() => 'ok', (e: Error) => {
-        expect(e).toBeInstanceOf(WardenResponseError);
-        expect((e as WardenResponseError).code).toBe('bad_request');
-        return e.message;
-      });
+      c.call('NetOut', { handle, ...req } as never).then(
+        () => 'ok',
+        (e: Error) => {
+          expect(e).toBeInstanceOf(WardenResponseError);
+          expect((e as WardenResponseError).code).toBe('bad_request');
+          return e.message;
+        },
+      );
     expect(await refused({})).toBe('Please specify network, port, and/or port_range.');
     expect(await refused({ port_range: '2002:2000' })).toBe('Port range maximum must be greater than minimum');
     expect(await refused({ network: '10.0.0.300' })).toMatch(/Invalid network/);
@@ -79,7 +82,7 @@ describe.skipIf(skipReason)('wardend over the wire, networking on', () => {
     await c.call('Destroy', { handle });
   });
 
-  it('limit_bandwidth: the answer, info\'s bandwidth_stat and the qdiscs on both directions agree; destroy removes the ifb', async () => {
+  it("limit_bandwidth: the answer, info's bandwidth_stat and the qdiscs on both directions agree; destroy removes the ifb", async () => {
     const { handle } = await c.call('Create', { grace_time: 60 });
     const rate = 2 * 1024 * 1024;
     expect(await c.call('LimitBandwidth', { handle, rate, burst: 64 * 1024 })).toEqual({ rate, burst: 64 * 1024 });
@@ -87,8 +90,9 @@ describe.skipIf(skipReason)('wardend over the wire, networking on', () => {
     expect(info.bandwidth_stat).toEqual({ in_rate: rate, in_burst: 64 * 1024, out_rate: rate, out_burst: 64 * 1024 });
     const index = (Number(info.host_ip!.split('.')[3]) - 1) / 4;
     const tbf = (dev: string) =>
-      (JSON.parse(execFileSync('tc', ['-j', 'qdisc', 'show', 'dev', dev], { encoding: 'utf8' })) as Array<{ kind: string; root?: boolean; options?: { rate?: number } }>)
-        .find((q) => q.kind === 'tbf' && q.root);
+      (
+        JSON.parse(execFileSync('tc', ['-j', 'qdisc', 'show', 'dev', dev], { encoding: 'utf8' })) as Array<{ kind: string; root?: boolean; options?: { rate?: number } }>
+      ).find((q) => q.kind === 'tbf' && q.root);
     // What the container receives (the host side of its veth) and what it sends (the ifb).
     expect(tbf(`${PREFIX}h${index}`)?.options?.rate).toBe(rate);
     expect(tbf(`${PREFIX}b${index}`)?.options?.rate).toBe(rate);

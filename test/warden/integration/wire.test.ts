@@ -57,7 +57,10 @@ describe.skipIf(skipReason)('wardend over the wire (real daemon, real client)', 
     const created = await c.call('Create', {
       handle: h('wire-1'),
       grace_time: 60,
-      bind_mounts: [{ src_path: ro, dst_path: '/mnt/ro', mode: 0 }, { src_path: rw, dst_path: '/mnt/rw', mode: 1 }],
+      bind_mounts: [
+        { src_path: ro, dst_path: '/mnt/ro', mode: 0 },
+        { src_path: rw, dst_path: '/mnt/rw', mode: 1 },
+      ],
     });
     expect(created.handle).toEqual(h('wire-1'));
     expect(await refused(c, 'Create', { handle: h('wire-1') }, 'handle_exists')).toBe('container with handle: wire-1 already exists.');
@@ -156,12 +159,19 @@ describe.skipIf(skipReason)('wardend over the wire (real daemon, real client)', 
   it('answers the issue-II requests (net_in, net_out, limit_disk, limit_bandwidth) without breaking the connection', async () => {
     // This wardend runs with issue 6's networking and disk images off: each request is refused
     // with a reason (their own tests cover them switched on).
-    const outcomes = await Promise.all([
-      c.call('NetIn', { handle: h('wire-1'), container_port: 8080 }),
-      c.call('NetOut', { handle: h('wire-1'), network: '10.0.0.0/8', port: 443 }),
-      c.call('LimitDisk', { handle: h('wire-1'), byte_limit: 1024 * 1024 * 1024 }),
-      c.call('LimitBandwidth', { handle: h('wire-1'), rate: 1_000_000, burst: 100_000 }),
-    ].map((p) => p.then(() => 'ok', (e: WardenResponseError) => `${e.data}: ${e.message}`)));
+    const outcomes = await Promise.all(
+      [
+        c.call('NetIn', { handle: h('wire-1'), container_port: 8080 }),
+        c.call('NetOut', { handle: h('wire-1'), network: '10.0.0.0/8', port: 443 }),
+        c.call('LimitDisk', { handle: h('wire-1'), byte_limit: 1024 * 1024 * 1024 }),
+        c.call('LimitBandwidth', { handle: h('wire-1'), rate: 1_000_000, burst: 100_000 }),
+      ].map((p) =>
+        p.then(
+          () => 'ok',
+          (e: WardenResponseError) => `${e.data}: ${e.message}`,
+        ),
+      ),
+    );
     expect(outcomes).toEqual([
       'not_supported:network: this warden runs without container networking (network: false in its config)',
       'not_supported:network: this warden runs without container networking (network: false in its config)',
@@ -177,8 +187,7 @@ describe.skipIf(skipReason)('wardend over the wire (real daemon, real client)', 
     await c.call('Stop', { handle: h('wire-1') });
     expect((await c.call('Link', { handle: h('wire-1'), job_id })).exit_status).toBe(9);
     expect((await c.call('Info', { handle: h('wire-1') })).state).toBe('stopped');
-    expect(await refused(c, 'Run', { handle: h('wire-1'), script: 'true' }, 'bad_state'))
-      .toBe("Container state must be one of 'active', current state is 'stopped'");
+    expect(await refused(c, 'Run', { handle: h('wire-1'), script: 'true' }, 'bad_state')).toBe("Container state must be one of 'active', current state is 'stopped'");
     await c.call('Destroy', { handle: h('wire-1') });
     expect((await c.call('List', {})).handles ?? []).not.toContainEqual(h('wire-1'));
     for (const name of ['Info', 'Destroy', 'Stop', 'LimitMemory'] as const) {

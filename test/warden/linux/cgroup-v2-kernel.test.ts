@@ -18,7 +18,9 @@ const CYCLES = Number(process.env.DROPWARDEN_V2_CYCLES ?? 200);
 
 /** Why this host is not what these tests are for, or undefined. */
 function notCgroup2Only(): string | undefined {
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' - '));
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' - '));
   const v1 = mounts.filter(([, post]) => post?.startsWith('cgroup ')).map(([pre]) => pre.split(' ')[4]);
   if (v1.length) return `cgroup v1 hierarchies are mounted (${v1.join(', ')})`;
   const v2 = mounts.some(([pre, post]) => post?.startsWith('cgroup2 ') && pre.split(' ')[4] === ROOT);
@@ -46,7 +48,9 @@ describe('cgroup v2 on a real kernel', () => {
     h = await startWarden('cgv2', { pidsLimit: 64, cgroupRoot: ROOT });
     parent = join(ROOT, h.cgroupParent);
   });
-  afterAll(async () => { await h?.close(); });
+  afterAll(async () => {
+    await h?.close();
+  });
 
   it('uses the v2 driver: one cgroup per container below the parent, with memory, cpu and pids delegated', async () => {
     const { handle } = await h.warden.create({ bindMounts: [] });
@@ -121,9 +125,10 @@ describe('cgroup v2 on a real kernel', () => {
     const { handle } = await h.warden.create({ bindMounts: [] });
     await h.warden.limitMemory(handle, 512 * MB);
     // 24 MB of page cache (a file in the container's rootfs), 16 MB of anon memory, a second of cpu.
-    const script = 'dd if=/dev/zero of=/tmp/cache bs=1M count=24 status=none; '
-      + 'end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do :; done; '
-      + 'exec python3 -c "import time; b = bytearray(16 << 20); b[::4096] = b\\"x\\" * (len(b) // 4096); print(\\"ready\\", flush=True); time.sleep(60)"';
+    const script =
+      'dd if=/dev/zero of=/tmp/cache bs=1M count=24 status=none; ' +
+      'end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do :; done; ' +
+      'exec python3 -c "import time; b = bytearray(16 << 20); b[::4096] = b\\"x\\" * (len(b) // 4096); print(\\"ready\\", flush=True); time.sleep(60)"';
     const { jobId } = await h.warden.spawn(job(handle, script));
     await waitFor(async () => kv(cg(handle, 'memory.stat')).get('anon')! >= 16 * MB, 60_000);
     const file = kv(cg(handle, 'memory.stat'));
@@ -165,13 +170,19 @@ describe('cgroup v2 on a real kernel', () => {
   it(`${CYCLES} create/destroy cycles leave no cgroup, process or depot dir behind`, async () => {
     const start = Date.now();
     for (let i = 0; i < CYCLES; i += 4) {
-      await Promise.all(Array.from({ length: Math.min(4, CYCLES - i) }, async () => {
-        const { handle } = await h.warden.create({ bindMounts: [] });
-        await h.warden.destroy(handle);
-      }));
+      await Promise.all(
+        Array.from({ length: Math.min(4, CYCLES - i) }, async () => {
+          const { handle } = await h.warden.create({ bindMounts: [] });
+          await h.warden.destroy(handle);
+        }),
+      );
     }
     console.log(`[cgroup-v2] ${CYCLES} create/destroy cycles in ${Date.now() - start} ms`);
-    expect(readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)).toEqual([]);
+    expect(
+      readdirSync(parent, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name),
+    ).toEqual([]);
     expect(read(join(parent, 'cgroup.procs'))).toBe('');
     expect(await h.warden.list()).toEqual([]);
     expect(readdirSync(join(h.dir, 'depot'))).toEqual([]);

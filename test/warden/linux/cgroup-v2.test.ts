@@ -87,9 +87,25 @@ describe('cgroup v2 driver over a fake cgroup2 tree', () => {
     expect(cg.oomKills()).toBe(1);
     writeFileSync(join(dir, 'memory.max'), '1048576\n');
     writeFileSync(join(dir, 'memory.swap.current'), '0\n');
-    writeFileSync(join(dir, 'memory.stat'), 'anon 4096\nfile 8192\nfile_mapped 1024\npgfault 10\npgmajfault 1\ninactive_anon 1\nactive_anon 2\ninactive_file 3\nactive_file 4\nunevictable 5\n');
+    writeFileSync(
+      join(dir, 'memory.stat'),
+      'anon 4096\nfile 8192\nfile_mapped 1024\npgfault 10\npgmajfault 1\ninactive_anon 1\nactive_anon 2\ninactive_file 3\nactive_file 4\nunevictable 5\n',
+    );
     const stat = cg.memoryStat();
-    expect(stat).toMatchObject({ rss: 4096, cache: 8192, mappedFile: 1024, pgfault: 10, pgmajfault: 1, inactiveAnon: 1, activeAnon: 2, inactiveFile: 3, activeFile: 4, unevictable: 5, hierarchicalMemoryLimit: 1048576, hierarchicalMemswLimit: 1048576 });
+    expect(stat).toMatchObject({
+      rss: 4096,
+      cache: 8192,
+      mappedFile: 1024,
+      pgfault: 10,
+      pgmajfault: 1,
+      inactiveAnon: 1,
+      activeAnon: 2,
+      inactiveFile: 3,
+      activeFile: 4,
+      unevictable: 5,
+      hierarchicalMemoryLimit: 1048576,
+      hierarchicalMemswLimit: 1048576,
+    });
     expect(stat.totalRss).toBe(4096);
     expect(stat.totalCache).toBe(8192);
     expect(Object.keys(stat)).toHaveLength(28);
@@ -111,7 +127,10 @@ describe('cgroup v2 driver over a fake cgroup2 tree', () => {
       '33 25 0:29 / /sys/fs/cgroup/unified rw,relatime shared:12 - cgroup2 cgroup2 rw',
     ].join('\n');
     expect(findV1Mounts(mountinfo)).toEqual({
-      cpu: '/sys/fs/cgroup/cpu,cpuacct', cpuacct: '/sys/fs/cgroup/cpu,cpuacct', memory: '/sys/fs/cgroup/memory', pids: '/sys/fs/cgroup/pids',
+      cpu: '/sys/fs/cgroup/cpu,cpuacct',
+      cpuacct: '/sys/fs/cgroup/cpu,cpuacct',
+      memory: '/sys/fs/cgroup/memory',
+      pids: '/sys/fs/cgroup/pids',
     });
     mkdirSync(join(tmpdir(), 'unused'), { recursive: true });
     root = join(tmpdir(), 'unused');

@@ -28,7 +28,9 @@ describe.skipIf(skipReason)('warden linux backend: copy ownership', () => {
       ids = (await h.warden.run(job(handle, 'echo "$(id -u):$(id -g)"'))).stdout.toString().trim();
       expect(ids).toMatch(/^[1-9]\d*:[1-9]\d*$/);
     });
-    afterAll(async () => { await h?.close(); });
+    afterAll(async () => {
+      await h?.close();
+    });
 
     it('copy_in leaves what it wrote owned by the container user, a 0700 directory included', async () => {
       const src = mkdtempSync(join(h.dir, 'mktmpdir-'));
@@ -70,18 +72,27 @@ describe.skipIf(skipReason)('warden linux backend: copy ownership', () => {
     const dir = mkdtempSync('/tmp/dw-fake-rsync-');
     const fake = join(dir, 'rsync');
     // The daemon side rewrites its module's uid/gid to root: what a daemon ignoring them does.
-    writeFileSync(fake, `#!/bin/sh
+    writeFileSync(
+      fake,
+      `#!/bin/sh
 case "$*" in *--daemon*)
   conf="\${1#--config=}"; sed -e 's/^uid = .*/uid = 0/' -e 's/^gid = .*/gid = 0/' "$conf" > "$conf.root"; shift
   exec ${builds[0].binary} --config="$conf.root" "$@";;
 esac
 exec ${builds[0].binary} "$@"
-`, { mode: 0o755 });
+`,
+      { mode: 0o755 },
+    );
     const err = await startWarden('copy-fake', { rsyncPath: fake }).then(
-      async (h) => { await h.close(); return undefined; },
+      async (h) => {
+        await h.close();
+        return undefined;
+      },
       (e: Error) => e,
     );
     expect(err).toBeInstanceOf(RsyncUnusableError);
-    expect(err!.message).toMatch(new RegExp(`^${fake} \\(rsync\\s+version .*\\) cannot do copy_in/copy_out: its single-use daemon wrote a file as 0:0, not as the module's uid/gid 65534:65534`));
+    expect(err!.message).toMatch(
+      new RegExp(`^${fake} \\(rsync\\s+version .*\\) cannot do copy_in/copy_out: its single-use daemon wrote a file as 0:0, not as the module's uid/gid 65534:65534`),
+    );
   });
 });

@@ -4,7 +4,9 @@ import { loopDevicesMentioning } from './net-helpers.ts';
 
 describe.skipIf(skipReason)('warden linux backend: limit_disk', () => {
   let h: Harness;
-  beforeAll(async () => { h = await startWarden('disk', { disk: { maxBytes: 2 * 1024 ** 3, maxInodes: 50_000 } }); });
+  beforeAll(async () => {
+    h = await startWarden('disk', { disk: { maxBytes: 2 * 1024 ** 3, maxInodes: 50_000 } });
+  });
   afterAll(async () => {
     await h?.close();
     // A loop device detaches itself once the dead container's mount namespace lets go of it.

@@ -87,18 +87,22 @@ export function job(handle: string, script: string, extra: Partial<SpawnSpec> = 
 
 /** Mount points whose source or target mentions `needle` in the host's mount table. */
 export function hostMountsMentioning(needle: string): number {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(needle)).length;
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(needle)).length;
 }
 
 /** Pids of processes started for containers in `depotDir` (init, tini and what runs under them carry DW_DIR). */
 export function processesOf(depotDir: string): string[] {
-  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/environ`, 'latin1').includes(`DW_DIR=${depotDir}`);
-    } catch {
-      return false;
-    }
-  });
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/environ`, 'latin1').includes(`DW_DIR=${depotDir}`);
+      } catch {
+        return false;
+      }
+    });
 }
 
 export function sleepMs(ms: number): Promise<void> {
@@ -116,7 +120,10 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): 
 
 const nsDepth = (pid: string): number => {
   try {
-    return /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1].trim().split(/\s+/).length;
+    return /^NSpid:\s*(.*)$/m
+      .exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]
+      .trim()
+      .split(/\s+/).length;
   } catch {
     return 0; // gone meanwhile
   }

@@ -12,15 +12,20 @@ describe.skipIf(skipReason)('warden linux backend: isolation', () => {
     h = await startWarden('isolation', { pidsLimit: 128 });
     ({ handle } = await h.warden.create({ bindMounts: [] }));
   });
-  afterAll(async () => { await h?.close(); });
+  afterAll(async () => {
+    await h?.close();
+  });
 
-  it('filters an unprivileged job\'s system calls: no new user (or other) namespace, no mount, no bpf, no ptrace', async () => {
-    const r = await h.warden.run(job(handle, [
-      'grep ^Seccomp: /proc/self/status',
-      'unshare -Ur id 2>&1 || echo "userns refused $?"',
-      'unshare -n true 2>&1 || echo "netns refused $?"',
-      // python3 reaches the calls no command-line tool here makes: each answer is the errno name.
-      `python3 - <<'PY'
+  it("filters an unprivileged job's system calls: no new user (or other) namespace, no mount, no bpf, no ptrace", async () => {
+    const r = await h.warden.run(
+      job(
+        handle,
+        [
+          'grep ^Seccomp: /proc/self/status',
+          'unshare -Ur id 2>&1 || echo "userns refused $?"',
+          'unshare -n true 2>&1 || echo "netns refused $?"',
+          // python3 reaches the calls no command-line tool here makes: each answer is the errno name.
+          `python3 - <<'PY'
 import ctypes, errno, os
 libc = ctypes.CDLL(None, use_errno=True)
 for name, nr, args in [('mount', 165, (b'none', b'/tmp', b'tmpfs', 0, None)), ('keyctl', 250, (0, 0, 0, 0, 0)),
@@ -31,7 +36,9 @@ for name, nr, args in [('mount', 165, (b'none', b'/tmp', b'tmpfs', 0, None)), ('
     if name == 'fork' and ret == 0:
         os._exit(0)
 PY`,
-    ].join('\n')));
+        ].join('\n'),
+      ),
+    );
     expect(r.stderr.toString()).toBe('');
     const lines = r.stdout.toString().trim().split('\n');
     expect(lines[0]).toMatch(/^Seccomp:\s+2$/);
@@ -49,7 +56,13 @@ PY`,
   it('refuses at start a seccomp helper that lets a job create a user namespace', async () => {
     const fake = join(mkdtempSync(join(tmpdir(), 'dw-fake-seccomp-')), 'dw-seccomp');
     writeFileSync(fake, '#!/bin/sh\nexec "$@"\n', { mode: 0o755 });
-    const err = await startWarden('isolation-fake', { seccompHelper: fake }).then(async (w) => { await w.close(); return undefined; }, (e: Error) => e);
+    const err = await startWarden('isolation-fake', { seccompHelper: fake }).then(
+      async (w) => {
+        await w.close();
+        return undefined;
+      },
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(SeccompUnusableError);
     expect(err!.message).toContain(`the seccomp helper ${fake} let a process create a user namespace`);
   });
@@ -67,7 +80,11 @@ PY`,
   it('hides host files outside the rootfs and never shows /root, /home or /var of the host', async () => {
     const secret = join(h.dir, 'host-secret');
     writeFileSync(secret, 'top secret\n');
-    const r = await h.warden.run(job(handle, `cat ${secret} 2>&1; ls /home; ls -A /var; test -e /work && echo work-visible; test -e /etc/shadow && echo shadow-visible; hostname; cat /etc/passwd`, { privileged: true }));
+    const r = await h.warden.run(
+      job(handle, `cat ${secret} 2>&1; ls /home; ls -A /var; test -e /work && echo work-visible; test -e /etc/shadow && echo shadow-visible; hostname; cat /etc/passwd`, {
+        privileged: true,
+      }),
+    );
     const out = r.stdout.toString();
     expect(out).toContain('No such file or directory');
     expect(out).not.toContain('top secret');
@@ -87,15 +104,20 @@ PY`,
   });
 
   it('runs unprivileged jobs as the pool uid with no capabilities and no way to root', async () => {
-    const r = await h.warden.run(job(handle, [
-      'id -u',
-      'grep -E "^(CapEff|CapPrm|CapBnd|NoNewPrivs)" /proc/self/status',
-      'su -c id root </dev/null 2>&1 | head -1; echo "su=$?"',
-      'setpriv --reuid 0 true 2>&1 | head -1',
-      'echo x > /etc/owned 2>&1 || echo etc-readonly',
-      'touch /usr/bin/evil 2>&1 || echo usr-readonly',
-      'mount -t tmpfs none /tmp 2>&1 || echo no-mount',
-    ].join('\n')));
+    const r = await h.warden.run(
+      job(
+        handle,
+        [
+          'id -u',
+          'grep -E "^(CapEff|CapPrm|CapBnd|NoNewPrivs)" /proc/self/status',
+          'su -c id root </dev/null 2>&1 | head -1; echo "su=$?"',
+          'setpriv --reuid 0 true 2>&1 | head -1',
+          'echo x > /etc/owned 2>&1 || echo etc-readonly',
+          'touch /usr/bin/evil 2>&1 || echo usr-readonly',
+          'mount -t tmpfs none /tmp 2>&1 || echo no-mount',
+        ].join('\n'),
+      ),
+    );
     const out = r.stdout.toString();
     const uid = Number(out.split('\n')[0]);
     expect(uid).toBeGreaterThanOrEqual(20000);
@@ -115,7 +137,10 @@ PY`,
   it('contains a fork bomb with the pids limit, and stop still ends it', async () => {
     const { handle: bomb } = await h.warden.create({ bindMounts: [] });
     const { jobId } = await h.warden.spawn(job(bomb, 'f() { f | f & }; f'));
-    const pidsFile = (name: string) => cgroupParentDirs(h.cgroupParent).map((d) => join(d, bomb, name)).find((f) => existsSync(f))!;
+    const pidsFile = (name: string) =>
+      cgroupParentDirs(h.cgroupParent)
+        .map((d) => join(d, bomb, name))
+        .find((f) => existsSync(f))!;
     // The bomb has run into the limit (the kernel counts each refused fork in pids.events) …
     await waitFor(async () => Number(/^max (\d+)/m.exec(readFileSync(pidsFile('pids.events'), 'utf8'))?.[1] ?? 0) > 0, 30_000);
     // … and not past it.
@@ -125,8 +150,12 @@ PY`,
     // Stop answers (the test's timeout is the hang guard; how fast is no unit test's business).
     await h.warden.stop(bomb, { background: false, kill: true });
     // Stop answered once the killed processes were reaped: none still holds a pid.
-    const pidsDir = cgroupParentDirs(h.cgroupParent).map((d) => join(d, bomb)).find((d) => existsSync(join(d, 'pids.current')))!;
-    const tasks = readFileSync(join(pidsDir, existsSync(join(pidsDir, 'tasks')) ? 'tasks' : 'cgroup.threads'), 'utf8').split('\n').filter(Boolean);
+    const pidsDir = cgroupParentDirs(h.cgroupParent)
+      .map((d) => join(d, bomb))
+      .find((d) => existsSync(join(d, 'pids.current')))!;
+    const tasks = readFileSync(join(pidsDir, existsSync(join(pidsDir, 'tasks')) ? 'tasks' : 'cgroup.threads'), 'utf8')
+      .split('\n')
+      .filter(Boolean);
     expect(Number(readFileSync(join(pidsDir, 'pids.current'), 'utf8'))).toBe(tasks.length);
     // And none of the bomb's processes is left: in the container, only init and the keeper it
     // spares (the job's supervisor, on the host's side, may still be writing its exit status).

@@ -11,7 +11,9 @@ describe.skipIf(skipReason)('warden linux backend: jobs, files and limits', () =
     h = await startWarden('jobs', { maxOutputBytes: 64 * 1024 });
     ({ handle } = await h.warden.create({ bindMounts: [] }));
   });
-  afterAll(async () => { await h?.close(); });
+  afterAll(async () => {
+    await h?.close();
+  });
 
   it('runs a script under /bin/bash with exit status and byte-exact stdout and stderr', async () => {
     const r = await h.warden.run(job(handle, 'echo -n "$BASH_VERSION" | grep -q . && printf "\\xff\\x00ok"; printf "err\\xfe" >&2; exit 42'));
@@ -147,13 +149,16 @@ describe.skipIf(skipReason)('warden linux backend: jobs, files and limits', () =
     expect(info.memoryStat!.hierarchicalMemoryLimit).toBe(256 * 1024 * 1024);
   });
 
-  it('refuses a memory limit below the container\'s usage with a message a user can act on', async () => {
+  it("refuses a memory limit below the container's usage with a message a user can act on", async () => {
     const { handle: full } = await h.warden.create({ bindMounts: [] });
     // 40 MB of anonymous memory the kernel cannot reclaim (no swap for a container)
     const { jobId } = await h.warden.spawn(job(full, `python3 -c 'import time; b = bytearray(40 << 20); print("ready", flush=True); time.sleep(600)'`));
     const stream = h.warden.stream(full, jobId);
     for await (const chunk of stream) if ('name' in chunk && chunk.data.toString().includes('ready')) break;
-    const err = await h.warden.limitMemory(full, 1048576).then(() => undefined, (e: Error) => e);
+    const err = await h.warden.limitMemory(full, 1048576).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(err?.message).toMatch(
       /^memory limit 1048576 is below the container's current usage of \d+ bytes, and the kernel could not reclaim enough to fit; .* or set a limit of at least \d+ bytes$/,
     );

@@ -9,8 +9,12 @@ const CYCLES = Number(process.env.DROPWARDEN_LEAK_CYCLES ?? 1000);
 
 describe.skipIf(skipReason)('warden linux backend: create/destroy leaves nothing behind', () => {
   let h: Harness;
-  beforeAll(async () => { h = await startWarden('leaks'); });
-  afterAll(async () => { await h?.close(); });
+  beforeAll(async () => {
+    h = await startWarden('leaks');
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
 
   it(`${CYCLES} create/destroy cycles leave 0 mounts, cgroups, processes and depot dirs`, async () => {
     const mountsBefore = hostMountsMentioning(h.dir);
@@ -18,10 +22,12 @@ describe.skipIf(skipReason)('warden linux backend: create/destroy leaves nothing
     // A few at a time, as a busy host would see them.
     const parallel = 4;
     for (let i = 0; i < CYCLES; i += parallel) {
-      await Promise.all(Array.from({ length: Math.min(parallel, CYCLES - i) }, async () => {
-        const { handle } = await h.warden.create({ bindMounts: [] });
-        await h.warden.destroy(handle);
-      }));
+      await Promise.all(
+        Array.from({ length: Math.min(parallel, CYCLES - i) }, async () => {
+          const { handle } = await h.warden.create({ bindMounts: [] });
+          await h.warden.destroy(handle);
+        }),
+      );
     }
     const elapsed = Date.now() - start;
     console.log(`[warden/linux] ${CYCLES} create/destroy cycles in ${elapsed} ms (${(elapsed / CYCLES).toFixed(1)} ms each, ${parallel} at a time)`);

@@ -10,8 +10,12 @@ if (!skipReason && noJava) console.warn(`[warden/linux] skipping the JDK-in-a-co
 
 describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
   let h: Harness;
-  beforeAll(async () => { h = await startWarden('lifecycle'); });
-  afterAll(async () => { await h?.close(); });
+  beforeAll(async () => {
+    h = await startWarden('lifecycle');
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
 
   it('creates, lists, describes and destroys a container, leaving nothing behind', async () => {
     const { warden } = h;
@@ -40,8 +44,7 @@ describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
   it('uses the requested handle and refuses a duplicate with the original message', async () => {
     const { warden } = h;
     await warden.create({ handle: 'dup-handle', bindMounts: [] });
-    await expect(warden.create({ handle: 'dup-handle', bindMounts: [] }))
-      .rejects.toThrow('container with handle: dup-handle already exists.');
+    await expect(warden.create({ handle: 'dup-handle', bindMounts: [] })).rejects.toThrow('container with handle: dup-handle already exists.');
     await warden.destroy('dup-handle');
   });
 
@@ -72,7 +75,10 @@ describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
     mkdirSync(rw);
     writeFileSync(join(ro, 'hello'), 'from host\n');
     const { handle } = await warden.create({
-      bindMounts: [{ srcPath: ro, dstPath: '/mnt/ro', mode: 'ro' }, { srcPath: rw, dstPath: '/mnt/rw', mode: 'rw' }],
+      bindMounts: [
+        { srcPath: ro, dstPath: '/mnt/ro', mode: 'ro' },
+        { srcPath: rw, dstPath: '/mnt/rw', mode: 'rw' },
+      ],
     });
     const r = await warden.run(job(handle, 'cat /mnt/ro/hello; echo x > /mnt/ro/new; echo "ro=$?"; echo written > /mnt/rw/out', { privileged: true }));
     expect(r.stdout.toString()).toContain('from host');
@@ -80,8 +86,7 @@ describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
     expect(readFileSync(join(rw, 'out'), 'utf8')).toBe('written\n');
     expect(existsSync(join(ro, 'new'))).toBe(false);
     await warden.destroy(handle);
-    await expect(warden.create({ bindMounts: [{ srcPath: join(h.dir, 'missing'), dstPath: '/x', mode: 'ro' }] }))
-      .rejects.toThrow(/bind mount source does not exist/);
+    await expect(warden.create({ bindMounts: [{ srcPath: join(h.dir, 'missing'), dstPath: '/x', mode: 'ro' }] })).rejects.toThrow(/bind mount source does not exist/);
   });
 
   it('creates from another base rootfs', async () => {
@@ -102,15 +107,20 @@ describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
     await expect(warden.create({ rootfs: join(h.dir, 'no-such-rootfs'), bindMounts: [] })).rejects.toThrow(/cannot use rootfs/);
   });
 
-  it.skipIf(noJava)('runs the host\'s JDK in the default base: its /etc/java-* (java.security, jvm.cfg) bound read-only', async () => {
+  it.skipIf(noJava)("runs the host's JDK in the default base: its /etc/java-* (java.security, jvm.cfg) bound read-only", async () => {
     const { warden } = h;
     const { handle } = await warden.create({ bindMounts: [] });
-    const r = await warden.run(job(handle, [
-      'java -version',
-      'home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")',
-      // Debian links these into /etc/java-<N>-openjdk; elsewhere they are plain files
-      'test -r "$home/conf/security/java.security" && echo security-readable',
-    ].join('\n')));
+    const r = await warden.run(
+      job(
+        handle,
+        [
+          'java -version',
+          'home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")',
+          // Debian links these into /etc/java-<N>-openjdk; elsewhere they are plain files
+          'test -r "$home/conf/security/java.security" && echo security-readable',
+        ].join('\n'),
+      ),
+    );
     expect(r.stderr.toString()).toMatch(/version "/);
     expect(r.exitStatus).toBe(0);
     expect(r.stdout.toString()).toBe('security-readable\n');
@@ -129,8 +139,7 @@ describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
     expect(linked.exitStatus).toBe(7);
     expect(linked.stdout.toString()).toBe('started\nterm\n');
     expect(linked.info.state).toBe('stopped');
-    await expect(warden.spawn(job(handle, 'true')))
-      .rejects.toThrow("Container state must be one of 'active', current state is 'stopped'");
+    await expect(warden.spawn(job(handle, 'true'))).rejects.toThrow("Container state must be one of 'active', current state is 'stopped'");
     await warden.destroy(handle);
   });
 
@@ -229,7 +238,10 @@ describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
     await h.warden.create({ handle: 'idle-10-days', graceTimeS: grace / 1000, bindMounts: [] });
     await h.warden.create({ handle: 'idle-61-days', graceTimeS: grace / 1000, bindMounts: [] });
     await h.warden.close();
-    for (const [handle, idleMs] of [['idle-10-days', 10 * day], ['idle-61-days', 61 * day]] as const) {
+    for (const [handle, idleMs] of [
+      ['idle-10-days', 10 * day],
+      ['idle-61-days', 61 * day],
+    ] as const) {
       const file = join(h.dir, 'depot', handle, 'container.json');
       writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), idleSince: Date.now() - idleMs }));
     }
@@ -257,5 +269,12 @@ describe.skipIf(skipReason)('warden linux backend: lifecycle', () => {
 /** A new backend on the harness's depot, as a restarted wardend would be. */
 async function reopen(h: Harness) {
   const { createLinuxWardenService } = await import('../../../container-host/warden/linux/index.ts');
-  return createLinuxWardenService({ depotDir: join(h.dir, 'depot'), rootfsDir: join(h.dir, 'rootfs'), cgroupParent: h.cgroupParent, stopTimeoutMs: 2000, network: false, disk: false });
+  return createLinuxWardenService({
+    depotDir: join(h.dir, 'depot'),
+    rootfsDir: join(h.dir, 'rootfs'),
+    cgroupParent: h.cgroupParent,
+    stopTimeoutMs: 2000,
+    network: false,
+    disk: false,
+  });
 }

@@ -26,12 +26,16 @@ export function iptablesLines(needle: string): string[] {
 
 /** Host interfaces whose name starts with `prefix`. */
 export function links(prefix: string): string[] {
-  return execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n')
-    .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1]).filter((n): n is string => !!n && n.startsWith(prefix));
+  return execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1])
+    .filter((n): n is string => !!n && n.startsWith(prefix));
 }
 
 export function loopDevicesMentioning(needle: string): string[] {
-  return execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(needle));
+  return execFileSync('losetup', ['-a'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(needle));
 }
 
 /**
@@ -80,9 +84,19 @@ export class RemoteHost {
     // Whatever still runs in it (a wrapper's child) would keep the namespace and its veth alive.
     try {
       for (const pid of execFileSync('ip', ['netns', 'pids', this.name], { encoding: 'utf8' }).split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
-    } catch { /* not there */ }
-    try { execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' }); } catch { /* not there */ }
-    try { execFileSync('ip', ['link', 'del', this.hostIface], { stdio: 'ignore' }); } catch { /* gone with the netns */ }
+    } catch {
+      /* not there */
+    }
+    try {
+      execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
+    } catch {
+      /* not there */
+    }
+    try {
+      execFileSync('ip', ['link', 'del', this.hostIface], { stdio: 'ignore' });
+    } catch {
+      /* gone with the netns */
+    }
   }
 }
 

@@ -40,14 +40,16 @@ describe.skipIf(skipReason)('warden linux backend: create/destroy with networkin
     const start = Date.now();
     const parallel = 4;
     for (let i = 0; i < CYCLES; i += parallel) {
-      await Promise.all(Array.from({ length: Math.min(parallel, CYCLES - i) }, async (_, k) => {
-        const { handle } = await h.warden.create({ bindMounts: [] });
-        await h.warden.netIn({ handle, containerPort: 8080 });
-        await h.warden.netOut({ handle, network: '198.18.0.0/15', port: 80 });
-        if (k === 0) await h.warden.limitBandwidth(handle, 1024 * 1024, 65536);
-        if (i + k < DISK_CYCLES) await h.warden.limitDisk(handle, { byteLimit: 64 * 1024 * 1024 });
-        await h.warden.destroy(handle);
-      }));
+      await Promise.all(
+        Array.from({ length: Math.min(parallel, CYCLES - i) }, async (_, k) => {
+          const { handle } = await h.warden.create({ bindMounts: [] });
+          await h.warden.netIn({ handle, containerPort: 8080 });
+          await h.warden.netOut({ handle, network: '198.18.0.0/15', port: 80 });
+          if (k === 0) await h.warden.limitBandwidth(handle, 1024 * 1024, 65536);
+          if (i + k < DISK_CYCLES) await h.warden.limitDisk(handle, { byteLimit: 64 * 1024 * 1024 });
+          await h.warden.destroy(handle);
+        }),
+      );
     }
     const elapsed = Date.now() - start;
     console.log(`[warden/linux] ${CYCLES} create/destroy cycles with networking in ${elapsed} ms (${(elapsed / CYCLES).toFixed(1)} ms each, ${parallel} at a time)`);

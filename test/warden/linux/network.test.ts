@@ -17,13 +17,17 @@ const PORTS = { first: 62001, size: 3 };
 function defaultRouteAddresses(): string[] {
   const dev = /\bdev (\S+)/.exec(execFileSync('ip', ['-4', 'route', 'show', 'default'], { encoding: 'utf8' }))?.[1];
   if (!dev) return [];
-  return execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', dev], { encoding: 'utf8' }).split('\n')
-    .map((l) => /inet (\d+\.\d+\.\d+\.\d+)/.exec(l)?.[1]).filter((a): a is string => !!a && !a.startsWith('127.'));
+  return execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', dev], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => /inet (\d+\.\d+\.\d+\.\d+)/.exec(l)?.[1])
+    .filter((a): a is string => !!a && !a.startsWith('127.'));
 }
 
 /** The packets the filter table's rule `rule` (as iptables-save prints it) has matched. */
 function forwardDropPackets(rule: string): number {
-  const line = execFileSync('iptables-save', ['-c', '-t', 'filter'], { encoding: 'utf8' }).split('\n').find((l) => l.endsWith(rule));
+  const line = execFileSync('iptables-save', ['-c', '-t', 'filter'], { encoding: 'utf8' })
+    .split('\n')
+    .find((l) => l.endsWith(rule));
   return line ? Number(/^\[(\d+):/.exec(line)![1]) : 0;
 }
 
@@ -45,12 +49,19 @@ describe.skipIf(skipReason)('warden linux backend: networking', () => {
    * the end of FORWARD that match only this suite's interfaces (its containers' and its remote
    * host's), not by the host's FORWARD policy, which other suites running beside this one share.
    */
-  const dropsAfterOurs = [['-i', `${PREFIX}+`], ['-o', `${PREFIX}+`], ['-i', remote.hostIface], ['-o', remote.hostIface]].map((m) => [...m, '-j', 'DROP']);
+  const dropsAfterOurs = [
+    ['-i', `${PREFIX}+`],
+    ['-o', `${PREFIX}+`],
+    ['-i', remote.hostIface],
+    ['-o', remote.hostIface],
+  ].map((m) => [...m, '-j', 'DROP']);
   const removeDrops = () => {
     for (const rule of dropsAfterOurs) {
       try {
         while (true) execFileSync('iptables', ['-w', '-D', 'FORWARD', ...rule], { stdio: 'ignore' });
-      } catch { /* none left */ }
+      } catch {
+        /* none left */
+      }
     }
   };
 
@@ -89,7 +100,7 @@ describe.skipIf(skipReason)('warden linux backend: networking', () => {
     await h.warden.destroy(b.handle);
   });
 
-  it('net_in answers on 127.0.0.1, on the host\'s own addresses and from a remote host; the pool runs out', async () => {
+  it("net_in answers on 127.0.0.1, on the host's own addresses and from a remote host; the pool runs out", async () => {
     const { handle } = await h.warden.create({ bindMounts: [] });
     await h.warden.run(job(handle, 'mkdir -p /tmp/www && echo hello-from-container > /tmp/www/index.html'));
     await h.warden.spawn(job(handle, 'cd /tmp/www && exec python3 -m http.server 8080'));
@@ -104,7 +115,11 @@ describe.skipIf(skipReason)('warden linux backend: networking', () => {
     for (const addr of addresses) {
       expect((await get(`http://${addr}:${hostPort}/`))?.body, `via ${addr}`).toBe('hello-from-container\n');
     }
-    const fromRemote = remote.exec(['python3', '-c', `import urllib.request; print(urllib.request.urlopen('http://${remote.hostIp}:${hostPort}/', timeout=3).read().decode())`]);
+    const fromRemote = remote.exec([
+      'python3',
+      '-c',
+      `import urllib.request; print(urllib.request.urlopen('http://${remote.hostIp}:${hostPort}/', timeout=3).read().decode())`,
+    ]);
     expect(fromRemote).toContain('hello-from-container');
 
     // A port nobody mapped does not reach the container, even straight to its address: from the
@@ -170,13 +185,20 @@ describe.skipIf(skipReason)('warden linux backend: networking', () => {
       const hostIface = /^\d+:\s+(\S+)\s+inet /m.exec(execFileSync('ip', ['-o', '-4', 'addr', 'show', 'to', hostIp!], { encoding: 'utf8' }))?.[1];
       expect(hostIface, `the host side of ${hostIp}`).toMatch(new RegExp(`^${PREFIX}`));
       expect(execFileSync('ip', ['-o', '-6', 'addr', 'show', 'dev', hostIface!], { encoding: 'utf8' }).trim()).toBe('');
-      const inside = await h.warden.run(job(handle, 'cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6; ip -o -6 addr show dev eth0; ip -o -6 addr show dev lo | grep -c "::1/128"'));
+      const inside = await h.warden.run(
+        job(handle, 'cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6; ip -o -6 addr show dev eth0; ip -o -6 addr show dev lo | grep -c "::1/128"'),
+      );
       expect(inside.stdout.toString()).toBe('1\n1\n');
       // Every link-local address the host has, tried over eth0 from inside: none may answer.
-      const hostLinkLocal = execFileSync('ip', ['-o', '-6', 'addr', 'show', 'scope', 'link'], { encoding: 'utf8' }).split('\n')
-        .map((l) => /inet6 (fe80::[0-9a-f:]+)\//.exec(l)?.[1]).filter((a): a is string => !!a);
+      const hostLinkLocal = execFileSync('ip', ['-o', '-6', 'addr', 'show', 'scope', 'link'], { encoding: 'utf8' })
+        .split('\n')
+        .map((l) => /inet6 (fe80::[0-9a-f:]+)\//.exec(l)?.[1])
+        .filter((a): a is string => !!a);
       const targets = [...new Set([...hostLinkLocal, 'fe80::1'])];
-      const probe = await h.warden.run(job(handle, `python3 - <<'PY'
+      const probe = await h.warden.run(
+        job(
+          handle,
+          `python3 - <<'PY'
 import socket
 for addr in ${JSON.stringify(targets)}:
     try:
@@ -184,10 +206,15 @@ for addr in ${JSON.stringify(targets)}:
             print('reached', addr, s.recv(64))
     except OSError as e:
         print('refused', addr, type(e).__name__)
-PY`));
+PY`,
+        ),
+      );
       const lines = probe.stdout.toString().trim().split('\n');
       expect(lines).toHaveLength(targets.length);
-      expect(lines.filter((l) => !l.startsWith('refused ')), probe.stderr.toString()).toEqual([]);
+      expect(
+        lines.filter((l) => !l.startsWith('refused ')),
+        probe.stderr.toString(),
+      ).toEqual([]);
     } finally {
       await h.warden.destroy(handle);
       server.close();
@@ -250,7 +277,9 @@ PY`));
     try {
       await h.warden.netOut({ handle, network: shapedHostIp, port });
       const ingressBefore = tbf(ingress);
-      const dl = await h.warden.run(job(handle, `python3 -c "import urllib.request; print(len(urllib.request.urlopen('http://${shapedHostIp}:${port}/', timeout=30).read()))"`));
+      const dl = await h.warden.run(
+        job(handle, `python3 -c "import urllib.request; print(len(urllib.request.urlopen('http://${shapedHostIp}:${port}/', timeout=30).read()))"`),
+      );
       expect(dl.stderr.toString()).toBe('');
       expect(Number(dl.stdout.toString().trim())).toBe(size);
       const ingressAfter = tbf(ingress);

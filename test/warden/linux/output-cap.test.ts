@@ -12,7 +12,9 @@ describe.skipIf(skipReason)('warden linux backend: the output cap', () => {
     // A poll that never comes: only the write side can hold the cap.
     h = await startWarden('outcap', { maxOutputBytes: CAP, pollIntervalMs: 3_600_000 });
   });
-  afterAll(async () => { await h?.close(); });
+  afterAll(async () => {
+    await h?.close();
+  });
 
   const jobDir = (handle: string, jobId: number): string => join(h.dir, 'depot', handle, 'jobs', String(jobId));
 
@@ -53,7 +55,9 @@ describe.skipIf(skipReason)('warden linux backend: the output cap', () => {
     const { jobId } = await h.warden.spawn(job(handle, 'exec 3<> <(:); echo started; read -t 1 -u 3; echo done; exit 4'));
     const out = join(jobDir(handle, jobId), 'stdout');
     for (let i = 0; i < 600 && !(existsSync(out) && readFileSync(out, 'utf8').includes('started')); i++) await new Promise((r) => setTimeout(r, 20));
-    const pidsMax = cgroupParentDirs(h.cgroupParent).map((d) => join(d, handle, 'pids.max')).find((f) => existsSync(f))!;
+    const pidsMax = cgroupParentDirs(h.cgroupParent)
+      .map((d) => join(d, handle, 'pids.max'))
+      .find((f) => existsSync(f))!;
     writeFileSync(pidsMax, '0');
     try {
       // The supervisor forks nothing once the job has ended: it writes the status all the same.

@@ -41,9 +41,7 @@ describe('presence (proto2)', () => {
 
 describe('bytes stay bytes', () => {
   it('round-trips non-UTF-8 output and handles unchanged', () => {
-    const res = decodeResponse(
-      encodeResponse('Run', { exit_status: 3, stdout: NOT_UTF8, stderr: Buffer.from([0xef, 0xbf]) }),
-    );
+    const res = decodeResponse(encodeResponse('Run', { exit_status: 3, stdout: NOT_UTF8, stderr: Buffer.from([0xef, 0xbf]) }));
     expect(res).toEqual({
       type: 23,
       name: 'Run',
@@ -107,9 +105,7 @@ describe('errors', () => {
   });
 
   it('says what is wrong with an undecodable payload', () => {
-    expect(() => decodeRequest(Buffer.from('085d1200', 'hex'))).toThrow(
-      new MessageDecodeError('EchoRequest', "missing required 'message'"),
-    );
+    expect(() => decodeRequest(Buffer.from('085d1200', 'hex'))).toThrow(new MessageDecodeError('EchoRequest', "missing required 'message'"));
     expect(() => decodeRequest(Buffer.from('ffffff', 'hex'))).toThrow(MessageDecodeError);
     expect(() => decodeRequest(Buffer.from('08051200', 'hex'))).toThrow(UnknownMessageTypeError);
     expect(() => decodeRequest(Buffer.from('08011200', 'hex'))).toThrow(/unknown message type 1/);

@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  encodeFrame,
-  FrameDecoder,
-  FrameTooLargeError,
-  MalformedFrameError,
-} from '../../../container-host/warden/protocol/index.ts';
+import { encodeFrame, FrameDecoder, FrameTooLargeError, MalformedFrameError } from '../../../container-host/warden/protocol/index.ts';
 
 const frames = [Buffer.from('abc'), Buffer.alloc(0), Buffer.from([0x0d, 0x0a, 0x31, 0x0d]), Buffer.alloc(300, 7)];
 const stream = Buffer.concat(frames.map((f) => encodeFrame(f)));
@@ -45,9 +40,7 @@ describe('FrameDecoder', () => {
   });
 
   it('names the length header as the client sent it, not the digits read when it was refused', () => {
-    expect(() => new FrameDecoder().push(Buffer.from('1000000000000\r\n'))).toThrow(
-      /^frame length 1000000000000 exceeds the maximum of 67108864 bytes/,
-    );
+    expect(() => new FrameDecoder().push(Buffer.from('1000000000000\r\n'))).toThrow(/^frame length 1000000000000 exceeds the maximum of 67108864 bytes/);
     // the header is still arriving: say it is at least what came
     expect(() => new FrameDecoder({ maxFrameBytes: 100 }).push(Buffer.from('123456'))).toThrow(/^frame length of at least 123456 exceeds/);
     // a header of hundreds of digits is quoted up to 32 of them

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  decodeRequest,
-  decodeResponse,
-  encodeFrame,
-  encodeRequest,
-  encodeResponse,
-  FrameDecoder,
-} from '../../../container-host/warden/protocol/index.ts';
+import { decodeRequest, decodeResponse, encodeFrame, encodeRequest, encodeResponse, FrameDecoder } from '../../../container-host/warden/protocol/index.ts';
 
 /** The golden frames of DESIGN.md §5, produced by the original warden client library. */
 const hex = (s: string) => Buffer.from(s.replace(/ /g, ''), 'hex');

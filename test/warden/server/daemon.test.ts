@@ -67,7 +67,11 @@ describe('startWardend', () => {
   it('serves the socket and GET /healthz, and shuts down cleanly', async () => {
     const service = new FakeWardenService();
     const config = parseWardendConfig({ socket: join(dir, 'w.sock'), health: { port: 0 } });
-    const wardend = await startWardend(config, () => service, () => {});
+    const wardend = await startWardend(
+      config,
+      () => service,
+      () => {},
+    );
     try {
       const conn = await RawSocket.open(config.socket);
       conn.write(encodeFrame(encodeRequest('Ping', {})));
@@ -79,14 +83,24 @@ describe('startWardend', () => {
       conn.destroy();
 
       // a second daemon on the same socket is refused rather than stealing it
-      await expect(startWardend({ ...config, health: null }, () => service, () => {})).rejects.toThrow(SocketInUseError);
+      await expect(
+        startWardend(
+          { ...config, health: null },
+          () => service,
+          () => {},
+        ),
+      ).rejects.toThrow(SocketInUseError);
     } finally {
       await wardend.close();
     }
     // a path that is not a socket is never removed
     await writeFile(join(dir, 'not-a-socket'), '');
     await expect(
-      startWardend({ ...config, socket: join(dir, 'not-a-socket'), health: null }, () => service, () => {}),
+      startWardend(
+        { ...config, socket: join(dir, 'not-a-socket'), health: null },
+        () => service,
+        () => {},
+      ),
     ).rejects.toThrow(/is not a socket/);
   });
 
@@ -94,7 +108,11 @@ describe('startWardend', () => {
     const service = new FakeWardenService();
     service.list = () => Promise.reject(new Error('depot unreadable'));
     const config = parseWardendConfig({ socket: join(dir, 'w.sock'), health: { port: 0 } });
-    const wardend = await startWardend(config, () => service, () => {});
+    const wardend = await startWardend(
+      config,
+      () => service,
+      () => {},
+    );
     try {
       const res = await fetch(`http://127.0.0.1:${wardend.health!.port}/healthz`);
       expect(res.status).toBe(503);

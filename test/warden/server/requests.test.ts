@@ -1,12 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  encodeFrame,
-  encodeRequest,
-  REQUEST_NAMES,
-  type RequestName,
-  type RequestOf,
-} from '../../../container-host/warden/protocol/index.ts';
+import { encodeFrame, encodeRequest, REQUEST_NAMES, type RequestName, type RequestOf } from '../../../container-host/warden/protocol/index.ts';
 import { RawSocket } from './raw-socket.ts';
 import { startTestServer } from './setup.ts';
 
@@ -115,8 +109,25 @@ describe('wardend answers every request type of DESIGN §5', () => {
     const answers = [];
     for (const _ of REQUEST_NAMES) answers.push(await conn.next());
     expect(answers.map((a) => ('error' in a ? `${a.type}:${a.error.message}` : a.type))).toEqual([
-      11, 12, '1:unknown handle', 14, 21, '1:no such job', 23, 24, '1:not supported yet', '1:not supported yet',
-      41, 42, 51, '1:not supported yet', '1:not supported yet', 54, 91, 92, 93,
+      11,
+      12,
+      '1:unknown handle',
+      14,
+      21,
+      '1:no such job',
+      23,
+      24,
+      '1:not supported yet',
+      '1:not supported yet',
+      41,
+      42,
+      51,
+      '1:not supported yet',
+      '1:not supported yet',
+      54,
+      91,
+      92,
+      93,
     ]);
     expect(answers.at(-1)).toMatchObject({ response: { message: 'é' } });
   });

@@ -17,10 +17,7 @@ const HELP = [
 ].join('\n');
 
 /** The interactive warden shell: one line, one request, on one connection (reopened if it breaks). */
-export async function runShell(
-  socketPath: string,
-  io: { input: NodeJS.ReadableStream; interactive: boolean } & Output,
-): Promise<void> {
+export async function runShell(socketPath: string, io: { input: NodeJS.ReadableStream; interactive: boolean } & Output): Promise<void> {
   let client = await WardenClient.connect(socketPath);
   const rl = createInterface({
     input: io.input,

@@ -65,7 +65,9 @@ export function removeQuietly(cgroup: { remove(): void }): void {
 
 export function listDirs(path: string): string[] {
   try {
-    return readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    return readdirSync(path, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
   } catch {
     return [];
   }

@@ -1,6 +1,10 @@
 import type { MemoryStat } from '../../server/service.ts';
 
-export interface CpuStat { usage: number; user: number; system: number }
+export interface CpuStat {
+  usage: number;
+  user: number;
+  system: number;
+}
 
 /** One container's cgroup(s), whichever the version: what the gardener limits and reads. */
 export interface ContainerCgroup {

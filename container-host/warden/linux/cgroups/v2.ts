@@ -45,9 +45,7 @@ export class CgroupV2Driver implements CgroupDriver {
     if (this.#parentReady) return;
     mkdirCgroup(this.#parent);
     for (const dir of [this.#root, this.#parent]) {
-      const enabled = existsSync(join(dir, 'cgroup.subtree_control'))
-        ? readCgroupFile(join(dir, 'cgroup.subtree_control')).split(/\s+/)
-        : [];
+      const enabled = existsSync(join(dir, 'cgroup.subtree_control')) ? readCgroupFile(join(dir, 'cgroup.subtree_control')).split(/\s+/) : [];
       const wanted = CONTROLLERS.filter((c) => !enabled.includes(c));
       if (wanted.length) writeCgroupFile(join(dir, 'cgroup.subtree_control'), wanted.map((c) => `+${c}`).join(' '));
     }

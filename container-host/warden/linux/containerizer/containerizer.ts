@@ -79,7 +79,9 @@ export class NamespaceContainerizer implements Containerizer {
         const m = /^ready (\d+)$/m.exec(out);
         if (m) resolve(Number(m[1]));
       });
-      child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+      child.stderr.on('data', (b: Buffer) => {
+        err += b.toString();
+      });
       child.on('error', (e) => reject(new HostError('starting the container init', e.message)));
       child.on('close', (code) => reject(new HostError('starting the container init', `exited ${code}: ${err}`)));
       // A hung init (a mount that never returns) must not hang create: end its process group.

@@ -46,7 +46,9 @@ export async function checkOutputCapper(scratchDir: string): Promise<void> {
   try {
     const r = await runHost('checking the output cap', ['/bin/bash', '-c', CAPPER_PROBE, 'probe', dir], { allowFailure: true });
     if (r.code !== 0) {
-      throw new OutputCapperUnusableError(`job output could not be capped on this host: ${(r.stdout.toString() + r.stderr.toString()).trim()} (job.sh needs coreutils' head and stdbuf, and bash)`);
+      throw new OutputCapperUnusableError(
+        `job output could not be capped on this host: ${(r.stdout.toString() + r.stderr.toString()).trim()} (job.sh needs coreutils' head and stdbuf, and bash)`,
+      );
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -80,9 +82,21 @@ export interface JobContainer {
 
 /** ResourceLimits field → prlimit option; each sets soft and hard to the value. */
 const PRLIMIT: Record<keyof ResourceLimits, string> = {
-  as: 'as', core: 'core', cpu: 'cpu', data: 'data', fsize: 'fsize', locks: 'locks', memlock: 'memlock',
-  msgqueue: 'msgqueue', nice: 'nice', nofile: 'nofile', nproc: 'nproc', rss: 'rss', rtprio: 'rtprio',
-  sigpending: 'sigpending', stack: 'stack',
+  as: 'as',
+  core: 'core',
+  cpu: 'cpu',
+  data: 'data',
+  fsize: 'fsize',
+  locks: 'locks',
+  memlock: 'memlock',
+  msgqueue: 'msgqueue',
+  nice: 'nice',
+  nofile: 'nofile',
+  nproc: 'nproc',
+  rss: 'rss',
+  rtprio: 'rtprio',
+  sigpending: 'sigpending',
+  stack: 'stack',
 };
 
 export function prlimitOptions(rlimits: ResourceLimits | undefined): string[] {
@@ -206,7 +220,12 @@ export class Job implements ContainerJob {
     };
     await Promise.all([
       writeFile(join(dir, 'spec.json'), JSON.stringify({ discardOutput: spec.discardOutput, privileged: spec.privileged, startedAt: Date.now() })),
-      writeFile(join(dir, 'params'), Object.entries(params).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join('')),
+      writeFile(
+        join(dir, 'params'),
+        Object.entries(params)
+          .map(([k, v]) => `${k}=${shellQuote(v)}\n`)
+          .join(''),
+      ),
       writeFile(join(dir, 'script'), spec.script),
     ]);
     try {
@@ -235,11 +254,13 @@ export class Job implements ContainerJob {
     if (this.#consumedQueued) return this.#consumedWrite;
     this.#consumedQueued = true;
     const file = join(this.dir, 'consumed');
-    this.#consumedWrite = this.#consumedWrite.then(async () => {
-      this.#consumedQueued = false;
-      await writeFile(`${file}.tmp`, JSON.stringify(this.consumed));
-      await rename(`${file}.tmp`, file);
-    }).catch(() => undefined);
+    this.#consumedWrite = this.#consumedWrite
+      .then(async () => {
+        this.#consumedQueued = false;
+        await writeFile(`${file}.tmp`, JSON.stringify(this.consumed));
+        await rename(`${file}.tmp`, file);
+      })
+      .catch(() => undefined);
     return this.#consumedWrite;
   }
 
@@ -249,7 +270,10 @@ export class Job implements ContainerJob {
 
   /** Whether job.sh found the job writing past the output cap (and killed it). */
   async outputExceeded(): Promise<boolean> {
-    return stat(join(this.dir, 'output_exceeded')).then(() => true, () => false);
+    return stat(join(this.dir, 'output_exceeded')).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** Bytes [offset, min(size, cap)) of one output. */

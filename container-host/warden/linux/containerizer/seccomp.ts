@@ -20,7 +20,8 @@ export async function checkSeccompHelper(helper: string): Promise<void> {
   const fix = `build it with ${SECCOMP_BUILD_SCRIPT} (npx dropwarden setup does), or set seccompHelper to '' to run unprivileged jobs unfiltered`;
   if (!existsSync(helper)) throw new SeccompUnusableError(`the seccomp helper ${helper} is missing: ${fix}`);
   const plain = await runHost('checking the seccomp helper', [helper, 'true'], { allowFailure: true });
-  if (plain.code !== 0) throw new SeccompUnusableError(`the seccomp helper ${helper} cannot run a program (exit ${plain.code}: ${plain.stderr.toString().trim()}): ${fix}`);
+  if (plain.code !== 0)
+    throw new SeccompUnusableError(`the seccomp helper ${helper} cannot run a program (exit ${plain.code}: ${plain.stderr.toString().trim()}): ${fix}`);
   const userns = await runHost('checking the seccomp helper', [helper, 'unshare', '--user', 'true'], { allowFailure: true });
   if (userns.code === 0) throw new SeccompUnusableError(`the seccomp helper ${helper} let a process create a user namespace: ${fix}`);
 }

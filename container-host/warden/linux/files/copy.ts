@@ -7,6 +7,8 @@ import { runHost } from '../host-command.ts';
 
 const SHIM = fileURLToPath(new URL('./rsync-shim.sh', import.meta.url));
 const CONFIG = 'rsyncd.conf';
+/** The shim's own programs (nsenter, setpriv) are the host's; rsync itself is named by its absolute path. */
+const SHIM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Who the container side of a copy runs as: the container's own user. */
 export interface CopyIdentity {
@@ -68,7 +70,7 @@ export class RsyncCopier {
 
   /** rsync into or out of the container (`-e` the shim, which starts the container's daemon side). */
   #run(containerDir: string, request: string, args: string[]): Promise<void> {
-    return this.#rsyncCmd(request, ['-e', SHIM], args, { PATH: process.env.PATH ?? '/usr/bin:/bin', DW_RSYNC: this.#rsync, DW_RSYNC_CONF: join(containerDir, CONFIG) });
+    return this.#rsyncCmd(request, ['-e', SHIM], args, { PATH: SHIM_PATH, DW_RSYNC: this.#rsync, DW_RSYNC_CONF: join(containerDir, CONFIG) });
   }
 
   /** rsync between two host paths. */
@@ -108,8 +110,10 @@ export class RsyncCopier {
         (r) => r.stdout.toString().split('\n')[0].trim(),
         () => 'cannot run it',
       );
-      throw new RsyncUnusableError(`${this.#rsync} (${version || 'no version'}) cannot do copy_in/copy_out: ${(err as Error).message}. ` +
-        'wardend needs rsync 3.1 or later whose daemon honours "use chroot" and "uid"/"gid" (Debian: apt-get install rsync); set rsyncPath in the wardend config to use another binary');
+      throw new RsyncUnusableError(
+        `${this.#rsync} (${version || 'no version'}) cannot do copy_in/copy_out: ${(err as Error).message}. ` +
+          'wardend needs rsync 3.1 or later whose daemon honours "use chroot" and "uid"/"gid" (Debian: apt-get install rsync); set rsyncPath in the wardend config to use another binary',
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

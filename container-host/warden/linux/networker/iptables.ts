@@ -20,23 +20,46 @@ export class NetNames {
     this.prefix = prefix;
   }
   /** Host side of the container's veth pair (15 characters at most). */
-  hostIface(index: number): string { return `${this.prefix}h${index}`; }
+  hostIface(index: number): string {
+    return `${this.prefix}h${index}`;
+  }
   /** The ifb that shapes what the container sends. */
-  ifb(index: number): string { return `${this.prefix}b${index}`; }
+  ifb(index: number): string {
+    return `${this.prefix}b${index}`;
+  }
   /** Matches every host-side veth of this warden. */
-  get hostIfaces(): string { return `${this.prefix}h+`; }
+  get hostIfaces(): string {
+    return `${this.prefix}h+`;
+  }
   /** filter: the container's outbound rules (what net_out allows, then reject). */
-  outChain(index: number): string { return `${this.prefix}-o-${index}`; }
+  outChain(index: number): string {
+    return `${this.prefix}-o-${index}`;
+  }
   /** nat: the container's net_in DNATs. */
-  inChain(index: number): string { return `${this.prefix}-n-${index}`; }
-  get forward(): string { return `${this.prefix}-forward`; }
-  get input(): string { return `${this.prefix}-input`; }
-  get netIn(): string { return `${this.prefix}-netin`; }
-  get postrouting(): string { return `${this.prefix}-postrouting`; }
+  inChain(index: number): string {
+    return `${this.prefix}-n-${index}`;
+  }
+  get forward(): string {
+    return `${this.prefix}-forward`;
+  }
+  get input(): string {
+    return `${this.prefix}-input`;
+  }
+  get netIn(): string {
+    return `${this.prefix}-netin`;
+  }
+  get postrouting(): string {
+    return `${this.prefix}-postrouting`;
+  }
 }
 
 type Table = 'filter' | 'nat';
-interface Rule { table: Table; chain: string; args: string[]; insert?: boolean }
+interface Rule {
+  table: Table;
+  chain: string;
+  args: string[];
+  insert?: boolean;
+}
 
 function iptables(step: string, table: Table, args: string[], allowFailure = false) {
   return runHost(step, ['iptables', '-w', '-t', table, ...args], { allowFailure });
@@ -97,7 +120,12 @@ export class Iptables {
 
   #globalChains(): Array<[Table, string]> {
     const n = this.names;
-    return [['filter', n.forward], ['filter', n.input], ['nat', n.netIn], ['nat', n.postrouting]];
+    return [
+      ['filter', n.forward],
+      ['filter', n.input],
+      ['nat', n.netIn],
+      ['nat', n.postrouting],
+    ];
   }
 
   /** Creates the global chains and hooks once; idempotent (a restarted warden finds them in place). */
@@ -105,7 +133,8 @@ export class Iptables {
     this.#ready ??= (async () => {
       for (const [table, chain] of this.#globalChains()) {
         const r = await iptables('creating iptables chains', table, ['-N', chain], true);
-        if (r.code !== 0 && !/exists/i.test(r.stderr.toString())) throw new WardenError('host_failure', `creating iptables chain ${chain} failed: ${r.stderr.toString().trim()}`);
+        if (r.code !== 0 && !/exists/i.test(r.stderr.toString()))
+          throw new WardenError('host_failure', `creating iptables chain ${chain} failed: ${r.stderr.toString().trim()}`);
       }
       for (const rule of this.#globalRules()) {
         const present = await iptables('checking iptables rules', rule.table, ['-C', rule.chain, ...rule.args], true);
@@ -113,7 +142,9 @@ export class Iptables {
         await iptables('adding iptables rules', rule.table, rule.insert ? ['-I', rule.chain, '1', ...rule.args] : ['-A', rule.chain, ...rule.args]);
       }
     })();
-    this.#ready.catch(() => { this.#ready = undefined; });
+    this.#ready.catch(() => {
+      this.#ready = undefined;
+    });
     return this.#ready;
   }
 
@@ -136,25 +167,28 @@ export class Iptables {
     const out = n.outChain(index);
     const inc = n.inChain(index);
     const iface = n.hostIface(index);
-    await restore('adding the container\'s iptables chains', [
-      '*filter',
-      `:${out} - [0:0]`,
-      `-A ${out} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-      // Matched on the destination the container asked for: on ECS hosts the credentials
-      // address is DNATed to the host's loopback before this chain sees the packet.
-      `-A ${out} -m conntrack --ctorigdst ${METADATA_ADDRESS}/32 -j REJECT --reject-with icmp-host-prohibited`,
-      `-A ${out} -m conntrack --ctorigdst ${ECS_CREDENTIALS_ADDRESS}/32 -j REJECT --reject-with icmp-host-prohibited`,
-      `-A ${out} -p tcp -j REJECT --reject-with tcp-reset`,
-      `-A ${out} -j REJECT --reject-with icmp-port-unreachable`,
-      `-I ${n.forward} 1 -i ${iface} -g ${out}`,
-      `-I ${n.input} 1 -i ${iface} -g ${out}`,
-      'COMMIT',
-      '*nat',
-      `:${inc} - [0:0]`,
-      `-I ${n.netIn} 1 -j ${inc}`,
-      'COMMIT',
-      '',
-    ].join('\n'));
+    await restore(
+      "adding the container's iptables chains",
+      [
+        '*filter',
+        `:${out} - [0:0]`,
+        `-A ${out} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+        // Matched on the destination the container asked for: on ECS hosts the credentials
+        // address is DNATed to the host's loopback before this chain sees the packet.
+        `-A ${out} -m conntrack --ctorigdst ${METADATA_ADDRESS}/32 -j REJECT --reject-with icmp-host-prohibited`,
+        `-A ${out} -m conntrack --ctorigdst ${ECS_CREDENTIALS_ADDRESS}/32 -j REJECT --reject-with icmp-host-prohibited`,
+        `-A ${out} -p tcp -j REJECT --reject-with tcp-reset`,
+        `-A ${out} -j REJECT --reject-with icmp-port-unreachable`,
+        `-I ${n.forward} 1 -i ${iface} -g ${out}`,
+        `-I ${n.input} 1 -i ${iface} -g ${out}`,
+        'COMMIT',
+        '*nat',
+        `:${inc} - [0:0]`,
+        `-I ${n.netIn} 1 -j ${inc}`,
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
   }
 
   /** Removes the container's chains and hooks; tolerant of any of them being gone already. */
@@ -172,19 +206,36 @@ export class Iptables {
       ['nat', ['-F', inc]],
       ['nat', ['-X', inc]],
     ];
-    const script = ['*filter', ...steps.filter(([t]) => t === 'filter').map(([, a]) => a.map(q).join(' ')), 'COMMIT',
-      '*nat', ...steps.filter(([t]) => t === 'nat').map(([, a]) => a.map(q).join(' ')), 'COMMIT', ''].join('\n');
+    const script = [
+      '*filter',
+      ...steps.filter(([t]) => t === 'filter').map(([, a]) => a.map(q).join(' ')),
+      'COMMIT',
+      '*nat',
+      ...steps.filter(([t]) => t === 'nat').map(([, a]) => a.map(q).join(' ')),
+      'COMMIT',
+      '',
+    ].join('\n');
     try {
-      await restore('removing the container\'s iptables chains', script);
+      await restore("removing the container's iptables chains", script);
     } catch {
       // Something was already gone (a half-made container): remove what is there, one by one.
-      for (const [table, args] of steps) await iptables('removing the container\'s iptables chains', table, args, true);
+      for (const [table, args] of steps) await iptables("removing the container's iptables chains", table, args, true);
     }
   }
 
   async addNetIn(index: number, containerIp: string, hostPort: number, containerPort: number): Promise<void> {
-    await iptables('adding a net_in rule', 'nat', ['-A', this.names.inChain(index), '-p', 'tcp', '--dport', String(hostPort),
-      '-j', 'DNAT', '--to-destination', `${containerIp}:${containerPort}`]);
+    await iptables('adding a net_in rule', 'nat', [
+      '-A',
+      this.names.inChain(index),
+      '-p',
+      'tcp',
+      '--dport',
+      String(hostPort),
+      '-j',
+      'DNAT',
+      '--to-destination',
+      `${containerIp}:${containerPort}`,
+    ]);
   }
 
   async addNetOut(index: number, handle: string, rule: NetOutRule): Promise<void> {
@@ -194,14 +245,29 @@ export class Iptables {
     const at = String(LEADING_OUT_RULES + 1);
     await iptables('adding a net_out rule', 'filter', ['-I', chain, at, ...rule.match, '-j', 'ACCEPT']);
     if (rule.log) {
-      await iptables('adding a net_out rule', 'filter', ['-I', chain, at, ...rule.match, '-m', 'conntrack', '--ctstate', 'NEW,UNTRACKED,INVALID',
-        '-j', 'LOG', '--log-prefix', `${handle.slice(0, 28)} `]);
+      await iptables('adding a net_out rule', 'filter', [
+        '-I',
+        chain,
+        at,
+        ...rule.match,
+        '-m',
+        'conntrack',
+        '--ctstate',
+        'NEW,UNTRACKED,INVALID',
+        '-j',
+        'LOG',
+        '--log-prefix',
+        `${handle.slice(0, 28)} `,
+      ]);
     }
   }
 }
 
 /** A validated net_out request as iptables match arguments. */
-export interface NetOutRule { match: string[]; log: boolean }
+export interface NetOutRule {
+  match: string[];
+  log: boolean;
+}
 
 /** Validates net_out as the original warden did, with its error messages. */
 export function netOutRule(spec: NetOutSpec): NetOutRule {

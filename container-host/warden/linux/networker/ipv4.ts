@@ -14,7 +14,10 @@ export function formatIp(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
 
-export interface Cidr { base: number; prefix: number }
+export interface Cidr {
+  base: number;
+  prefix: number;
+}
 
 /** `a.b.c.d/n` (a bare address is a /32); the base is masked to the prefix. */
 export function parseCidr(text: string): Cidr | undefined {
@@ -33,4 +36,3 @@ export function maskOf(prefix: number): number {
 export function formatCidr(c: Cidr): string {
   return `${formatIp(c.base)}/${c.prefix}`;
 }
-

@@ -17,7 +17,12 @@ export interface NetState {
   bandwidth?: Bandwidth;
 }
 
-export interface BandwidthStat { inRate: number; inBurst: number; outRate: number; outBurst: number }
+export interface BandwidthStat {
+  inRate: number;
+  inBurst: number;
+  outRate: number;
+  outBurst: number;
+}
 
 /** The network part of the gardener: addresses, port mappings, outbound rules, shaping. */
 export interface Networker {

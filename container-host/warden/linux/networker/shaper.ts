@@ -1,6 +1,9 @@
 import { runHost } from '../host-command.ts';
 
-export interface Bandwidth { rate: number; burst: number }
+export interface Bandwidth {
+  rate: number;
+  burst: number;
+}
 
 /**
  * limit_bandwidth with tc (warden's net_rate.sh): a token bucket (tbf) on the host side of the

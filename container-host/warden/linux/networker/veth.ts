@@ -30,25 +30,43 @@ const HAS_IPV6 = existsSync('/proc/sys/net/ipv6');
  */
 export async function attachVeth(spec: VethSpec): Promise<void> {
   const { hostIface: h, initPid, hostIp, containerIp, mtu } = spec;
-  await runHost('creating the container\'s veth pair', ['ip', 'link', 'add', h, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', CONTAINER_IFACE, 'mtu', String(mtu), 'netns', String(initPid)]);
+  await runHost("creating the container's veth pair", [
+    'ip',
+    'link',
+    'add',
+    h,
+    'mtu',
+    String(mtu),
+    'type',
+    'veth',
+    'peer',
+    'name',
+    CONTAINER_IFACE,
+    'mtu',
+    String(mtu),
+    'netns',
+    String(initPid),
+  ]);
   if (HAS_IPV6) {
     await writeFile(`/proc/sys/net/ipv6/conf/${h}/disable_ipv6`, '1');
     // /proc/sys/net is the reading process's netns: sysctl runs inside the container's.
-    await runHost('switching IPv6 off in the container', ['nsenter', `--net=/proc/${initPid}/ns/net`, 'sysctl', '-q', '-w',
-      'net.ipv6.conf.default.disable_ipv6=1', `net.ipv6.conf.${CONTAINER_IFACE}.disable_ipv6=1`]);
+    await runHost('switching IPv6 off in the container', [
+      'nsenter',
+      `--net=/proc/${initPid}/ns/net`,
+      'sysctl',
+      '-q',
+      '-w',
+      'net.ipv6.conf.default.disable_ipv6=1',
+      `net.ipv6.conf.${CONTAINER_IFACE}.disable_ipv6=1`,
+    ]);
   }
   await runHost('configuring the host side of the veth pair', ['ip', '-batch', '-'], {
     input: [`addr add ${hostIp}/30 dev ${h}`, `link set ${h} up`, ''].join('\n'),
   });
   // Lets 127.0.0.1 DNATed to the container leave through this interface (then MASQUERADEd).
   await writeFile(`/proc/sys/net/ipv4/conf/${h}/route_localnet`, '1');
-  await runHost('configuring the container\'s network', ['nsenter', `--net=/proc/${initPid}/ns/net`, 'ip', '-batch', '-'], {
-    input: [
-      `addr add ${containerIp}/30 dev ${CONTAINER_IFACE}`,
-      `link set ${CONTAINER_IFACE} up`,
-      `route add default via ${hostIp}`,
-      '',
-    ].join('\n'),
+  await runHost("configuring the container's network", ['nsenter', `--net=/proc/${initPid}/ns/net`, 'ip', '-batch', '-'], {
+    input: [`addr add ${containerIp}/30 dev ${CONTAINER_IFACE}`, `link set ${CONTAINER_IFACE} up`, `route add default via ${hostIp}`, ''].join('\n'),
   });
 }
 

@@ -19,13 +19,24 @@ const ETC_BINDS = /^java-/;
 const ETC_COPIES = ['alternatives', 'ssl/certs', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'localtime', 'os-release', 'mime.types'];
 
 const DEVICES: Array<[string, number, number]> = [
-  ['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0],
+  ['null', 1, 3],
+  ['zero', 1, 5],
+  ['full', 1, 7],
+  ['random', 1, 8],
+  ['urandom', 1, 9],
+  ['tty', 5, 0],
 ];
 
-export interface DefaultBase { base: string; hostBinds: string[] }
+export interface DefaultBase {
+  base: string;
+  hostBinds: string[];
+}
 
 async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(() => true, () => false);
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Assembles `dir` under a temporary name and renames it into place: never half-built. */
@@ -99,7 +110,13 @@ export async function ensureDevTemplate(rootfsDir: string): Promise<string> {
     for (const [name, major, minor] of DEVICES) {
       await runHost('creating device nodes', ['mknod', '-m', '666', join(tmp, name), 'c', String(major), String(minor)]);
     }
-    for (const [name, target] of [['ptmx', 'pts/ptmx'], ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']]) {
+    for (const [name, target] of [
+      ['ptmx', 'pts/ptmx'],
+      ['fd', '/proc/self/fd'],
+      ['stdin', '/proc/self/fd/0'],
+      ['stdout', '/proc/self/fd/1'],
+      ['stderr', '/proc/self/fd/2'],
+    ]) {
       await symlink(target, join(tmp, name));
     }
   });

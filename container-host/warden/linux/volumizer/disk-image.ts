@@ -81,8 +81,22 @@ export class DiskImages {
     await fh.truncate(this.#config.maxBytes);
     await fh.close();
     // No journal (the disk dies with the container), inode tables initialized lazily.
-    await runHost('formatting the container disk', ['mkfs.ext4', '-q', '-F', '-b', '4096', '-m', '0', '-N', String(this.#config.maxInodes),
-      '-O', '^has_journal,^resize_inode', '-E', 'lazy_itable_init=1,nodiscard', image]);
+    await runHost('formatting the container disk', [
+      'mkfs.ext4',
+      '-q',
+      '-F',
+      '-b',
+      '4096',
+      '-m',
+      '0',
+      '-N',
+      String(this.#config.maxInodes),
+      '-O',
+      '^has_journal,^resize_inode',
+      '-E',
+      'lazy_itable_init=1,nodiscard',
+      image,
+    ]);
     // noinit_itable: no background zeroing of inode tables that a new sparse file reads as zeros.
     await runHost('mounting the container disk', ['mount', '-o', 'loop,nodev,nosuid,noatime,noinit_itable', image, mnt]);
     const upper = join(mnt, 'upper');
@@ -90,8 +104,14 @@ export class DiskImages {
     await Promise.all([mkdir(upper), mkdir(work), mkdir(join(mnt, INODE_BALLAST)), open(join(mnt, BALLAST), 'w').then((f) => f.close())]);
     const s = await statfs(mnt);
     const state: DiskState = {
-      blockSize: s.bsize, baseBlocks: s.blocks - s.bfree, baseInodes: s.files - s.ffree,
-      blockHard: 0, blockSoft: 0, inodeHard: 0, inodeSoft: 0, ballastInodes: 0,
+      blockSize: s.bsize,
+      baseBlocks: s.blocks - s.bfree,
+      baseInodes: s.files - s.ffree,
+      blockHard: 0,
+      blockSoft: 0,
+      inodeHard: 0,
+      inodeSoft: 0,
+      ballastInodes: 0,
     };
     return { state, upper, work };
   }
@@ -101,9 +121,11 @@ export class DiskImages {
     const previous = this.#limiting.get(dir) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(() => this.#limit(dir, state, req));
     this.#limiting.set(dir, next);
-    void next.catch(() => undefined).finally(() => {
-      if (this.#limiting.get(dir) === next) this.#limiting.delete(dir);
-    });
+    void next
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.#limiting.get(dir) === next) this.#limiting.delete(dir);
+      });
     return next;
   }
 
@@ -132,9 +154,18 @@ export class DiskImages {
     const bs = state.blockSoft;
     const i = state.inodeHard;
     return {
-      blockLimit: b, block: b, blockSoft: bs, blockHard: b,
-      inodeLimit: i, inode: i, inodeSoft: state.inodeSoft, inodeHard: i,
-      byteLimit: b * 1024, byte: b * 1024, byteSoft: bs * 1024, byteHard: b * 1024,
+      blockLimit: b,
+      block: b,
+      blockSoft: bs,
+      blockHard: b,
+      inodeLimit: i,
+      inode: i,
+      inodeSoft: state.inodeSoft,
+      inodeHard: i,
+      byteLimit: b * 1024,
+      byte: b * 1024,
+      byteSoft: bs * 1024,
+      byteHard: b * 1024,
     };
   }
 
@@ -185,7 +216,13 @@ export class DiskImages {
 
   /** Unmounts the image (its loop device detaches itself once the container's overlay is gone). */
   static async release(dir: string): Promise<void> {
-    if (!(await stat(join(dir, IMAGE)).then(() => true, () => false))) return;
+    if (
+      !(await stat(join(dir, IMAGE)).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return;
     const mnt = join(dir, MOUNT);
     const r = await runHost('unmounting the container disk', ['umount', mnt], { allowFailure: true });
     if (r.code !== 0 && !/not mounted|no mount point/i.test(r.stderr.toString())) {

@@ -7,9 +7,16 @@ import { symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 
-export interface BallastJob { dir: string; from: number; to: number }
+export interface BallastJob {
+  dir: string;
+  from: number;
+  to: number;
+}
 /** `count`: ballast files there now; `error`: why it stopped short (ENOSPC is not one: the filesystem is already full). */
-export interface BallastDone { count: number; error?: string }
+export interface BallastDone {
+  count: number;
+  error?: string;
+}
 
 const { dir, from, to } = workerData as BallastJob;
 let n = from;

@@ -51,7 +51,9 @@ export class OverlayVolumizer implements Volumizer {
       }
       return { ...(await ensureDefaultBase(this.#rootfsDir, this.#extraBinds)), dev };
     })();
-    this.#defaults.catch(() => { this.#defaults = undefined; });
+    this.#defaults.catch(() => {
+      this.#defaults = undefined;
+    });
     return this.#defaults;
   }
 
