@@ -3,8 +3,19 @@
  * when the staging deadline passes, the whole group is killed, not just the direct child.
  */
 import { spawn } from 'node:child_process';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { ExecError, type ExecOptions, PluginError } from '../../plugins/api/types.ts';
+
+/**
+ * The stager's own installation (its package, with the npm it ships and the buildpacks, and its
+ * node), kept visible read-only in the sandbox: it may live under /tmp, which the sandbox hides.
+ */
+const STAGER_INSTALL = ((root, node) => (node.startsWith(`${root}/`) ? [root] : [root, node]))(
+  fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, ''),
+  dirname(process.execPath),
+);
 import { chownTree, ensureSandboxFilters, SANDBOX_BASE_ENV, type SandboxOptions, sandboxCommand, sandboxSetupEnv, sandboxUid } from './sandbox.ts';
 
 /**
@@ -31,12 +42,13 @@ export async function execUntrusted(
   const uid = sandboxUid();
   const writable = [...new Set([...options.sandbox.writable, ...(options.writable ?? [])])];
   for (const dir of writable) await chownTree(dir, uid);
-  const cmd = sandboxCommand(file, args, uid, { ...options.sandbox, writable });
+  const sandbox = { keep: STAGER_INSTALL, ...options.sandbox, writable };
+  const cmd = sandboxCommand(file, args, uid, sandbox);
   return execInGroup(cmd.file, cmd.args, {
     cwd: options.cwd,
     log: options.log,
     signal: options.signal,
-    baseEnv: { ...SANDBOX_BASE_ENV, ...sandboxSetupEnv({ ...options.sandbox, writable }) },
+    baseEnv: { ...SANDBOX_BASE_ENV, ...sandboxSetupEnv(sandbox) },
     env: options.env,
     pathPrefix: options.pathPrefix,
     commandLine: [file, ...args].join(' '),

@@ -54,6 +54,11 @@ export interface SandboxOptions {
   writable: string[];
   /** Directories hidden behind a fresh tmpfs besides /tmp, /var/tmp and /dev/shm (the work root). */
   hide?: string[];
+  /**
+   * Directories kept visible, read-only, even where they lie under a hidden one: the stager's
+   * own installation (its node, the npm it ships, the buildpacks), which may live under /tmp.
+   */
+  keep?: string[];
 }
 
 let nextUid = SANDBOX_UIDS.first + Math.floor(Math.random() * (SANDBOX_UIDS.count - 1000));
@@ -131,11 +136,14 @@ export function sandboxCommand(file: string, args: string[], uid: number, option
     'set -e',
     // The directories it may write are held under /mnt while /tmp and the rest are covered.
     'mount -t tmpfs -o mode=0700 dw-hold /mnt',
+    'i=0; for d in $DW_KEEP; do mkdir -p /mnt/k$i; mount --bind "$d" /mnt/k$i; i=$((i+1)); done',
     'i=0; for d in $DW_WRITABLE; do mkdir -p /mnt/$i; mount --bind "$d" /mnt/$i; i=$((i+1)); done',
     'for d in $DW_HIDE; do if [ -d "$d" ]; then mount -t tmpfs -o mode=1777,nosuid,nodev dw-tmp "$d"; fi; done',
+    // Kept trees first (read-only), then the writable ones, which may lie inside a kept tree.
+    'i=0; for d in $DW_KEEP; do mkdir -p "$d"; mount --move /mnt/k$i "$d"; mount -o remount,bind,ro "$d"; i=$((i+1)); done',
     'i=0; for d in $DW_WRITABLE; do mkdir -p "$d"; mount --move /mnt/$i "$d"; i=$((i+1)); done',
     'umount /mnt',
-    'unset DW_WRITABLE DW_HIDE',
+    'unset DW_WRITABLE DW_HIDE DW_KEEP',
     `setpriv --reuid=${uid} --regid=${uid} --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all -- "$@"`,
   ].join('\n');
   return {
@@ -164,8 +172,9 @@ export function sandboxCommand(file: string, args: string[], uid: number, option
 /** The variables the setup shell reads (space-separated: a path with a space is refused). */
 export function sandboxSetupEnv(options: SandboxOptions): Record<string, string> {
   const hide = ['/tmp', '/var/tmp', '/dev/shm', ...(options.hide ?? [])];
-  const all = [...options.writable, ...hide];
+  const keep = options.keep ?? [];
+  const all = [...options.writable, ...hide, ...keep];
   const bad = all.find((p) => /\s/.test(p) || !p.startsWith('/'));
   if (bad) throw new PluginError(`the staging sandbox cannot bind ${JSON.stringify(bad)}: it needs an absolute path without spaces`);
-  return { DW_WRITABLE: options.writable.join(' '), DW_HIDE: hide.join(' ') };
+  return { DW_WRITABLE: options.writable.join(' '), DW_HIDE: hide.join(' '), DW_KEEP: keep.join(' ') };
 }
