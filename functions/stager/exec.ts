@@ -42,7 +42,7 @@ export async function execUntrusted(
   const uid = sandboxUid();
   const writable = [...new Set([...options.sandbox.writable, ...(options.writable ?? [])])];
   for (const dir of writable) await chownTree(dir, uid);
-  const sandbox = { keep: STAGER_INSTALL, ...options.sandbox, writable };
+  const sandbox = { keep: [...STAGER_INSTALL, ...(options.readable ?? [])], ...options.sandbox, writable };
   const cmd = sandboxCommand(file, args, uid, sandbox);
   return execInGroup(cmd.file, cmd.args, {
     cwd: options.cwd,

@@ -68,6 +68,8 @@ export interface ExecOptions {
   writable?: string[];
   /** Directories put before PATH. */
   pathPrefix?: string[];
+  /** Directories it must read even where they lie under a hidden one (/tmp): a buildpack's own. */
+  readable?: string[];
 }
 
 export interface StageContext extends AppSource {

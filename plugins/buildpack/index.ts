@@ -56,7 +56,12 @@ function detectQuietly(bp: Buildpack, buildDir: string, programEnv: Readonly<Rec
 /** Runs a script with its stdout into a file (stderr goes to the task log) under the deadline. */
 async function runToFile(ctx: StageContext, script: string, args: string[], out: string): Promise<string> {
   const scratch = dirname(out);
-  await ctx.exec('bash', ['-c', 'f="$1"; shift; exec "$@" > "$f"', 'bash', out, script, ...args], { cwd: ctx.dir, env: { HOME: scratch }, writable: [scratch] });
+  await ctx.exec('bash', ['-c', 'f="$1"; shift; exec "$@" > "$f"', 'bash', out, script, ...args], {
+    cwd: ctx.dir,
+    env: { HOME: scratch },
+    writable: [scratch],
+    readable: [dirname(dirname(script))],
+  });
   return readFile(out, 'utf8');
 }
 
@@ -133,7 +138,12 @@ export const buildpack: Plugin = {
       await mkdir(cacheDir, { recursive: true });
       ctx.log(`Compiling with buildpack ${bp.name} (${name})`);
       await step(ctx, bp, 'compile', () =>
-        ctx.exec(join(bp.dir, 'bin', 'compile'), [ctx.dir, cacheDir, envDir], { cwd: ctx.dir, env: { HOME: scratch }, writable: [scratch, cacheDir] }),
+        ctx.exec(join(bp.dir, 'bin', 'compile'), [ctx.dir, cacheDir, envDir], {
+          cwd: ctx.dir,
+          env: { HOME: scratch },
+          writable: [scratch, cacheDir],
+          readable: [bp.dir],
+        }),
       );
       const yaml = await step(ctx, bp, 'release', () => runToFile(ctx, join(bp.dir, 'bin', 'release'), [ctx.dir], join(scratch, 'release.yml')));
       const release = parseRelease(yaml, `buildpack ${bp.name}'s bin/release`);

@@ -39,7 +39,8 @@ function writeWaitingBuildpack(dir: string, go: string): void {
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'dw-cli-'));
-  writeWaitingBuildpack(join(tmp, 'waiting-buildpack'), join(tmp, 'go'));
+  // The go file lies in the buildpack's own directory: the staging sandbox hides the rest of /tmp from app code.
+  writeWaitingBuildpack(join(tmp, 'waiting-buildpack'), join(tmp, 'waiting-buildpack', 'go'));
   up = await startUp([], { partsEnv: { DROPWARDEN_BUILDPACKS: join(tmp, 'waiting-buildpack') } });
 });
 afterAll(async () => {
@@ -68,7 +69,7 @@ describe('dropwarden stage', () => {
     const app = join(tmp, 'waiting-app');
     mkdirSync(app);
     writeFileSync(join(app, 'wait-for-go.txt'), 'go\n');
-    const go = join(tmp, 'go');
+    const go = join(tmp, 'waiting-buildpack', 'go');
     const child = spawn(process.execPath, [CLI, 'stage', app, '--json'], { env: { ...process.env, ...up.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const stdout: string[] = [];
     createInterface({ input: child.stdout! }).on('line', (l) => stdout.push(l));
