@@ -23,15 +23,33 @@ export interface ReplyQueueOptions {
 }
 
 export async function withReplyQueue<T>(sqs: SQSClient, opts: ReplyQueueOptions, use: (queue: ReplyQueue) => Promise<T>): Promise<T> {
-  const { QueueUrl: url } = await sqs.send(new CreateQueueCommand({ QueueName: opts.name }));
-  if (!url) throw new Error(`SQS created the reply queue ${opts.name} but gave no URL`);
-  const remove = () => sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
-  const onSigint = () => void remove().finally(() => process.exit(EXIT_INTERRUPTED));
+  const created = sqs.send(new CreateQueueCommand({ QueueName: opts.name }));
+  // The handler is in place before the queue exists: a Ctrl-C while it is being created still
+  // deletes it (once it is there) and exits 130, instead of leaving it behind.
+  const removeCreated = () =>
+    created.then(
+      (r) => (r.QueueUrl ? sqs.send(new DeleteQueueCommand({ QueueUrl: r.QueueUrl })).then(() => {}) : undefined),
+      () => undefined,
+    );
+  const onSigint = () =>
+    void removeCreated()
+      .catch(() => {})
+      .finally(() => process.exit(EXIT_INTERRUPTED));
   if (opts.cleanUpOnSigint) process.once('SIGINT', onSigint);
+  let url: string | undefined;
+  try {
+    ({ QueueUrl: url } = await created);
+    if (!url) throw new Error(`SQS created the reply queue ${opts.name} but gave no URL`);
+  } catch (err) {
+    if (opts.cleanUpOnSigint) process.off('SIGINT', onSigint);
+    throw err;
+  }
+  const queueUrl = url;
+  const remove = () => sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl })).catch(() => {});
   const queue: ReplyQueue = {
-    url,
+    url: queueUrl,
     async receive({ waitSeconds, max }) {
-      const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: waitSeconds, MaxNumberOfMessages: max }));
+      const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: waitSeconds, MaxNumberOfMessages: max }));
       const messages = out.Messages ?? [];
       if (messages.length === 0) return [];
       await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
