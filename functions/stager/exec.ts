@@ -8,15 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { ExecError, type ExecOptions, PluginError } from '../../plugins/api/types.ts';
 
+import { chownTree, ensureSandboxFilters, SANDBOX_BASE_ENV, type SandboxOptions, sandboxCommand, sandboxSetupEnv, sandboxUid } from './sandbox.ts';
+
 /**
  * The stager's own installation (its package, with the npm it ships and the buildpacks, and its
  * node), kept visible read-only in the sandbox: it may live under /tmp, which the sandbox hides.
  */
-const STAGER_INSTALL = ((root, node) => (node.startsWith(`${root}/`) ? [root] : [root, node]))(
-  fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, ''),
-  dirname(process.execPath),
-);
-import { chownTree, ensureSandboxFilters, SANDBOX_BASE_ENV, type SandboxOptions, sandboxCommand, sandboxSetupEnv, sandboxUid } from './sandbox.ts';
+const STAGER_INSTALL = [fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, ''), dirname(process.execPath)];
 
 /**
  * A plugin's `ctx.exec`: the program is app code, so it runs in the sandbox (DESIGN §8) with only
@@ -39,9 +37,15 @@ export async function execUntrusted(
     });
   }
   await ensureSandboxFilters();
-  const uid = sandboxUid();
+  // One uid for the whole staging: what one program wrote, the next may change, so each
+  // writable tree is handed over once (a droplet of 10 000 files is not walked per program).
+  const uid = options.sandbox.uid ?? sandboxUid();
   const writable = [...new Set([...options.sandbox.writable, ...(options.writable ?? [])])];
-  for (const dir of writable) await chownTree(dir, uid);
+  for (const dir of writable) {
+    if (options.sandbox.handedOver?.has(dir)) continue;
+    await chownTree(dir, uid);
+    options.sandbox.handedOver?.add(dir);
+  }
   const sandbox = { keep: [...STAGER_INSTALL, ...(options.readable ?? [])], ...options.sandbox, writable };
   const cmd = sandboxCommand(file, args, uid, sandbox);
   return execInGroup(cmd.file, cmd.args, {

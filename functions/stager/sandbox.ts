@@ -50,6 +50,10 @@ export function sandboxMode(value: string | undefined): SandboxMode {
 export interface SandboxOptions {
   /** `env-only`: no namespaces, no uid, no filters — only the scrubbed environment (Lambda, DESIGN §8). */
   mode?: SandboxMode;
+  /** The staging's uid (one per staging); a fresh one per program when absent. */
+  uid?: number;
+  /** The writable trees already chowned to `uid`, so each is walked once per staging. */
+  handedOver?: Set<string>;
   /** Directories the program may write: bound back at their own paths and chowned to its uid. */
   writable: string[];
   /** Directories hidden behind a fresh tmpfs besides /tmp, /var/tmp and /dev/shm (the work root). */

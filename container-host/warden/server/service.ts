@@ -9,6 +9,10 @@
  */
 
 import type { WardenErrorCode } from '../../../contracts/warden-errors.ts';
+import type { ResourceLimits } from '../protocol/types.ts';
+
+/** The wire's rlimits, as the service takes them (one definition, the protocol's). */
+export type { ResourceLimits };
 
 export interface BindMount {
   srcPath: string;
@@ -22,24 +26,6 @@ export interface CreateSpec {
   bindMounts: BindMount[];
   network?: string;
   rootfs?: string;
-}
-
-export interface ResourceLimits {
-  as?: number;
-  core?: number;
-  cpu?: number;
-  data?: number;
-  fsize?: number;
-  locks?: number;
-  memlock?: number;
-  msgqueue?: number;
-  nice?: number;
-  nofile?: number;
-  nproc?: number;
-  rss?: number;
-  rtprio?: number;
-  sigpending?: number;
-  stack?: number;
 }
 
 export interface SpawnSpec {

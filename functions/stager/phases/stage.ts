@@ -18,6 +18,7 @@ import { PhaseError, classify } from '../errors.ts';
 import { ArchiveError } from '../../../lib/archive/errors.ts';
 import type { PluginEnvironment } from '../config.ts';
 import { execUntrusted } from '../exec.ts';
+import { sandboxUid } from '../sandbox.ts';
 import { unpack } from './unpack.ts';
 
 export const STAGER_VERSION = 'dropwarden-stager 0.1.0';
@@ -161,6 +162,9 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
 
     const choice = await choosePlugin(input, appDir, root);
     const { plugin } = choice;
+    // Every program of this staging runs as one sandbox uid (DESIGN §8).
+    const stagingUid = sandboxUid();
+    const handedOver = new Set<string>();
     const ctx: StageContext = {
       dir: appDir,
       properties: input.properties,
@@ -178,7 +182,13 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
           ...options,
           log: input.log,
           signal: input.signal,
-          sandbox: { mode: input.plugins.sandbox, writable: [input.dropletDir, ...(input.cacheDir ? [input.cacheDir] : [])], hide: input.hideFromPrograms },
+          sandbox: {
+            mode: input.plugins.sandbox,
+            uid: stagingUid,
+            handedOver,
+            writable: [input.dropletDir, ...(input.cacheDir ? [input.cacheDir] : [])],
+            hide: input.hideFromPrograms,
+          },
         }),
       unpackArchive: (zipPath, destDir) => unpackForPlugin(input, zipPath, destDir),
     };
