@@ -16,7 +16,7 @@ export const ROUTER_ADMIN = {
   routes: '/v1/routes',
   /** PUT: one source's whole state (RouteSync); `complete` replaces what the source had. */
   source: (source: string) => `/v1/sources/${encodeURIComponent(source)}`,
-  /** PUT: register a RouteTargetBody; DELETE `?drain=1|0`: deregister, answered once drained. */
+  /** PUT: register a RouteTargetBody; DELETE `?drain=1|0`: deregister. Its headers come once the target is out of the rotation, its body (a DrainOutcome) once drained. */
   target: (source: string, appId: string, instanceId: string) =>
     `/v1/sources/${encodeURIComponent(source)}/targets/${encodeURIComponent(appId)}/${encodeURIComponent(instanceId)}`,
 } as const;

@@ -91,6 +91,7 @@ export class Agent {
       log: this.#log,
       registrar: this.#registrar,
       onState: (instance, state) => this.#onState(instance, state),
+      beforeRunning: (instance) => this.#makeWay(instance),
       onFinished: (instance) => this.#onFinished(instance),
     };
     this.#poller = new StartQueuePoller({
@@ -292,6 +293,13 @@ export class Agent {
 
   #instances(): Instance[] {
     return [...this.#apps.values()].flatMap((a) => a.instances);
+  }
+
+  /** The instances that a newly healthy one replaces leave the route before it reports RUNNING. */
+  async #makeWay(instance: Instance): Promise<void> {
+    const app = this.#apps.get(instance.appId);
+    const older = (app?.instances ?? []).filter((o) => o !== instance && o.index === instance.index && o.live && o.acceptedAt < instance.acceptedAt);
+    await Promise.all(older.map((o) => o.replace()));
   }
 
   #onState(instance: Instance, state: InstanceState): void {

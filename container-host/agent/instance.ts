@@ -18,7 +18,7 @@ import type { EventPublisher } from './events.ts';
 import { HealthCheckTimeoutError, waitHealthy } from './health-check.ts';
 import type { AgentLogger } from './log.ts';
 import { RouteRefusedError } from './routes/errors.ts';
-import type { RouteRegistrar, RouteTarget } from './routes/registrar.ts';
+import type { DeregisterOptions, RouteRegistrar, RouteTarget } from './routes/registrar.ts';
 import { runEnvironment } from './run-environment.ts';
 
 export interface InstanceDeps {
@@ -31,6 +31,12 @@ export interface InstanceDeps {
   registrar: RouteRegistrar;
   /** Every state, as it is reported. */
   onState(instance: Instance, state: InstanceState): void;
+  /**
+   * The instance is healthy and in its route, about to report RUNNING: resolves once the older
+   * instances it replaces are out of the route, so that whoever waits for RUNNING (push) finds
+   * only the new code answering.
+   */
+  beforeRunning(instance: Instance): Promise<void>;
   /** The instance will make no further attempt (stopped or given up): its reservation can go. */
   onFinished(instance: Instance): void;
 }
@@ -73,6 +79,11 @@ export class Instance {
   #life: Promise<void> = Promise.resolve();
   #finished = false;
   #stopping?: Promise<void>;
+  /** Resolved once a stop has taken the instance out of its route (or found it in none). */
+  #leftRoute!: () => void;
+  readonly #withdrawn = new Promise<void>((resolve) => {
+    this.#leftRoute = resolve;
+  });
   /** The address last put in the route, kept after a crash so that a stop still takes the instance out of it. */
   #routeTarget?: RouteTarget;
 
@@ -132,7 +143,8 @@ export class Instance {
       this.#abort.abort(new LifeAborted('stopped'));
       await this.#life;
       // Out of the route first; requests under way finish (or the drain times out) before ./stop.
-      if (this.#routeTarget) await this.#leaveRoute({ drain: true });
+      if (this.#routeTarget) await this.#leaveRoute({ drain: true, onWithdrawn: () => this.#leftRoute() });
+      this.#leftRoute();
       const container = this.#container;
       this.#container = undefined;
       if (container) {
@@ -147,6 +159,15 @@ export class Instance {
       this.#finish();
     })();
     return this.#stopping;
+  }
+
+  /**
+   * Stopped for a newer instance of its index: resolves once it is out of its route, while its
+   * drain, ./stop and destroy go on.
+   */
+  replace(): Promise<void> {
+    void this.stop('replaced');
+    return this.#withdrawn;
   }
 
   /** Agent shutdown: stop watching; the container and its app keep running. */
@@ -215,6 +236,7 @@ export class Instance {
       if (first) return { reason: crashReason(first.exit) };
       // In the route before RUNNING is reported: whoever waits for RUNNING (push) finds the route answering.
       await this.#joinRoute();
+      await this.#deps.beforeRunning(this);
       void this.#report('RUNNING');
       return { reason: crashReason(await raceAbort(exit, signal)) };
     } catch (err) {
@@ -319,7 +341,7 @@ export class Instance {
     }
   }
 
-  async #leaveRoute(options: { drain: boolean }): Promise<void> {
+  async #leaveRoute(options: DeregisterOptions): Promise<void> {
     const target = this.#routeTarget!;
     if (options.drain) this.#routeTarget = undefined;
     try {

@@ -341,7 +341,12 @@ export class Router {
           if (req.method === 'DELETE') {
             const drain = url.searchParams.get('drain') === '1';
             const timeoutMs = Math.min(MAX_DRAIN_MS, Number(url.searchParams.get('timeout_ms')) || this.#opts.drainTimeoutMs);
-            const outcome = await this.table.deregister(source, appId, instanceId, { drain, timeoutMs });
+            // Out of the rotation before deregister's first await: the headers say so at once
+            // (a replacement waits for them), the body once drained.
+            const draining = this.table.deregister(source, appId, instanceId, { drain, timeoutMs });
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.flushHeaders();
+            const outcome = await draining;
             this.#write({
               level: outcome.left ? 'WARN' : 'INFO',
               message: drain ? 'Deregistered and drained' : 'Deregistered',
@@ -350,7 +355,8 @@ export class Router {
               instance: instanceId,
               ...outcome,
             });
-            return json(200, outcome);
+            res.end(JSON.stringify(outcome));
+            return;
           }
         }
       }

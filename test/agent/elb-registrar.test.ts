@@ -522,7 +522,10 @@ describe('deregister', () => {
     model.drainPolls = 1;
     elb.resetHistory();
     const started = Date.now();
-    await r.deregister(target('hello'), { drain: true });
+    let callsWhenWithdrawn: string[] | undefined;
+    await r.deregister(target('hello'), { drain: true, onWithdrawn: () => (callsWhenWithdrawn = names()) });
+    // Withdrawn once the target is draining, before the drain's polls.
+    expect(callsWhenWithdrawn).toEqual(['DeregisterTargets']);
     const group = model.groups[0];
     const t = [{ Id: '10.64.16.5', Port: 61001 }];
     expect(calls()).toEqual([
@@ -543,7 +546,9 @@ describe('deregister', () => {
   });
 
   it('an unknown app or target resolves at once; a new agent finds the group by name', async () => {
-    await registrar().deregister(target('never'), { drain: true });
+    let withdrawn = 0;
+    await registrar().deregister(target('never'), { drain: true, onWithdrawn: () => withdrawn++ });
+    expect(withdrawn).toBe(1);
     expect(calls()).toEqual([['DescribeTargetGroups', { Names: [targetGroupName(LISTENER, 'never')] }]]);
     await registrar().register(target('hello'));
     elb.resetHistory();

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../container-host/agent/agent.ts';
 import { LocalRouterRegistrar } from '../../container-host/agent/routes/local-router.ts';
-import type { RouteRegistrar, RouteTarget } from '../../container-host/agent/routes/registrar.ts';
+import type { DeregisterOptions, RouteRegistrar, RouteTarget } from '../../container-host/agent/routes/registrar.ts';
 import { Router } from '../../local/router/router.ts';
 import { until } from '../support/processes.ts';
 import { routeGet } from '../support/routes.ts';
@@ -30,9 +30,10 @@ class RecordingRegistrar implements RouteRegistrar {
   async register(target: RouteTarget): Promise<void> {
     this.calls.push({ op: 'register', target, at: Date.now() });
   }
-  async deregister(target: RouteTarget, options: { drain: boolean }): Promise<void> {
+  async deregister(target: RouteTarget, options: DeregisterOptions): Promise<void> {
     const call: Call = { op: 'deregister', target, drain: options.drain, at: Date.now() };
     this.calls.push(call);
+    options.onWithdrawn?.();
     if (options.drain && this.drainMs) {
       await new Promise((r) => setTimeout(r, this.drainMs));
       call.appAnswered = await fetch(`http://${target.host}:${target.port}/`).then(
@@ -100,13 +101,19 @@ describe.skipIf(skipReason)('the agent and routes', () => {
     expect(registrar.of(id).at(-1)).toMatchObject({ op: 'deregister', drain: true, target: { port: again.port } });
   });
 
-  it('on a re-push, the new instance joins before the old one leaves (drained)', async () => {
+  it('on a re-push, the new instance joins before the old one leaves (drained), and reports RUNNING once the old one is out of the route', async () => {
     const id = 'repushed';
     await h.send({ kind: 'start', app_id: id, droplet_uri: droplet, memory: 64 });
     const old = await h.events.waitFor(id, (e) => e.state === 'RUNNING');
+    registrar.drainMs = 1500;
     await h.send({ kind: 'start', app_id: id, droplet_uri: droplet2, memory: 64 });
     await h.events.waitFor(id, (e) => e.state === 'STOPPED' && e.instance_id === old.instance_id);
+    registrar.drainMs = 0;
     const fresh = h.events.of(id).find((e) => e.state === 'RUNNING' && e.instance_id !== old.instance_id)!;
+    const left = registrar.of(id).find((c) => c.op === 'deregister')!;
+    // RUNNING (what push waits for) only once the old instance was out of the route, and without waiting for its drain.
+    expect(Date.parse(fresh.timestamp)).toBeGreaterThanOrEqual(left.at);
+    expect(Date.parse(fresh.timestamp)).toBeLessThan(left.at + 1500);
     const calls = registrar.of(id).map((c) => [c.op, c.target!.instanceId, c.drain]);
     expect(calls).toEqual([
       ['register', old.instance_id, undefined],

@@ -90,12 +90,14 @@ describe.skipIf(skip)('routes on a running up', () => {
     cpSync(APP, v2, { recursive: true });
     writeFileSync(join(v2, 'VERSION'), 'v2\n');
     let looping = true;
+    // `at`: when the request was sent. One sent before push returned may be answered by the old code.
     const results: Array<{ at: number; status: number | string; body?: string }> = [];
     const loop = (async () => {
       while (looping) {
+        const at = Date.now();
         const r = await routeGet(url, { timeoutMs: 10_000 }).then(
-          (res) => ({ at: Date.now(), status: res.status, body: res.body }),
-          (err: Error) => ({ at: Date.now(), status: err.message }),
+          (res) => ({ at, status: res.status, body: res.body }),
+          (err: Error) => ({ at, status: err.message }),
         );
         results.push(r);
       }

@@ -271,6 +271,29 @@ describe("the router's admin API and the agent's registrar", () => {
     expect((await routeGet(route('via-api'))).status).toBe(404);
   });
 
+  it('says a draining target is withdrawn at once, while its request in flight is still under way', async () => {
+    registrar = new LocalRouterRegistrar({ admin: router.adminAddress, source: 'agent-3', log: { debug() {}, info() {}, warn() {}, error() {} } });
+    const t = { appId: 'withdrawn', instanceId: 'w0', index: 0, host: '127.0.0.1', port: backends[0].port };
+    await registrar.register(t);
+    const slow = routeGet(route('withdrawn'), { path: '/slow?ms=1000' });
+    await until('the slow request to reach the backend', () => backends[0].seen.some((r) => r.url === '/slow?ms=1000') || undefined);
+    const started = Date.now();
+    let withdrawnAfter: number | undefined;
+    let calls = 0;
+    await registrar.deregister(t, {
+      drain: true,
+      onWithdrawn: () => {
+        calls++;
+        withdrawnAfter = Date.now() - started;
+      },
+    });
+    const drainedAfter = Date.now() - started;
+    expect(calls).toBe(1);
+    expect(withdrawnAfter).toBeLessThan(500);
+    expect(drainedAfter).toBeGreaterThanOrEqual(700);
+    expect((await slow).body).toBe('a slow\n');
+  });
+
   it('refuses a malformed registration with 400 naming the problem', async () => {
     const res = await fetch(`http://${router.adminAddress}${ROUTER_ADMIN.target('s', 'app', 'i')}`, {
       method: 'PUT',

@@ -28,7 +28,7 @@ import type { AgentLogger } from '../log.ts';
 import type { ElbRoutesConfig } from './elb-config.ts';
 import { routeHost, targetGroupName } from './elb-names.ts';
 import { RouteConflictError, RouteLimitError, RouteTargetError } from './errors.ts';
-import type { RouteRegistrar, RouteTarget } from './registrar.ts';
+import { type DeregisterOptions, type RouteRegistrar, type RouteTarget, withdrawnOnce } from './registrar.ts';
 
 /** ELB's default quotas, used when DescribeAccountLimits cannot be read. */
 export const DEFAULT_LIMITS = { rules: 100, targetGroups: 100 };
@@ -125,7 +125,16 @@ export class ElbRegistrar implements RouteRegistrar {
     });
   }
 
-  async deregister(target: RouteTarget, options: { drain: boolean }): Promise<void> {
+  async deregister(target: RouteTarget, options: DeregisterOptions): Promise<void> {
+    const onWithdrawn = withdrawnOnce(options);
+    try {
+      await this.deregisterTarget(target, options.drain, onWithdrawn);
+    } finally {
+      onWithdrawn();
+    }
+  }
+
+  private async deregisterTarget(target: RouteTarget, drain: boolean, onWithdrawn: () => void): Promise<void> {
     const address = this.address(target);
     const targetGroupArn = await this.existingTargetGroup(target.appId);
     if (!targetGroupArn) return;
@@ -137,7 +146,9 @@ export class ElbRegistrar implements RouteRegistrar {
       if (isNamed(err, 'InvalidTargetException', 'TargetGroupNotFoundException')) return;
       throw err;
     }
-    if (!options.drain) {
+    // Draining: the load balancer sends it no new request.
+    onWithdrawn();
+    if (!drain) {
       this.logger.info('route target deregistered', { ...fields, drained: false });
       return;
     }

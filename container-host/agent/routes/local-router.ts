@@ -7,7 +7,7 @@
 import { ROUTER_ADMIN, type RouteSync, type RouteTargetBody } from '../../../contracts/routes.ts';
 import { SETTING } from '../../../contracts/settings.ts';
 import type { AgentLogger } from '../log.ts';
-import { NO_ROUTES, type RouteRegistrar, type RouteTarget } from './registrar.ts';
+import { type DeregisterOptions, NO_ROUTES, type RouteRegistrar, type RouteTarget, withdrawnOnce } from './registrar.ts';
 
 export const RESYNC_MS = 2000;
 const CALL_TIMEOUT_MS = 5000;
@@ -55,7 +55,7 @@ export class LocalRouterRegistrar implements RouteRegistrar {
     await this.#call('PUT', ROUTER_ADMIN.target(this.#source, target.appId, target.instanceId), body(target), CALL_TIMEOUT_MS);
   }
 
-  async deregister(target: RouteTarget, options: { drain: boolean }): Promise<void> {
+  async deregister(target: RouteTarget, options: DeregisterOptions): Promise<void> {
     this.#targets.delete(keyOf(target));
     const crashed = this.#crashed.get(target.appId) ?? new Set<string>();
     if (options.drain) crashed.delete(target.instanceId);
@@ -64,7 +64,13 @@ export class LocalRouterRegistrar implements RouteRegistrar {
     else this.#crashed.delete(target.appId);
     const path = `${ROUTER_ADMIN.target(this.#source, target.appId, target.instanceId)}?drain=${options.drain ? 1 : 0}`;
     await this.#syncing;
-    await this.#call('DELETE', path, undefined, options.drain ? DRAIN_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS);
+    // The router answers a drain's headers once the target is out of its rotation, and its body once drained.
+    const onWithdrawn = withdrawnOnce(options);
+    try {
+      await this.#call('DELETE', path, undefined, options.drain ? DRAIN_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS, onWithdrawn);
+    } finally {
+      onWithdrawn();
+    }
   }
 
   /** Everything this agent routes after adopting: from now on the router drops what is not in it. */
@@ -98,7 +104,7 @@ export class LocalRouterRegistrar implements RouteRegistrar {
   }
 
   /** Never throws: the router may be restarting; the next sync makes the call good. */
-  async #call(method: string, path: string, json: unknown, timeoutMs: number): Promise<void> {
+  async #call(method: string, path: string, json: unknown, timeoutMs: number, onHeaders?: () => void): Promise<void> {
     try {
       const res = await fetch(`${this.#base}${path}`, {
         method,
@@ -106,6 +112,7 @@ export class LocalRouterRegistrar implements RouteRegistrar {
         body: json === undefined ? undefined : JSON.stringify(json),
         signal: AbortSignal.timeout(timeoutMs),
       });
+      if (res.ok) onHeaders?.();
       const text = await res.text();
       if (!res.ok) throw new Error(`HTTP ${res.status}: ${text}`);
       if (this.#unreachable) this.#log.info('The router answers again', { router: this.#base });

@@ -15,6 +15,16 @@ export interface RouteTarget {
   port: number;
 }
 
+export interface DeregisterOptions {
+  drain: boolean;
+  /**
+   * Called once no new request can reach the instance, before its drain: a replacement reports
+   * RUNNING only after the instance it replaces is out of the route. Called at most once, and
+   * also when the call failed (the route cannot be reached to send the instance anything).
+   */
+  onWithdrawn?: () => void;
+}
+
 export interface RouteRegistrar {
   /** The instance is healthy: its route may send it requests. Registering a target twice is harmless. */
   register(target: RouteTarget): Promise<void>;
@@ -23,7 +33,7 @@ export interface RouteRegistrar {
    * `drain`, once its in-flight requests have finished or the drain timeout has passed.
    * An unknown target resolves at once.
    */
-  deregister(target: RouteTarget, options: { drain: boolean }): Promise<void>;
+  deregister(target: RouteTarget, options: DeregisterOptions): Promise<void>;
   /**
    * Optional. Called once after the agent adopted what an earlier agent left (DESIGN §11) with
    * every target of this host that may still be routed: a target this host registered before
@@ -33,8 +43,17 @@ export interface RouteRegistrar {
   reconcile?(targets: RouteTarget[]): Promise<void>;
 }
 
+/** `options.onWithdrawn` as a function that calls it the first time only. */
+export function withdrawnOnce(options: DeregisterOptions): () => void {
+  let called = false;
+  return () => {
+    if (!called) options.onWithdrawn?.();
+    called = true;
+  };
+}
+
 /** For an agent whose instances have no routes (tests, a host outside any fleet). */
 export const NO_ROUTES: RouteRegistrar = {
   register: async () => {},
-  deregister: async () => {},
+  deregister: async (_target, options) => options.onWithdrawn?.(),
 };
