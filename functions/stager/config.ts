@@ -7,7 +7,7 @@ import { type Places, parsePlaces } from '../../lib/net/places.ts';
 import { type UrlPolicy, urlPolicyFromEnv } from '../../lib/net/public-http.ts';
 import type { UnpackLimits } from '../../lib/archive/limits.ts';
 import type { PluginSettings } from '../../plugins/api/types.ts';
-import { SANDBOX_BASE_ENV, type SandboxMode, sandboxMode } from './sandbox.ts';
+import { type SandboxMode, sandboxMode } from './sandbox.ts';
 import { type StackConfig, stackConfigFromEnv } from '../../lib/stack-config.ts';
 
 export type { UnpackLimits };
@@ -48,11 +48,6 @@ export interface StagerConfig {
 export interface PluginEnvironment {
   /** The stager's `DROPWARDEN_*` settings: the only ones a plugin reads (`ctx.settings`). */
   settings: PluginSettings;
-  /**
-   * What a plugin's programs start from: a plain PATH and LANG, nothing of the stager's own
-   * environment (no credentials, no settings); a plugin names every other variable it passes.
-   */
-  programEnv: Readonly<Record<string, string>>;
   /** How those programs are confined (DROPWARDEN_SANDBOX). */
   sandbox: SandboxMode;
   /** The limits `ctx.unpackArchive` applies (a .war inside the app). */
@@ -62,7 +57,7 @@ export interface PluginEnvironment {
 export function pluginEnvironmentFromEnv(env: NodeJS.ProcessEnv): PluginEnvironment {
   const settings: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) if (value !== undefined && name.startsWith('DROPWARDEN_')) settings[name] = value;
-  return { settings, programEnv: { ...SANDBOX_BASE_ENV }, sandbox: sandboxMode(env[SETTING.sandbox]), unpackLimits: unpackLimitsFromEnv(env) };
+  return { settings, sandbox: sandboxMode(env[SETTING.sandbox]), unpackLimits: unpackLimitsFromEnv(env) };
 }
 
 const MiB = 1024 * 1024;

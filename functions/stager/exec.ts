@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { ExecError, type ExecOptions, PluginError } from '../../plugins/api/types.ts';
+import { ExecError, type ExecOptions, PluginError, type ProbeOptions, type ProbeResult } from '../../plugins/api/types.ts';
 
 import { chownTree, ensureSandboxFilters, SANDBOX_BASE_ENV, type SandboxOptions, sandboxCommand, sandboxSetupEnv, sandboxUid } from './sandbox.ts';
 
@@ -59,6 +59,34 @@ export async function execUntrusted(
   });
 }
 
+const PROBE_STDOUT_CHARS = 4096;
+
+/**
+ * A plugin's `probe` (a buildpack's bin/detect): `execUntrusted` with stderr dropped and
+ * stdout kept rather than logged. Its own timeout ends it quietly; the staging deadline does not.
+ */
+export async function probeUntrusted(file: string, args: string[], options: ProbeOptions & { signal: AbortSignal; sandbox: SandboxOptions }): Promise<ProbeResult> {
+  const { timeoutMs, signal, ...rest } = options;
+  let stdout = '';
+  const timeout = AbortSignal.timeout(timeoutMs);
+  try {
+    // bash execs the program, so its exit status is the program's own.
+    await execUntrusted('bash', ['-c', 'exec "$@" 2>/dev/null', 'bash', file, ...args], {
+      ...rest,
+      signal: AbortSignal.any([signal, timeout]),
+      log: (line) => {
+        if (stdout.length < PROBE_STDOUT_CHARS) stdout += `${line}\n`;
+      },
+    });
+    return { exitCode: 0, stdout: stdout.slice(0, PROBE_STDOUT_CHARS) };
+  } catch (err) {
+    if (signal.aborted) throw signal.reason;
+    if (err instanceof ExecError) return { exitCode: err.exitCode, stdout: stdout.slice(0, PROBE_STDOUT_CHARS) };
+    if (timeout.aborted || err instanceof PluginError) return { exitCode: null, stdout: '' };
+    throw err;
+  }
+}
+
 /** `prefix` directories first, then the PATH the environment already has. */
 function withPath(env: Record<string, string>, prefix: readonly string[] | undefined): Record<string, string> {
   if (!prefix?.length) return env;
@@ -71,7 +99,7 @@ export function execInGroup(
   options: ExecOptions & {
     log: (line: string) => void;
     signal: AbortSignal;
-    /** The environment the program starts from (`ctx.programEnv`, or the sandbox's). */
+    /** The environment the program starts from (SANDBOX_BASE_ENV, and the sandbox's own set-up). */
     baseEnv: Readonly<Record<string, string>>;
     /** The command as errors name it (by default `file args`). */
     commandLine?: string;

@@ -34,11 +34,24 @@ export interface AppSource {
   root?: ZipRoot;
   settings: PluginSettings;
   /**
-   * The environment every program a plugin runs starts from (the stager's, its AWS credentials
-   * removed); `exec` adds `options.env` to it. For a program a plugin spawns itself (a quick
-   * `bin/detect`); a plugin never reads `process.env`.
+   * Runs a program of the app's quietly, as detection needs (a buildpack's `bin/detect`): in
+   * the same sandbox as `StageContext.exec`, with no task log. Resolves with its exit status
+   * and the start of its stdout (stderr is dropped), also when it fails; a program that cannot
+   * be started, or outlives `timeoutMs`, resolves with `exitCode: null`.
    */
-  programEnv: Readonly<Record<string, string>>;
+  probe(file: string, args: string[], options: ProbeOptions): Promise<ProbeResult>;
+}
+
+export interface ProbeOptions extends Pick<ExecOptions, 'cwd' | 'env' | 'readable'> {
+  /** Killed after this long (a detect script that hangs must not hang detection). */
+  timeoutMs: number;
+}
+
+export interface ProbeResult {
+  /** null: killed, timed out, or not started. */
+  exitCode: number | null;
+  /** Its stdout, up to 4 KiB. */
+  stdout: string;
 }
 
 /** What `unpackArchive` wrote. */
@@ -57,7 +70,7 @@ export interface Detection {
 export interface ExecOptions {
   cwd?: string;
   /**
-   * The program's whole environment besides `programEnv` (a plain PATH and LANG): it gets
+   * The program's whole environment besides a plain PATH and LANG: it gets
    * nothing of the stager's (no AWS_*, no DROPWARDEN_*). Name here every variable it needs.
    */
   env?: Record<string, string>;

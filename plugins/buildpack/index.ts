@@ -7,7 +7,6 @@
  * The first buildpack that detects the app compiles it. `.profile.d/*.sh` that compile leaves
  * in the app are sourced by `startup` before the app starts.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,37 +19,10 @@ const DETECT_TIMEOUT_MS = 60_000;
 
 const tried = (bps: Buildpack[]) => bps.map((b) => b.name).join(', ');
 
-/** bin/detect outside a staging (no task log to write to): its first stdout line, or undefined. */
-function detectQuietly(bp: Buildpack, buildDir: string, programEnv: Readonly<Record<string, string>>): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const child = spawn(join(bp.dir, 'bin', 'detect'), [buildDir], {
-      cwd: buildDir,
-      env: { ...programEnv },
-      detached: true,
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      if (out.length < 4096) out += d.toString('utf8');
-    });
-    const kill = () => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
-    const timer = setTimeout(kill, DETECT_TIMEOUT_MS);
-    child.once('error', () => {
-      clearTimeout(timer);
-      resolve(undefined);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      kill();
-      resolve(code === 0 ? out.split('\n')[0].trim() || bp.name : undefined);
-    });
-  });
+/** bin/detect during detection (no task log to write to), in the sandbox: its first stdout line, or undefined. */
+async function detectQuietly(bp: Buildpack, app: AppSource): Promise<string | undefined> {
+  const { exitCode, stdout } = await app.probe(join(bp.dir, 'bin', 'detect'), [app.dir], { cwd: app.dir, readable: [bp.dir], timeoutMs: DETECT_TIMEOUT_MS });
+  return exitCode === 0 ? stdout.split('\n')[0].trim() || bp.name : undefined;
 }
 
 /** Runs a script with its stdout into a file (stderr goes to the task log) under the deadline. */
@@ -105,7 +77,7 @@ export const buildpack: Plugin = {
     const bps = configuredBuildpacks(app.settings);
     if (bps.length === 0) return { matched: false, reason: 'no buildpacks are configured (DROPWARDEN_BUILDPACKS)' };
     for (const bp of bps) {
-      const name = await detectQuietly(bp, app.dir, app.programEnv);
+      const name = await detectQuietly(bp, app);
       if (name) return { matched: true, reason: `buildpack ${bp.name} detected ${JSON.stringify(name)}` };
     }
     return { matched: false, reason: `none of the buildpacks detected the app (tried ${tried(bps)})` };

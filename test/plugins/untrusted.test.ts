@@ -5,7 +5,7 @@
  * Lambda function's does, and a stand-in for the stack's S3 on loopback answers 200 to any PUT.
  */
 import { execSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
@@ -32,18 +32,20 @@ afterAll(() => {
   s3.close();
 });
 
-async function stageProbe(fixture: string, properties = {}): Promise<string> {
-  const { dir } = await stageApp(fixture, properties, (app) => {
+async function stageProbe(fixture: string, probeFiles: (app: string) => string[] = () => ['probes.txt']): Promise<string> {
+  const { dir } = await stageApp(fixture, {}, (app) => {
     writeFileSync(join(app, 'probe-tag'), tag);
     writeFileSync(join(app, 'probe-s3'), s3Addr);
   });
-  const probes = Object.fromEntries(
-    readFileSync(join(dir, 'app', 'probes.txt'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
-  expect(probes).toEqual({ env: 'clean', procenv: '0', tmpwrite: 'private-only', metadata: 'refused', ecsmeta: 'refused', s3put: 'refused', done: 'yes' });
+  for (const file of probeFiles(join(dir, 'app'))) {
+    const probes = Object.fromEntries(
+      readFileSync(join(dir, 'app', file), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    expect(probes, file).toEqual({ env: 'clean', procenv: '0', tmpwrite: 'private-only', metadata: 'refused', ecsmeta: 'refused', s3put: 'refused', done: 'yes' });
+  }
   expect(puts).toBe(0);
   expect(existsSync(`/tmp/dw-probe-${tag}`)).toBe(false);
   expect(existsSync(`/var/tmp/dw-probe-${tag}`)).toBe(false);
@@ -58,10 +60,14 @@ it('node-probe: a postinstall reaches no credential, no metadata, no S3, no host
   await stopDroplet(dir, running);
 });
 
-it('buildpack-probe: a bin/compile that probes the same gets the same answers; the app serves', async () => {
+it('buildpack-probe: a bin/detect (asked during detection too) and a bin/compile that probe the same get the same answers; the app serves', async () => {
   vi.stubEnv('DROPWARDEN_BUILDPACKS', appPath('buildpacks/probe'));
   try {
-    const dir = await stageProbe('buildpack-probe');
+    const dir = await stageProbe('buildpack-probe', (app) => {
+      const detects = readdirSync(app).filter((f) => f.startsWith('detect-probes-'));
+      expect(detects, 'bin/detect asked by detection and by the staging').toHaveLength(2);
+      return ['probes.txt', ...detects];
+    });
     const running = await startDroplet(dir);
     expect((await running.get()).status).toBe(200);
     await stopDroplet(dir, running);

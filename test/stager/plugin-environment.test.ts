@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import { pluginEnvironmentFromEnv } from '../../functions/stager/config.ts';
 import { execInGroup } from '../../functions/stager/exec.ts';
+import { SANDBOX_BASE_ENV } from '../../functions/stager/sandbox.ts';
 
 const env = {
   PATH: '/opt/stager/bin:/usr/bin:/bin',
@@ -14,12 +15,12 @@ const env = {
   DROPWARDEN_SANDBOX: 'env-only',
 };
 
-it('gives plugins the DROPWARDEN_* settings, the sandbox mode, the task limits, and a program environment of PATH and LANG only', () => {
+it('gives plugins the DROPWARDEN_* settings, the sandbox mode and the task limits; programs start from PATH and LANG only', () => {
   const plugins = pluginEnvironmentFromEnv(env);
   expect(plugins.settings).toEqual({ DROPWARDEN_DETECT_ORDER: 'node,static', DROPWARDEN_UNPACK_MAX_ENTRIES: '7', DROPWARDEN_SANDBOX: 'env-only' });
   expect(plugins.sandbox).toBe('env-only');
   expect(plugins.unpackLimits.maxEntries).toBe(7);
-  expect(Object.keys(plugins.programEnv).sort()).toEqual(['LANG', 'PATH']);
+  expect(Object.keys(SANDBOX_BASE_ENV).sort()).toEqual(['LANG', 'PATH']);
   expect(pluginEnvironmentFromEnv({}).sandbox).toBe('namespaces');
 });
 
@@ -29,7 +30,7 @@ it('refuses an unknown sandbox mode, naming the setting', () => {
 
 it('a program run by exec sees the program environment, what the plugin names, and its PATH prefix: no credentials', async () => {
   const lines: string[] = [];
-  const { programEnv } = pluginEnvironmentFromEnv(env);
+  const programEnv = SANDBOX_BASE_ENV;
   await execInGroup('bash', ['-c', 'env | grep -c "^AWS_" || true; echo "$EXTRA:$PATH"'], {
     baseEnv: programEnv,
     env: { EXTRA: 'x' },

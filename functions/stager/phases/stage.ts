@@ -10,15 +10,15 @@ import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import type { StagingInfo, StagingProperties } from '../../../contracts/staging.ts';
 import { readText } from '../../../plugins/api/files.ts';
 import { parseProcfile } from '../../../plugins/api/procfile.ts';
-import { type Plugin, PluginError, type PluginSettings, type StageContext, type UnpackedArchive, type ZipRoot } from '../../../plugins/api/types.ts';
+import { type AppSource, type Plugin, PluginError, type PluginSettings, type StageContext, type UnpackedArchive, type ZipRoot } from '../../../plugins/api/types.ts';
 import { UnknownFrameworkError, detectOrder, detectPlugin, findPlugin } from '../../../plugins/registry.ts';
 import { renderStartup } from '../../../resources/templates/startup.ts';
 import { renderStop } from '../../../resources/templates/stop.ts';
 import { PhaseError, classify } from '../errors.ts';
 import { ArchiveError } from '../../../lib/archive/errors.ts';
 import type { PluginEnvironment } from '../config.ts';
-import { execUntrusted } from '../exec.ts';
-import { sandboxUid } from '../sandbox.ts';
+import { execUntrusted, probeUntrusted } from '../exec.ts';
+import { type SandboxOptions, sandboxUid } from '../sandbox.ts';
 import { unpack } from './unpack.ts';
 
 export const STAGER_VERSION = 'dropwarden-stager 0.1.0';
@@ -48,7 +48,7 @@ function requestedFramework(p: StagingProperties): string | undefined {
   return p.framework_info?.name ?? p.framework;
 }
 
-async function choosePlugin(input: StageInput, appDir: string, root: ZipRoot | undefined): Promise<Choice> {
+async function choosePlugin(input: StageInput, app: AppSource): Promise<Choice> {
   const named = requestedFramework(input.properties);
   if (named) {
     const plugin = findPlugin(named);
@@ -56,7 +56,7 @@ async function choosePlugin(input: StageInput, appDir: string, root: ZipRoot | u
     return { plugin, detected: false, detection: { requested: named } };
   }
   const order = detectOrder(input.plugins.settings);
-  const outcome = await detectPlugin({ dir: appDir, properties: input.properties, root, settings: input.plugins.settings, programEnv: input.plugins.programEnv }, order);
+  const outcome = await detectPlugin(app, order);
   input.log(`Detecting the framework, in the order ${order.join(', ')}`);
   for (const c of outcome.candidates) {
     input.log(`Detect ${c.name}: ${c.matched ? 'matched' : 'no match'} (${c.reason})`);
@@ -160,36 +160,32 @@ export async function stage(input: StageInput): Promise<StagingInfo> {
     if (given && procfile) input.log("The request's start command (meta.command) wins over the Procfile's web: line");
     else if (procfile) input.log(`Start command from the Procfile: ${procfile}`);
 
-    const choice = await choosePlugin(input, appDir, root);
-    const { plugin } = choice;
-    // Every program of this staging runs as one sandbox uid (DESIGN §8).
-    const stagingUid = sandboxUid();
-    const handedOver = new Set<string>();
-    const ctx: StageContext = {
+    // Every program of this staging, detection's included, runs as one sandbox uid (DESIGN §8).
+    const sandbox: SandboxOptions = {
+      mode: input.plugins.sandbox,
+      uid: sandboxUid(),
+      handedOver: new Set<string>(),
+      writable: [input.dropletDir, ...(input.cacheDir ? [input.cacheDir] : [])],
+      hide: input.hideFromPrograms,
+    };
+    const app: AppSource = {
       dir: appDir,
       properties: input.properties,
       root,
+      settings: input.plugins.settings,
+      probe: (file, args, options) => probeUntrusted(file, args, { ...options, signal: input.signal, sandbox }),
+    };
+    const choice = await choosePlugin(input, app);
+    const { plugin } = choice;
+    const ctx: StageContext = {
+      ...app,
       dropletDir: input.dropletDir,
       memoryMb: input.properties.resources?.memory ?? DEFAULT_MEMORY_MB,
       log: input.log,
       signal: input.signal,
       startCommand,
       cacheDir: input.cacheDir,
-      settings: input.plugins.settings,
-      programEnv: input.plugins.programEnv,
-      exec: (file, args, options) =>
-        execUntrusted(file, args, {
-          ...options,
-          log: input.log,
-          signal: input.signal,
-          sandbox: {
-            mode: input.plugins.sandbox,
-            uid: stagingUid,
-            handedOver,
-            writable: [input.dropletDir, ...(input.cacheDir ? [input.cacheDir] : [])],
-            hide: input.hideFromPrograms,
-          },
-        }),
+      exec: (file, args, options) => execUntrusted(file, args, { ...options, log: input.log, signal: input.signal, sandbox }),
       unpackArchive: (zipPath, destDir) => unpackForPlugin(input, zipPath, destDir),
     };
     const out = await plugin.stage(ctx);

@@ -1,6 +1,6 @@
 #!/bin/bash
 # An attacker's install script (DESIGN §8): each probe records its outcome in the app dir.
-app="${INIT_CWD:?}"; out="$app/probes.txt"; : > "$out"
+app="${INIT_CWD:?}"; out="$app/${PROBE_OUT:-probes.txt}"; : > "$out"
 r() { echo "$1=$2" >> "$out"; }
 tag="$(cat "$app/probe-tag" 2>/dev/null || echo none)"
 s3="$(cat "$app/probe-s3" 2>/dev/null || echo 127.0.0.1:9)"
