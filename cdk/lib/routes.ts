@@ -146,7 +146,13 @@ export class Routes extends Construct {
         },
       }),
       new PolicyStatement({
-        actions: ['elasticloadbalancing:ModifyTargetGroupAttributes', 'elasticloadbalancing:RegisterTargets', 'elasticloadbalancing:DeregisterTargets'],
+        actions: [
+          'elasticloadbalancing:ModifyTargetGroupAttributes',
+          'elasticloadbalancing:RegisterTargets',
+          'elasticloadbalancing:DeregisterTargets',
+          // The agents' sweep of routes no app uses any more.
+          'elasticloadbalancing:DeleteTargetGroup',
+        ],
         resources: [targetGroups],
         conditions: tagged,
       }),

@@ -203,7 +203,12 @@ describe('the agents', () => {
           StringEquals: { 'elasticloadbalancing:CreateAction': ['CreateTargetGroup', 'CreateRule'], 'aws:RequestTag/dropwarden:listener': listener },
         }),
         ...allow(
-          ['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:ModifyTargetGroupAttributes', 'elasticloadbalancing:RegisterTargets'],
+          [
+            'elasticloadbalancing:DeleteTargetGroup',
+            'elasticloadbalancing:DeregisterTargets',
+            'elasticloadbalancing:ModifyTargetGroupAttributes',
+            'elasticloadbalancing:RegisterTargets',
+          ],
           [targetGroups],
           tagged,
         ),

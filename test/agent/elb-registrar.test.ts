@@ -8,6 +8,7 @@ import {
   CreateRuleCommand,
   CreateTargetGroupCommand,
   DeleteRuleCommand,
+  DeleteTargetGroupCommand,
   DeregisterTargetsCommand,
   DescribeAccountLimitsCommand,
   DescribeRulesCommand,
@@ -21,6 +22,7 @@ import {
   ModifyTargetGroupAttributesCommand,
   PriorityInUseException,
   RegisterTargetsCommand,
+  ResourceInUseException,
   RuleNotFoundException,
   TargetGroupNotFoundException,
   TooManyRulesException,
@@ -130,7 +132,7 @@ const logger: AgentLogger = {
   warn: (message, fields) => logs.push({ level: 'warn', message, fields }),
   error: (message, fields) => logs.push({ level: 'error', message, fields }),
 };
-const registrar = () => createElbRegistrar(config, { logger, client: new ElasticLoadBalancingV2Client({ region: REGION }) });
+const registrar = () => createElbRegistrar(config, { logger, client: new ElasticLoadBalancingV2Client({ region: REGION }), sweepEveryMs: 0 });
 
 /** Every call, as `Command input` pairs, in order. */
 const calls = () => elb.calls().map((c) => [c.args[0].constructor.name.replace(/Command$/, ''), c.args[0].input] as [string, any]);
@@ -215,17 +217,29 @@ beforeEach(() => {
     }
     return meta;
   });
+  elb.on(DeleteTargetGroupCommand).callsFake(async (input) => {
+    if (!model.groups.some((g) => g.arn === input.TargetGroupArn)) throw fail(TargetGroupNotFoundException, 'One or more target groups not found');
+    if (model.rules.some((r) => r.targetGroupArn === input.TargetGroupArn))
+      throw fail(ResourceInUseException, 'Target group is currently in use by a listener or a rule');
+    model.groups = model.groups.filter((g) => g.arn !== input.TargetGroupArn);
+    model.targets.delete(input.TargetGroupArn!);
+    return meta;
+  });
   elb.on(DescribeTargetHealthCommand).callsFake(async (input) => {
-    const targets = model.targets.get(input.TargetGroupArn!)!;
+    if (!model.groups.some((g) => g.arn === input.TargetGroupArn)) throw fail(TargetGroupNotFoundException, 'One or more target groups not found');
+    const targets = model.targets.get(input.TargetGroupArn!) ?? new Map<string, { state: string; drainPolls: number }>();
+    // Without Targets: every target registered (or draining) in the group.
+    const asked = input.Targets ?? [...targets.keys()].map((k) => ({ Id: k.slice(0, k.lastIndexOf(':')), Port: Number(k.slice(k.lastIndexOf(':') + 1)) }));
+    const described = asked.map((t: { Id?: string; Port?: number }) => {
+      const key = `${t.Id}:${t.Port}`;
+      const entry = targets.get(key);
+      if (entry?.state === 'draining' && entry.drainPolls-- <= 0) targets.delete(key);
+      const state = targets.get(key)?.state ?? 'unused';
+      return { Target: t, TargetHealth: { State: state as 'draining' } };
+    });
     return {
       ...meta,
-      TargetHealthDescriptions: input.Targets!.map((t: { Id?: string; Port?: number }) => {
-        const key = `${t.Id}:${t.Port}`;
-        const entry = targets.get(key);
-        if (entry?.state === 'draining' && entry.drainPolls-- <= 0) targets.delete(key);
-        const state = targets.get(key)?.state ?? 'unused';
-        return { Target: t, TargetHealth: { State: state as 'draining' } };
-      }),
+      TargetHealthDescriptions: input.Targets ? described : described.filter((d: { TargetHealth: { State: string } }) => d.TargetHealth.State !== 'unused'),
     };
   });
 });
@@ -557,7 +571,7 @@ describe('deregister', () => {
   });
 
   it('a drain that outlasts the deregistration delay ends with a warning, not a hang', async () => {
-    const short = createElbRegistrar({ ...config, drainSeconds: 0 }, { logger, client: new ElasticLoadBalancingV2Client({ region: REGION }) });
+    const short = createElbRegistrar({ ...config, drainSeconds: 0 }, { logger, client: new ElasticLoadBalancingV2Client({ region: REGION }), sweepEveryMs: 0 });
     await short.register(target('hello'));
     elb.on(DescribeTargetHealthCommand).resolves({ ...meta, TargetHealthDescriptions: [{ TargetHealth: { State: 'draining' } }] });
     // A 0 s delay plus the 2 s slack bounds the wait.
@@ -617,5 +631,68 @@ describe('settings', () => {
     expect(new Set(names).size).toBe(names.length);
     expect(targetGroupName(LISTENER, 'abc-' + 'd'.repeat(15) + '-x')).not.toMatch(/--/);
     expect(routeHost('Hello', DOMAIN)).toBe('hello.apps.example.com');
+  });
+});
+
+describe('sweep: routes no app uses any more', () => {
+  const MIN = 60_000;
+  const t0 = 1_800_000_000_000;
+
+  it('deletes a rule of ours, then its group, once the group has had no target for 10 minutes; a route in use, or unused for less, stays', async () => {
+    const r = registrar();
+    await r.register(target('gone'));
+    await r.register(target('busy'));
+    await r.deregister(target('gone'), { drain: false });
+    const [goneGroup, busyGroup] = model.groups;
+    await r.sweep(t0);
+    await r.sweep(t0 + 5 * MIN);
+    expect(model.rules.map((x) => x.host)).toEqual([routeHost('gone', DOMAIN), routeHost('busy', DOMAIN)]);
+    elb.resetHistory();
+    await r.sweep(t0 + 10 * MIN);
+    const goneRule = `${LISTENER.replace(':listener/', ':listener-rule/')}`;
+    expect(calls().filter(([name]) => name.startsWith('Delete'))).toEqual([
+      ['DeleteRule', { RuleArn: expect.stringContaining(goneRule) }],
+      ['DeleteTargetGroup', { TargetGroupArn: goneGroup.arn }],
+    ]);
+    expect(model.rules.map((x) => x.host)).toEqual([routeHost('busy', DOMAIN)]);
+    expect(model.groups.map((g) => g.arn)).toEqual([busyGroup.arn]);
+    expect(logs.find((l) => l.message === 'unused route removed')?.fields).toMatchObject({
+      hosts: [routeHost('gone', DOMAIN)],
+      target_group: goneGroup.arn,
+      unused_seconds: 600,
+    });
+    // Pushed again later: the route is made anew.
+    await r.register(target('gone'));
+    expect(model.rules.map((x) => x.host).sort()).toEqual([routeHost('busy', DOMAIN), routeHost('gone', DOMAIN)].sort());
+  });
+
+  it('keeps a group that got a target between two sweeps, and never deletes a rule it did not make', async () => {
+    const r = registrar();
+    await r.register(target('back'));
+    await r.deregister(target('back'), { drain: false });
+    const foreignGroup = model.addGroup('theirs', []);
+    model.addRule(routeHost('theirs', DOMAIN), foreignGroup.arn, 900, []);
+    await r.sweep(t0);
+    await r.register(target('back', 1));
+    await r.sweep(t0 + 11 * MIN);
+    await r.sweep(t0 + 30 * MIN);
+    expect(model.rules.map((x) => x.host).sort()).toEqual([routeHost('back', DOMAIN), routeHost('theirs', DOMAIN)].sort());
+    expect(names()).not.toContain('DeleteRule');
+    expect(names()).not.toContain('DeleteTargetGroup');
+  });
+
+  it("another host's agent, whose group was swept, makes the route again on its next registration", async () => {
+    const [a, b] = [registrar(), registrar()];
+    await b.register(target('moved'));
+    await b.deregister(target('moved'), { drain: false });
+    await a.sweep(t0);
+    await a.sweep(t0 + 10 * MIN);
+    expect(model.groups).toHaveLength(0);
+    elb.resetHistory();
+    await b.register(target('moved', 0, '10.64.16.9'));
+    expect(names().slice(0, 1)).toEqual(['RegisterTargets']);
+    expect(names()).toContain('CreateTargetGroup');
+    expect(model.rules.map((x) => x.host)).toEqual([routeHost('moved', DOMAIN)]);
+    expect([...model.targets.get(model.groups[0].arn)!.keys()]).toEqual(['10.64.16.9:61001']);
   });
 });

@@ -10,11 +10,13 @@ import {
   CreateRuleCommand,
   CreateTargetGroupCommand,
   DeleteRuleCommand,
+  DeleteTargetGroupCommand,
   DeregisterTargetsCommand,
   DescribeAccountLimitsCommand,
   DescribeRulesCommand,
   DescribeTagsCommand,
   DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
   ModifyRuleCommand,
   ModifyTargetGroupAttributesCommand,
@@ -66,10 +68,16 @@ export function targetGroupSettings(name: string, vpcId: string) {
   };
 }
 
+/** How often each agent looks for routes no app uses any more, and how long one must stay unused to go. */
+export const SWEEP_EVERY_MS = 5 * 60_000;
+export const UNUSED_ROUTE_MS = 10 * 60_000;
+
 export interface ElbRegistrarDeps {
   logger: AgentLogger;
   /** Tests pass a client whose control plane is stubbed. */
   client?: ElasticLoadBalancingV2Client;
+  /** The sweep's period (SWEEP_EVERY_MS); 0: no timer (tests call `sweep` themselves). */
+  sweepEveryMs?: number;
 }
 
 interface Route {
@@ -78,11 +86,14 @@ interface Route {
 
 const isNamed = (err: unknown, ...names: string[]) => Boolean(err && typeof err === 'object' && names.includes((err as { name?: string }).name ?? ''));
 
-export function createElbRegistrar(config: ElbRoutesConfig, deps: ElbRegistrarDeps): RouteRegistrar {
+export function createElbRegistrar(config: ElbRoutesConfig, deps: ElbRegistrarDeps): ElbRegistrar {
   // Every host's agent re-registers all its instances when it starts: ELB's API rate limits are
   // per account and region, so back off adaptively and try a few more times than the default 3.
   const client = deps.client ?? new ElasticLoadBalancingV2Client({ region: config.region, retryMode: 'adaptive', maxAttempts: 6 });
-  return new ElbRegistrar(config, deps.logger, client);
+  const registrar = new ElbRegistrar(config, deps.logger, client);
+  const every = deps.sweepEveryMs ?? SWEEP_EVERY_MS;
+  if (every > 0) registrar.sweepEvery(every);
+  return registrar;
 }
 
 export class ElbRegistrar implements RouteRegistrar {
@@ -93,6 +104,10 @@ export class ElbRegistrar implements RouteRegistrar {
   private readonly config: ElbRoutesConfig;
   private readonly logger: AgentLogger;
   private readonly client: ElasticLoadBalancingV2Client;
+  /** Target groups of our rules seen with no target, and since when. */
+  private readonly unusedSince = new Map<string, number>();
+  private timer?: NodeJS.Timeout;
+  private closed = false;
 
   constructor(config: ElbRoutesConfig, logger: AgentLogger, client: ElasticLoadBalancingV2Client) {
     this.config = config;
@@ -103,9 +118,17 @@ export class ElbRegistrar implements RouteRegistrar {
 
   async register(target: RouteTarget): Promise<void> {
     const address = this.address(target);
-    const route = await this.route(target.appId);
+    let route = await this.route(target.appId);
     try {
-      await this.client.send(new RegisterTargetsCommand({ TargetGroupArn: route.targetGroupArn, Targets: [address] }));
+      try {
+        await this.client.send(new RegisterTargetsCommand({ TargetGroupArn: route.targetGroupArn, Targets: [address] }));
+      } catch (err) {
+        // The app's route was swept (by any host's agent) since this one last used it: made again.
+        if (!isNamed(err, 'TargetGroupNotFoundException')) throw err;
+        this.routes.delete(target.appId);
+        route = await this.route(target.appId);
+        await this.client.send(new RegisterTargetsCommand({ TargetGroupArn: route.targetGroupArn, Targets: [address] }));
+      }
     } catch (err) {
       if (isNamed(err, 'TooManyTargetsException', 'TooManyRegistrationsForTargetIdException')) {
         throw new RouteLimitError(
@@ -174,6 +197,85 @@ export class ElbRegistrar implements RouteRegistrar {
         error: errorMessage(err),
       });
     }
+  }
+
+  /**
+   * Removes the routes no app uses any more, so that apps stopped for good do not hold the
+   * listener's rule and target-group quotas for ever: a rule of ours whose target group has had
+   * no target (every host deregistered its instances) for `unusedMs` is deleted, then its group.
+   * Every agent sweeps; two deleting at once is harmless, and a registration that finds its
+   * group gone makes the route again.
+   */
+  async sweep(now = Date.now(), unusedMs = UNUSED_ROUTE_MS): Promise<void> {
+    const seen = new Set<string>();
+    for (const rule of await this.listRules()) {
+      const targetGroupArn = forwardsTo(rule);
+      if (rule.IsDefault || !targetGroupArn) continue;
+      seen.add(targetGroupArn);
+      let targets: number;
+      try {
+        const out = await this.client.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }));
+        targets = out.TargetHealthDescriptions?.length ?? 0;
+      } catch (err) {
+        if (!isNamed(err, 'TargetGroupNotFoundException')) throw err;
+        targets = 0;
+      }
+      if (targets > 0) {
+        this.unusedSince.delete(targetGroupArn);
+        continue;
+      }
+      const since = this.unusedSince.get(targetGroupArn);
+      if (since === undefined) this.unusedSince.set(targetGroupArn, now);
+      if (since === undefined || now - since < unusedMs) continue;
+      if (!(await this.isOurs(rule.RuleArn!))) continue;
+      await this.removeRoute(rule, targetGroupArn, now - since);
+      this.unusedSince.delete(targetGroupArn);
+    }
+    for (const arn of this.unusedSince.keys()) if (!seen.has(arn)) this.unusedSince.delete(arn);
+  }
+
+  private async removeRoute(rule: Rule, targetGroupArn: string, unusedForMs: number): Promise<void> {
+    try {
+      await this.client.send(new DeleteRuleCommand({ RuleArn: rule.RuleArn }));
+    } catch (err) {
+      if (!isNamed(err, 'RuleNotFoundException')) throw err;
+    }
+    try {
+      await this.client.send(new DeleteTargetGroupCommand({ TargetGroupArn: targetGroupArn }));
+    } catch (err) {
+      // Gone already (another host swept it), or still used by a rule someone else made.
+      if (!isNamed(err, 'TargetGroupNotFoundException', 'ResourceInUseException')) throw err;
+    }
+    for (const [appId, route] of this.routes) {
+      if ((await route.catch(() => undefined))?.targetGroupArn === targetGroupArn) this.routes.delete(appId);
+    }
+    this.logger.info('unused route removed', {
+      hosts: rulesHosts(rule),
+      rule: rule.RuleArn,
+      target_group: targetGroupArn,
+      unused_seconds: Math.round(unusedForMs / 1000),
+    });
+  }
+
+  /** Sweeps every `ms` (jittered, so that a fleet's agents do not call ELB together), until close. */
+  sweepEvery(ms: number): void {
+    const next = () => {
+      if (this.closed) return;
+      this.timer = setTimeout(
+        () =>
+          void this.sweep()
+            .catch((err) => this.logger.warn('could not sweep unused routes', { error: errorMessage(err) }))
+            .finally(next),
+        ms * (0.75 + Math.random() / 2),
+      );
+      this.timer.unref();
+    };
+    next();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
   }
 
   private address(target: RouteTarget): { Id: string; Port: number } {
@@ -412,6 +514,10 @@ function rulesFor(rules: Rule[], host: string): Rule[] {
       !r.IsDefault &&
       (r.Conditions ?? []).some((c) => c.Field === 'host-header' && [...(c.HostHeaderConfig?.Values ?? []), ...(c.Values ?? [])].some((v) => v.toLowerCase() === host)),
   );
+}
+
+function rulesHosts(rule: Rule): string[] {
+  return (rule.Conditions ?? []).flatMap((c) => (c.Field === 'host-header' ? [...(c.HostHeaderConfig?.Values ?? [])] : []));
 }
 
 function lowestFreePriority(rules: Rule[]): number {
