@@ -35,7 +35,6 @@ export const SETTING = {
   routerPort: 'DROPWARDEN_ROUTER_PORT',
   routerHost: 'DROPWARDEN_ROUTER_HOST',
   routerAdmin: 'DROPWARDEN_ROUTER_ADMIN',
-  drainTimeoutSeconds: 'DROPWARDEN_DRAIN_TIMEOUT_SECONDS',
   /** The route template, e.g. `http://{app}.localhost:8080` (`config --json` `routes`). */
   routes: 'DROPWARDEN_ROUTES',
   // Routes on AWS: the stack's load balancer, which the agent's ELB registrar manages
@@ -43,6 +42,11 @@ export const SETTING = {
   routesListenerArn: 'DROPWARDEN_ROUTES_LISTENER_ARN',
   routesVpcId: 'DROPWARDEN_ROUTES_VPC_ID',
   routesDomain: 'DROPWARDEN_ROUTES_DOMAIN',
+  /**
+   * How long a stopping instance's in-flight requests may take, for every route: the local
+   * router's drain (default 10, at most 60) and the load balancer's deregistration delay
+   * (default 30, at most 3600).
+   */
   routesDrainSeconds: 'DROPWARDEN_ROUTES_DRAIN_SECONDS',
 } as const;
 

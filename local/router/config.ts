@@ -25,7 +25,7 @@ function parseHostPort(name: string, raw: string): { host: string; port: number 
  * DROPWARDEN_ROUTER_PORT (default 8080; taken if free, else the next free one; 0: any),
  * DROPWARDEN_ROUTER_HOST (default loopback, 127.0.0.1 and ::1, which `*.localhost` resolves to),
  * DROPWARDEN_ROUTER_ADMIN (the admin API, default 127.0.0.1 and a free port),
- * DROPWARDEN_DRAIN_TIMEOUT_SECONDS (default 10, at most 60). `exactPort`: a restarted router
+ * DROPWARDEN_ROUTES_DRAIN_SECONDS (default 10 here, at most 60; the same setting is the load balancer's delay on AWS). `exactPort`: a restarted router
  * takes the port it had, or fails.
  */
 export function routerConfigFromEnv(env: NodeJS.ProcessEnv, opts: { exactPort?: boolean } = {}): RouterConfig {
@@ -34,10 +34,10 @@ export function routerConfigFromEnv(env: NodeJS.ProcessEnv, opts: { exactPort?: 
   if (!/^\d{1,5}$/.test(String(rawPort ?? port).trim()) || port > 65535) {
     throw new RouterConfigError(`${SETTING.routerPort}=${JSON.stringify(rawPort)} is not a port number (0–65535; 0: any free port)`);
   }
-  const rawDrain = env[SETTING.drainTimeoutSeconds];
+  const rawDrain = env[SETTING.routesDrainSeconds];
   const drain = rawDrain === undefined || rawDrain === '' ? DEFAULT_DRAIN_TIMEOUT_SECONDS : Number(rawDrain);
   if (!/^\d+(\.\d+)?$/.test(String(rawDrain ?? drain).trim()) || drain * 1000 > MAX_DRAIN_MS) {
-    throw new RouterConfigError(`${SETTING.drainTimeoutSeconds}=${JSON.stringify(rawDrain)} is not a number of seconds from 0 to ${MAX_DRAIN_MS / 1000}`);
+    throw new RouterConfigError(`${SETTING.routesDrainSeconds}=${JSON.stringify(rawDrain)} is not a number of seconds from 0 to ${MAX_DRAIN_MS / 1000}`);
   }
   const host = env[SETTING.routerHost];
   return {

@@ -75,7 +75,7 @@ const target = (app: string, instance: string, b: Backend, index = 0) => ({ app_
 
 beforeAll(async () => {
   router = new Router({
-    ...routerConfigFromEnv({ DROPWARDEN_ROUTER_PORT: '0', DROPWARDEN_DRAIN_TIMEOUT_SECONDS: '5' }),
+    ...routerConfigFromEnv({ DROPWARDEN_ROUTER_PORT: '0', DROPWARDEN_ROUTES_DRAIN_SECONDS: '5' }),
     warmupMs: 0,
     write: (l) => lines.push(JSON.parse(l)),
   });
@@ -325,7 +325,7 @@ describe('the router settings', () => {
       admin: { host: '127.0.0.1', port: 0 },
     });
     expect(() => routerConfigFromEnv({ DROPWARDEN_ROUTER_PORT: 'http' })).toThrow(RouterConfigError);
-    expect(() => routerConfigFromEnv({ DROPWARDEN_DRAIN_TIMEOUT_SECONDS: '600' })).toThrow(/DROPWARDEN_DRAIN_TIMEOUT_SECONDS/);
+    expect(() => routerConfigFromEnv({ DROPWARDEN_ROUTES_DRAIN_SECONDS: '600' })).toThrow(/DROPWARDEN_ROUTES_DRAIN_SECONDS/);
     expect(() => routerConfigFromEnv({ DROPWARDEN_ROUTER_ADMIN: 'nope' })).toThrow(/HOST:PORT/);
   });
 
