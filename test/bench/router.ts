@@ -9,8 +9,17 @@
  * milliseconds), and p50/p99 of sequential requests on one kept-alive connection (measured to
  * the microsecond), then the router's added p50 and its throughput ratio. Goal: ≤ 1 ms added at p50, ≥ 0.8× direct throughput.
  * Needs nothing but Node (no root, no containers).
+ *
+ * Two references, measured the same way in the same rounds, say what any proxy hop costs on
+ * this machine: the least a Node proxy can do (http.request piped, one upstream, no headers
+ * added, no log), and HAProxy (one thread, routing by Host as the router does) when `haproxy`
+ * is on PATH (`apt-get install --no-upgrade haproxy`; the run says when it is not).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -48,6 +57,78 @@ const server = http.createServer((req, res) => { res.writeHead(200, { 'content-t
 server.keepAliveTimeout = 65000;
 server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ ready: true, port: server.address().port })));
 `;
+
+/** The least a Node proxy can do: every request piped to one upstream over kept-alive sockets. */
+const MINIMAL_PROXY = `
+const http = require('node:http');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
+const upstream = Number(process.argv[1]);
+const server = http.createServer((req, res) => {
+  const up = http.request({ host: '127.0.0.1', port: upstream, method: req.method, path: req.url, headers: req.headers, agent }, (r) => { res.writeHead(r.statusCode, r.headers); r.pipe(res); });
+  req.pipe(up);
+});
+server.keepAliveTimeout = 65000;
+server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ ready: true, port: server.address().port })));
+`;
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+/** HAProxy routing `hello.localhost` to the app, one thread; undefined when it is not installed. */
+async function startHaproxy(upstream: number, dir: string): Promise<{ port: number; version: string } | undefined> {
+  let version: string;
+  try {
+    version = execFileSync('haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0];
+  } catch {
+    return undefined;
+  }
+  const port = await freePort();
+  const cfg = join(dir, 'haproxy.cfg');
+  writeFileSync(
+    cfg,
+    [
+      'global',
+      '  nbthread 1',
+      'defaults',
+      '  mode http',
+      '  timeout connect 5s',
+      '  timeout client 65s',
+      '  timeout server 65s',
+      '  option http-keep-alive',
+      'frontend routes',
+      `  bind 127.0.0.1:${port}`,
+      '  option forwardfor',
+      '  http-request set-var(txn.app) req.hdr(host),field(1,:),regsub(\\.localhost$,)',
+      '  http-request return status 404 content-type text/plain lf-string "no app %[var(txn.app)]" unless { var(txn.app) -m str hello }',
+      '  default_backend hello',
+      'backend hello',
+      '  http-reuse always',
+      `  server i0 127.0.0.1:${upstream}`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+  for (let i = 0; i < 50; i++) {
+    // (fetch cannot set Host.)
+    const up = await new Promise<boolean>((resolve) =>
+      request({ host: '127.0.0.1', port, path: '/', headers: { host: 'hello.localhost' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      })
+        .on('error', () => resolve(false))
+        .end(),
+    );
+    if (up) return { port, version };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('haproxy did not answer within 5 s');
+}
 
 interface Figures {
   p50: number;
@@ -91,9 +172,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const row = (name: string, f: Figures) =>
   `${name.padEnd(16)} sequential p50 ${f.p50.toFixed(3)} ms, p99 ${f.p99.toFixed(3)} ms | under load ${Math.round(f.rps).toString().padStart(6)} req/s, p99 ${f.loadP99} ms | errors ${f.errors}, non-2xx ${f.non2xx}`;
 
+const scratch = mkdtempSync(join(tmpdir(), 'dw-bench-router-'));
 try {
   const hello = await start(['-e', HELLO]);
   const helloPort = hello.ready.port as number;
+  const minimal = (await start(['-e', MINIMAL_PROXY, String(helloPort)])).ready.port as number;
+  const haproxy = await startHaproxy(helloPort, scratch);
+  if (!haproxy) console.log('haproxy is not installed: its reference is not measured (apt-get install --no-upgrade haproxy)');
   const router = await start([new URL('../../local/router/run-router.ts', import.meta.url).pathname], {
     DROPWARDEN_ROUTER_PORT: '0',
     DROPWARDEN_ROUTER_HOST: '127.0.0.1',
@@ -112,12 +197,21 @@ try {
   await autocannon({ url: `http://127.0.0.1:${helloPort}/`, connections: CONNECTIONS, duration: 2 });
   const direct: Figures[] = [];
   const routed: Figures[] = [];
-  console.log(`autocannon: ${CONNECTIONS} connections, ${DURATION} s per measurement, ${ROUNDS} rounds (direct, then routed)`);
+  const references: Record<string, Figures[]> = { 'node proxy': [], ...(haproxy ? { haproxy: [] } : {}) };
+  console.log(
+    `autocannon: ${CONNECTIONS} connections, ${DURATION} s per measurement, ${ROUNDS} rounds (direct, routed, then the references: a minimal node proxy${haproxy ? `, ${haproxy.version}` : ''})`,
+  );
   for (let round = 1; round <= ROUNDS; round++) {
     direct.push(await load(helloPort));
     console.log(row(`direct  #${round}`, direct.at(-1)!));
     routed.push(await load(routerPort, host));
     console.log(row(`routed  #${round}`, routed.at(-1)!));
+    references['node proxy'].push(await load(minimal));
+    console.log(row(`node proxy #${round}`, references['node proxy'].at(-1)!));
+    if (haproxy) {
+      references.haproxy.push(await load(haproxy.port, 'hello.localhost'));
+      console.log(row(`haproxy #${round}`, references.haproxy.at(-1)!));
+    }
   }
   const med = (fs: Figures[]): Figures => ({
     p50: median(fs.map((f) => f.p50)),
@@ -136,7 +230,13 @@ try {
   console.log(
     `router adds ${added.toFixed(2)} ms at p50 (goal ≤ 1 ms: ${added <= 1 ? 'met' : 'missed'}), keeps ${ratio.toFixed(2)}× the direct throughput (goal ≥ 0.8×: ${ratio >= 0.8 ? 'met' : 'missed'})`,
   );
+  for (const [name, figures] of Object.entries(references)) {
+    const f = med(figures);
+    console.log(row(`${name} median`, f));
+    console.log(`  reference: ${name} adds ${(f.p50 - d.p50).toFixed(2)} ms at p50 and keeps ${(f.rps / d.rps).toFixed(2)}× the direct throughput`);
+  }
   if (r.errors || r.non2xx) process.exitCode = 1;
 } finally {
   for (const c of children) c.kill('SIGTERM');
+  rmSync(scratch, { recursive: true, force: true });
 }
