@@ -8,11 +8,21 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
 import { detectOrder } from '../../plugins/registry.ts';
 import { type StagerConfig, stagerConfigFromEnv } from './config.ts';
+import { resetExecutionEnvironment } from './environment-reset.ts';
 import { type RecordDeps, processRecord } from './record.ts';
 import { logger } from './telemetry.ts';
 import { prepareWorkRoot } from './work-root.ts';
 
-export function createHandler(make: () => RecordDeps) {
+export interface HandlerOptions {
+  /**
+   * After every batch (on Lambda): the execution environment made fit for the next tenant's
+   * staging. It runs once the batch's results are sent; a failure is logged, and the
+   * environment is then ended, so that Lambda starts the next invocation in a fresh one.
+   */
+  afterBatch?: (deps: RecordDeps) => Promise<void>;
+}
+
+export function createHandler(make: () => RecordDeps, options: HandlerOptions = {}) {
   let ready: Promise<RecordDeps> | undefined;
   const init = async () => {
     const deps = make();
@@ -37,11 +47,31 @@ export function createHandler(make: () => RecordDeps) {
     // A processor holds its batch's records and failures: one per invocation, never shared.
     const processor = new BatchProcessor(EventType.SQS);
     // Metrics are single-metric EMF lines, flushed as they are recorded: nothing is stored.
-    return processPartialResponse(event, (record: SQSRecord) => processRecord(record, deps), processor, {
-      context,
-      throwOnFullBatchFailure: false,
-    });
+    try {
+      return await processPartialResponse(event, (record: SQSRecord) => processRecord(record, deps), processor, {
+        context,
+        throwOnFullBatchFailure: false,
+      });
+    } finally {
+      await options.afterBatch?.(deps);
+    }
   };
+}
+
+/**
+ * Lambda's reset between invocations (DESIGN §8): only the environment is scrubbed there, so
+ * what the app's programs left (processes, files in /tmp) must not meet the next staging.
+ */
+export async function resetAfterBatch(deps: RecordDeps, tmpDir = '/tmp'): Promise<void> {
+  try {
+    const outcome = await resetExecutionEnvironment({ tmpDir });
+    await prepareWorkRoot(deps.config.workRoot);
+    if (outcome.killed) logger.warn("Killed processes that the batch's programs left running", { ...outcome });
+    else logger.debug('Execution environment reset', { ...outcome });
+  } catch (err) {
+    logger.error('Could not reset the execution environment: ending it, so that the next invocation gets a fresh one', { error: (err as Error).message });
+    process.exit(1);
+  }
 }
 
 export function depsFromConfig(config: StagerConfig): RecordDeps {
@@ -49,4 +79,7 @@ export function depsFromConfig(config: StagerConfig): RecordDeps {
 }
 
 /** The Lambda function's entry point, and the stager's composition root: its settings are read here, once. */
-export const handler = createHandler(() => depsFromConfig(stagerConfigFromEnv(process.env)));
+export const handler = createHandler(() => depsFromConfig(stagerConfigFromEnv(process.env)), {
+  // On Lambda the namespaces sandbox cannot run (env-only), and environments are reused.
+  afterBatch: process.env.AWS_LAMBDA_FUNCTION_NAME ? (deps) => resetAfterBatch(deps) : undefined,
+});
