@@ -24,6 +24,13 @@ export const SETTING = {
    * `env-only` (only the scrubbed environment; the Lambda stager until the builder exists).
    */
   sandbox: 'DROPWARDEN_SANDBOX',
+  /**
+   * On AWS (DESIGN §8): the builder Lambda function the stager invokes with each build, and the
+   * role it assumes (with a session policy scoped to one request's objects) for the build's
+   * credentials. Unset: the build runs in the stager's process.
+   */
+  builderFunction: 'DROPWARDEN_BUILDER_FUNCTION',
+  builderDataRoleArn: 'DROPWARDEN_BUILDER_DATA_ROLE_ARN',
   // The agent (container-host/agent/config.ts) and the CLI commands that find it.
   cluster: 'DROPWARDEN_CLUSTER',
   wardenSocket: 'DROPWARDEN_WARDEN_SOCKET',
