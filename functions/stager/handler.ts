@@ -8,6 +8,8 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
 import { detectOrder } from '../../plugins/registry.ts';
 import { type StagerConfig, stagerConfigFromEnv } from './config.ts';
+import { SETTING } from '../../contracts/settings.ts';
+import { lambdaBuilder } from './builder/lambda.ts';
 import { resetExecutionEnvironment } from './environment-reset.ts';
 import { type RecordDeps, processRecord } from './record.ts';
 import { logger } from './telemetry.ts';
@@ -74,12 +76,35 @@ export async function resetAfterBatch(deps: RecordDeps, tmpDir = '/tmp'): Promis
   }
 }
 
-export function depsFromConfig(config: StagerConfig): RecordDeps {
-  return { config, s3: s3Client(config.stack), sqs: sqsClient(config.stack), logger };
+/** Where the build runs: the builder function when the settings name one (AWS), else this process. */
+export interface BuilderSettings {
+  functionName?: string;
+  dataRoleArn?: string;
+}
+
+export function depsFromConfig(config: StagerConfig, builder: BuilderSettings = {}): RecordDeps {
+  const s3 = s3Client(config.stack);
+  if (Boolean(builder.functionName) !== Boolean(builder.dataRoleArn)) {
+    throw new Error(`${SETTING.builderFunction} and ${SETTING.builderDataRoleArn} go together: set both (the stack does) or neither`);
+  }
+  return {
+    config,
+    s3,
+    sqs: sqsClient(config.stack),
+    logger,
+    ...(builder.functionName && builder.dataRoleArn ? { builder: lambdaBuilder({ functionName: builder.functionName, dataRoleArn: builder.dataRoleArn, config }) } : {}),
+  };
 }
 
 /** The Lambda function's entry point, and the stager's composition root: its settings are read here, once. */
-export const handler = createHandler(() => depsFromConfig(stagerConfigFromEnv(process.env)), {
-  // On Lambda the namespaces sandbox cannot run (env-only), and environments are reused.
-  afterBatch: process.env.AWS_LAMBDA_FUNCTION_NAME ? (deps) => resetAfterBatch(deps) : undefined,
-});
+export const handler = createHandler(
+  () =>
+    depsFromConfig(stagerConfigFromEnv(process.env), {
+      functionName: process.env[SETTING.builderFunction],
+      dataRoleArn: process.env[SETTING.builderDataRoleArn],
+    }),
+  {
+    // On Lambda the namespaces sandbox cannot run (env-only), and environments are reused.
+    afterBatch: process.env.AWS_LAMBDA_FUNCTION_NAME ? (deps) => resetAfterBatch(deps) : undefined,
+  },
+);

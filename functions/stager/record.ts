@@ -14,7 +14,9 @@ import { type Failure, RetryableError, asRetryable, failureMetricReason, failure
 import { liveLogKey } from '../../contracts/bucket-keys.ts';
 import { LiveLog } from './live-log.ts';
 import { sendResult } from './reply.ts';
-import { type TaskProgress, runStagingTask } from './task.ts';
+import type { Builder } from './builder/builder.ts';
+import { stageRequest } from './stage-request.ts';
+import type { TaskProgress } from './task.ts';
 import { TaskLog } from './task-log.ts';
 import { recordDropletSize, recordFailure, recordPhase } from './telemetry.ts';
 
@@ -23,6 +25,8 @@ export interface RecordDeps {
   s3: S3Client;
   sqs: SQSClient;
   logger: Logger;
+  /** Who runs the untrusted build (DESIGN §8): the builder function on AWS; absent, this process (with `s3`). */
+  builder?: Builder;
   progress?: TaskProgress;
   /** How long to wait in this invocation for a concurrent duplicate to finish. */
   busyWaitMs?: number;
@@ -123,9 +127,10 @@ async function stageAndAnswer(record: SQSRecord, deps: RecordDeps, deferCleanup:
     lease.start((err) => logger.warn('Renewing the request claim failed', { error: err.message }));
     try {
       logger.info('Staging', { app_id: parsed.request.app_id });
-      ({ result, failure } = await runStagingTask(parsed.request, parsed.requestId, {
+      ({ result, failure } = await stageRequest(parsed.request, parsed.requestId, {
         config: deps.config,
         s3: deps.s3,
+        builder: deps.builder,
         log,
         progress: deps.progress,
         onPhaseTimed: recordPhase,

@@ -37,14 +37,27 @@ export class TaskLog {
     this.write(message, now, false);
   }
 
+  /** Lines another process wrote and rendered (the builder's, on AWS), taken as they are. */
+  adopt(rendered: string): void {
+    for (const line of rendered.split('\n')) if (line) this.push(line);
+    this.trim();
+  }
+
   private write(message: string, now: Date, inDroplet: boolean): void {
     for (const part of message.replace(/\r?\n$/, '').split(/\r?\n/)) {
-      const line = `[${stamp(now)}] ${part}`;
       if (inDroplet) this.plain.push(part);
-      this.lines.push(line);
-      this.bytes += Buffer.byteLength(line) + 1;
-      for (const l of this.listeners) l(line);
+      this.push(`[${stamp(now)}] ${part}`);
     }
+    this.trim();
+  }
+
+  private push(line: string): void {
+    this.lines.push(line);
+    this.bytes += Buffer.byteLength(line) + 1;
+    for (const l of this.listeners) l(line);
+  }
+
+  private trim(): void {
     while (this.bytes > this.maxBytes && this.lines.length > 1) {
       this.bytes -= Buffer.byteLength(this.lines.shift()!) + 1;
       this.truncated = true;

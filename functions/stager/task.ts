@@ -38,6 +38,11 @@ export interface TaskDeps {
    * the workspace before it returns.
    */
   deferCleanup?: (cleanup: () => Promise<void>) => void;
+  /**
+   * A build (DESIGN §8): the droplet goes to this droplets-bucket key, for the stager to check
+   * and publish (functions/stager/publish.ts), instead of where the request asked.
+   */
+  buildKey?: string;
 }
 
 export function defaultDropletUri(config: StagerConfig, appId: string | number, sha256: string): string {
@@ -154,7 +159,7 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
       return pack({ dropletDir, dest: join(workDir, 'droplet.tgz'), gzipLevel: config.gzipLevel, signal });
     });
     log.info(`Droplet is ${droplet.size} bytes, sha256 ${droplet.sha256}`);
-    const uri = request.upload_uri ?? defaultDropletUri(config, request.app_id, droplet.sha256);
+    const uri = deps.buildKey ? s3Uri(config.stack.buckets.droplets, deps.buildKey) : (request.upload_uri ?? defaultDropletUri(config, request.app_id, droplet.sha256));
     const sent = await timed('upload', 'Uploading droplet', () =>
       upload({
         droplet,
@@ -163,7 +168,7 @@ export async function runStagingTask(request: StagingRequest, requestId: string,
         urls: config.urls,
         partSizeBytes: config.partSizeBytes,
         concurrency: config.uploadConcurrency,
-        contentAddressed: request.upload_uri === undefined,
+        contentAddressed: !deps.buildKey && request.upload_uri === undefined,
         signal,
         onProgress: (n, total) => deps.progress?.bytes?.('upload', n, total),
       }),

@@ -19,6 +19,21 @@ function credentialsFor(where: AwsEndpoint) {
 
 const cache = new Map<string, S3Client | SQSClient>();
 
+/**
+ * A client that holds only the given temporary credentials (a build's, scoped to one request),
+ * never the process's own; not cached, so it goes with the build.
+ */
+export function scopedS3Client(where: AwsEndpoint, credentials: { accessKeyId: string; secretAccessKey: string; sessionToken: string }): S3Client {
+  return new S3Client({
+    region: where.region,
+    endpoint: where.endpoint,
+    forcePathStyle: Boolean(where.endpoint),
+    credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
 export function s3Client(where: AwsEndpoint): S3Client {
   const key = `s3|${where.region}|${where.endpoint ?? ''}`;
   let client = cache.get(key) as S3Client | undefined;
