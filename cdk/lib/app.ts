@@ -12,17 +12,19 @@ import type { DropwardenStackProps } from './stack.ts';
 export interface DropwardenAppOptions extends AppProps {
   projectRoot: string;
   stagerEntry?: DropwardenStackProps['stagerEntry'];
+  builderEntry?: DropwardenStackProps['builderEntry'];
   hostDockerfile?: DropwardenStackProps['hostDockerfile'];
 }
 
 export function createApp(options: DropwardenAppOptions): { app: App; stack: DropwardenStack } {
-  const { projectRoot, stagerEntry, hostDockerfile, ...appProps } = options;
+  const { projectRoot, stagerEntry, builderEntry, hostDockerfile, ...appProps } = options;
   const app = new App(appProps);
   const config = readConfig(app.node);
   const stack = new DropwardenStack(app, config.stackName, {
     config,
     projectRoot,
     stagerEntry,
+    builderEntry,
     hostDockerfile,
     description: 'dropwarden: stager (Lambda) and warden container hosts (ECS on EC2)',
   });

@@ -1,5 +1,5 @@
 /**
- * The dropwarden stack: storage and queues, the stager function, the container-host fleet and
+ * The dropwarden stack: storage and queues, the stager and builder functions, the container-host fleet and
  * their operations view, plus the outputs the CLI reads.
  */
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import type { Construct } from 'constructs';
 import type { DropwardenConfig } from './config.ts';
 import { ContainerHosts } from './container-hosts.ts';
 import { Operations } from './operations.ts';
+import { BuilderFunction } from './builder-function.ts';
 import { addOutputs } from './outputs.ts';
 import { Queues } from './queues.ts';
 import { Routes } from './routes.ts';
@@ -22,6 +23,8 @@ export interface DropwardenStackProps extends StackProps {
   projectRoot: string;
   /** The stager handler module; default functions/stager/handler.ts under projectRoot. */
   stagerEntry?: string;
+  /** The builder handler module; default functions/builder/handler.ts under projectRoot. */
+  builderEntry?: string;
   /** The host image's Dockerfile, relative to projectRoot; default container-host/Dockerfile. */
   hostDockerfile?: string;
 }
@@ -30,6 +33,7 @@ export class DropwardenStack extends Stack {
   readonly storage: Storage;
   readonly queues: Queues;
   readonly stager: StagerFunction;
+  readonly builder: BuilderFunction;
   readonly hosts: ContainerHosts;
   readonly routes: Routes;
   readonly operations: Operations;
@@ -52,6 +56,16 @@ export class DropwardenStack extends Stack {
       entry: props.stagerEntry ?? join(projectRoot, 'functions', 'stager', 'handler.ts'),
       logRetention,
     });
+    this.builder = new BuilderFunction(this, 'Builder', {
+      settings: config.stager,
+      storage: this.storage,
+      projectRoot,
+      entry: props.builderEntry ?? join(projectRoot, 'functions', 'builder', 'handler.ts'),
+      logRetention,
+      runtimeLayer: this.stager.runtimeLayer,
+      stagerRole: this.stager.role,
+    });
+    this.stager.useBuilder(this.builder);
     this.hosts = new ContainerHosts(this, 'Hosts', {
       settings: config.hosts,
       storage: this.storage,

@@ -1,23 +1,21 @@
 /**
  * The stager Lambda: functions/stager/handler.ts bundled by the local esbuild, fed by the staging
- * queue, allowed exactly the bucket and queue operations a staging task performs.
+ * queue, allowed exactly the bucket and queue operations a staging task performs, and the
+ * builder's invocation and data role (DESIGN §8).
  */
-import { existsSync } from 'node:fs';
-import { Duration, Size } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Code, LayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
 import type { ILayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Bucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { SETTING } from '../../contracts/settings.ts';
+import type { BuilderFunction } from './builder-function.ts';
 import type { StagerSettings } from './config.ts';
 import { acknowledge, arnRef } from './nag.ts';
 import type { Queues } from './queues.ts';
-import { METRICS_NAMESPACE, STAGER_SERVICE } from '../../contracts/metrics.ts';
-import { SETTING } from '../../contracts/settings.ts';
-import { POWERTOOLS } from './runtime-environment.ts';
+import { grantLogs, runtimeLayer, stagingLambda } from './staging-lambda.ts';
 import type { Storage } from './storage.ts';
 
 export interface StagerFunctionProps {
@@ -30,9 +28,6 @@ export interface StagerFunctionProps {
   entry: string;
   logRetention: RetentionDays;
 }
-
-/** Seconds the task's own deadline leaves before the Lambda timeout, to send its result. */
-const RESULT_MARGIN_SECONDS = 60;
 
 export class StagerFunction extends Construct {
   readonly function: NodejsFunction;
@@ -48,54 +43,16 @@ export class StagerFunction extends Construct {
     this.role = new Role(this, 'Role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
     this.runtimeLayer = runtimeLayer(this, settings.runtimeLayerDir);
 
-    const environment: Record<string, string> = {
-      [SETTING.appsBucket]: storage.apps.bucketName,
-      [SETTING.dropletsBucket]: storage.droplets.bucketName,
-      [SETTING.cacheBucket]: storage.cache.bucketName,
-      [SETTING.resultsQueueUrl]: queues.results.queue.queueUrl,
-      // No namespaces on Lambda: plugin programs get only the scrubbed environment until the
-      // builder function exists (DESIGN §8).
-      [SETTING.sandbox]: 'env-only',
-      [SETTING.stagingDeadlineSeconds]: String(settings.timeoutSeconds - RESULT_MARGIN_SECONDS),
-      [POWERTOOLS.serviceName]: STAGER_SERVICE,
-      [POWERTOOLS.metricsNamespace]: METRICS_NAMESPACE,
-      [POWERTOOLS.logLevel]: 'INFO',
-    };
-    if (this.runtimeLayer) {
-      // The layer is resources/build-runtimes.sh's output, unpacked at /opt.
-      environment[SETTING.runtimesDir] = '/opt';
-      environment[SETTING.npmCli] = '/opt/npm/bin/npm-cli.js';
-    }
-
-    this.function = new NodejsFunction(this, 'Function', {
-      entry: props.entry,
-      handler: 'handler',
+    this.function = stagingLambda(this, 'Function', {
+      settings,
+      storage,
       projectRoot: props.projectRoot,
-      depsLockFilePath: `${props.projectRoot}/package-lock.json`,
-      runtime: Runtime.NODEJS_22_X,
-      architecture: Architecture.X86_64,
-      memorySize: settings.memoryMb,
-      ephemeralStorageSize: Size.mebibytes(settings.ephemeralStorageMb),
-      timeout: Duration.seconds(settings.timeoutSeconds),
+      entry: props.entry,
       role: this.role,
       logGroup: this.logGroup,
-      layers: this.runtimeLayer ? [this.runtimeLayer] : [],
-      environment,
-      bundling: {
-        forceDockerBundling: false,
-        // The deployed bundle is the tested bundle: the SDK goes in too, not the runtime's copy.
-        bundleAwsSDK: true,
-        externalModules: [],
-        format: OutputFormat.ESM,
-        target: 'node22',
-        minify: true,
-        mainFields: ['module', 'main'],
-        // CommonJS dependencies inside an ESM bundle still call require() for Node built-ins.
-        banner: "import { createRequire as __dwCreateRequire } from 'node:module'; const require = __dwCreateRequire(import.meta.url);",
-      },
+      runtimeLayer: this.runtimeLayer,
+      environment: { [SETTING.resultsQueueUrl]: queues.results.queue.queueUrl },
     });
-
-    acknowledge(this.function, 'AwsSolutions-L1', 'Pinned to nodejs22.x on purpose: the project targets and is tested on Node 22 (package.json engines).');
 
     this.function.addEventSource(
       new SqsEventSource(queues.staging.queue, {
@@ -106,6 +63,14 @@ export class StagerFunction extends Construct {
     );
 
     this.grant(props, queues);
+  }
+
+  /** Hands each build to `builder`: invoke it, and assume its data role for the build's credentials. */
+  useBuilder(builder: BuilderFunction): void {
+    this.function.addEnvironment(SETTING.builderFunction, builder.function.functionName);
+    this.function.addEnvironment(SETTING.builderDataRoleArn, builder.dataRole.roleArn);
+    this.role.addToPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [builder.function.functionArn] }));
+    this.role.addToPolicy(new PolicyStatement({ actions: ['sts:AssumeRole'], resources: [builder.dataRole.roleArn] }));
   }
 
   private grant(props: StagerFunctionProps, queues: Queues): void {
@@ -126,10 +91,6 @@ export class StagerFunction extends Construct {
         actions: ['sqs:SendMessage'],
         resources: [queues.results.queue.queueArn, ...settings.replyToQueueArns],
       }),
-      new PolicyStatement({
-        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [this.logGroup.logGroupArn],
-      }),
     ];
     // Consuming the staging queue is granted by the SqsEventSource itself.
     for (const statement of statements) this.role.addToPolicy(statement);
@@ -138,19 +99,6 @@ export class StagerFunction extends Construct {
     for (const bucket of [storage.apps, storage.droplets, storage.cache]) {
       acknowledge(policy, `AwsSolutions-IAM5[Resource::${arnRef(bucket)}/*]`, 'Object keys are chosen per request (app id, content hash): the grant is one bucket wide.');
     }
-    acknowledge(policy, `AwsSolutions-IAM5[Resource::${arnRef(this.logGroup)}]`, "A log group's ARN ends in :* to cover its streams, which Lambda names at run time.");
+    grantLogs(this.role, this.logGroup);
   }
-}
-
-function runtimeLayer(scope: Construct, dir: string | undefined): ILayerVersion | undefined {
-  if (!dir) return undefined;
-  if (!existsSync(dir)) {
-    throw new Error(`context dropwarden:runtimeLayerDir points at ${dir}, which does not exist: build it with the resources/ scripts first`);
-  }
-  return new LayerVersion(scope, 'RuntimeBundles', {
-    code: Code.fromAsset(dir),
-    compatibleRuntimes: [Runtime.NODEJS_22_X],
-    compatibleArchitectures: [Architecture.X86_64],
-    description: 'Runtime bundles (Tomcat, npm) that staging plugins copy into droplets',
-  });
 }

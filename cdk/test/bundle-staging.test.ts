@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SETTING } from '../../contracts/settings.ts';
 import type { StagingResult } from '../../contracts/staging.ts';
 import { s3Client, sqsClient } from '../../lib/aws/clients.ts';
 import { StagerWorker } from '../../local/stager-worker.ts';
@@ -52,13 +53,17 @@ function functionEnvironment(): Record<string, string> {
     [logicalId(storage.cache), stack.config.buckets.cache],
     [logicalId(queues.results.queue), stack.config.queues.results],
   ]);
+  // The emulator has no Lambda or STS: without the builder's names the bundle builds in its own process.
+  const inProcess = new Set<string>([SETTING.builderFunction, SETTING.builderDataRoleArn]);
   return Object.fromEntries(
-    Object.entries(declared).map(([name, value]) => {
-      if (typeof value === 'string') return [name, value];
-      const ref = (value as { Ref?: string }).Ref;
-      if (!ref || !emulated.has(ref)) throw new Error(`${name}: no emulated value for ${JSON.stringify(value)}`);
-      return [name, emulated.get(ref)!];
-    }),
+    Object.entries(declared)
+      .filter(([name]) => !inProcess.has(name))
+      .map(([name, value]) => {
+        if (typeof value === 'string') return [name, value];
+        const ref = (value as { Ref?: string }).Ref;
+        if (!ref || !emulated.has(ref)) throw new Error(`${name}: no emulated value for ${JSON.stringify(value)}`);
+        return [name, emulated.get(ref)!];
+      }),
   );
 }
 

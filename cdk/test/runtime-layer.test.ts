@@ -29,6 +29,16 @@ describe('with dropwarden:runtimeLayerDir and replyToQueueArns', () => {
     expect(fn.Environment.Variables.DROPWARDEN_NPM_CLI).toBe('/opt/npm/bin/npm-cli.js');
   });
 
+  it('gives the builder the same layer and tells it the same', () => {
+    const stager = s.json.Resources[logicalId(s.stack.stager.function)].Properties;
+    const builder = s.json.Resources[logicalId(s.stack.builder.function)].Properties;
+    expect(builder.Layers).toEqual([{ Ref: logicalId(s.stack.stager.runtimeLayer!) }]);
+    s.template.resourceCountIs('AWS::Lambda::LayerVersion', 1);
+    const runtimes = (v: Record<string, unknown>) => ({ dir: v.DROPWARDEN_RUNTIMES_DIR, npm: v.DROPWARDEN_NPM_CLI });
+    expect(runtimes(builder.Environment.Variables)).toEqual({ dir: '/opt', npm: '/opt/npm/bin/npm-cli.js' });
+    expect(runtimes(builder.Environment.Variables)).toEqual(runtimes(stager.Environment.Variables));
+  });
+
   it('lets the function answer on the extra reply_to queues, and only send there', () => {
     const lines = permissionsOf(s.json, s.stack.stager.role).filter((l) => l.includes('sqs:SendMessage'));
     expect(lines).toEqual([...allow(['sqs:SendMessage'], [arn(s.stack.queues.results.queue), replyTo])].sort());

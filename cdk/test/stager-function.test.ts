@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { allow, arn, logicalId, objectsOf, permissionsOf, synthesize } from './synth.ts';
+import { allow, arn, bundleDir, logicalId, objectsOf, permissionsOf, synthesize } from './synth.ts';
 import type { Synthesized } from './synth.ts';
 
 let s: Synthesized;
@@ -35,7 +35,9 @@ describe('stager function', () => {
       DROPWARDEN_CACHE_BUCKET: ref(s.stack.storage.cache),
       DROPWARDEN_RESULTS_QUEUE_URL: ref(s.stack.queues.results.queue),
       DROPWARDEN_STAGING_DEADLINE_SECONDS: '840',
-      DROPWARDEN_SANDBOX: 'env-only', // no namespaces on Lambda until the builder exists (DESIGN §8)
+      DROPWARDEN_SANDBOX: 'env-only', // no namespaces on Lambda (DESIGN §8)
+      DROPWARDEN_BUILDER_FUNCTION: ref(s.stack.builder.function),
+      DROPWARDEN_BUILDER_DATA_ROLE_ARN: arn(s.stack.builder.dataRole),
       POWERTOOLS_SERVICE_NAME: 'stager',
       POWERTOOLS_METRICS_NAMESPACE: 'dropwarden',
       POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -74,6 +76,9 @@ describe('stager function', () => {
         ...allow(['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'], [objectsOf(cache), objectsOf(droplets)]),
         ...allow(['sqs:SendMessage'], [arn(results.queue)]),
         ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], [arn(s.stack.stager.logGroup)]),
+        // hand each build to the builder, with credentials from its data role
+        ...allow(['lambda:InvokeFunction'], [arn(s.stack.builder.function)]),
+        ...allow(['sts:AssumeRole'], [arn(s.stack.builder.dataRole)]),
       ].sort(),
     );
     // No managed policy (AWSLambdaBasicExecutionRole would allow every log group).
@@ -85,19 +90,16 @@ describe('stager function', () => {
 });
 
 describe('bundle', () => {
-  const bundleFile = () => {
-    const assets = JSON.parse(readFileSync(join(s.assemblyDir, `${s.stack.artifactId}.assets.json`), 'utf8')).files;
-    const code = fn.Code.S3Key as string;
-    const asset = Object.values<any>(assets).find((a) => code.startsWith(a.source.path.replace(/^asset\./, '')))!;
-    return join(s.assemblyDir, asset.source.path, 'index.mjs');
-  };
-
-  it('is one ES module built by the local esbuild, AWS SDK included, under 1.5 MB', () => {
-    const file = bundleFile();
+  it.each(['stager', 'builder'] as const)('%s: one ES module built by the local esbuild, AWS SDK included, under 1.5 MB', (name) => {
+    const file = join(bundleDir(s, s.stack[name].function), 'index.mjs');
     const size = statSync(file).size;
     expect(size).toBeLessThan(1.5 * 1024 * 1024);
     const code = readFileSync(file, 'utf8');
     expect(code).toMatch(/export\s*\{[^}]*\bhandler\b/);
     expect(code).not.toMatch(/from\s*["']@aws-sdk\//);
+  });
+
+  it('is one per function', () => {
+    expect(bundleDir(s, s.stack.builder.function)).not.toBe(bundleDir(s, s.stack.stager.function));
   });
 });

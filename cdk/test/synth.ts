@@ -51,10 +51,15 @@ export function cdkJsonContext(): Record<string, unknown> {
 
 /** Where the synthesized stager function's esbuild bundle (the code that would deploy) is. */
 export function stagerBundleDir(s: Synthesized): string {
+  return bundleDir(s, s.stack.stager.function);
+}
+
+/** Where a synthesized function's esbuild bundle is. */
+export function bundleDir(s: Synthesized, fn: IConstruct): string {
   const assets = JSON.parse(readFileSync(join(s.assemblyDir, `${s.stack.artifactId}.assets.json`), 'utf8')).files;
-  const key = s.json.Resources[logicalId(s.stack.stager.function)].Properties.Code.S3Key as string;
+  const key = s.json.Resources[logicalId(fn)].Properties.Code.S3Key as string;
   const asset = Object.values<any>(assets).find((a) => key.startsWith(a.source.path.replace(/^asset\./, '')));
-  if (!asset) throw new Error('the stager function has no file asset: was the app synthesized with bundle: true?');
+  if (!asset) throw new Error(`${fn.node.path} has no file asset: was the app synthesized with bundle: true?`);
   return join(s.assemblyDir, asset.source.path);
 }
 
