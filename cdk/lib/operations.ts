@@ -8,9 +8,11 @@ import { Alarm, AlarmStatusWidget, ComparisonOperator, Dashboard, GraphWidget, M
 import type { IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { HttpCodeElb } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { AlarmSettings } from './config.ts';
+import type { BuilderFunction } from './builder-function.ts';
 import type { ContainerHosts } from './container-hosts.ts';
 import type { Queues, QueueWithDlq } from './queues.ts';
 import type { Routes } from './routes.ts';
@@ -21,6 +23,7 @@ export interface OperationsProps {
   settings: AlarmSettings;
   queues: Queues;
   stager: StagerFunction;
+  builder: BuilderFunction;
   hosts: ContainerHosts;
   routes: Routes;
 }
@@ -47,7 +50,7 @@ export class Operations extends Construct {
 
   constructor(scope: Construct, id: string, props: OperationsProps) {
     super(scope, id);
-    const { queues, stager, hosts, routes, settings } = props;
+    const { queues, stager, builder, hosts, routes, settings } = props;
     const lb = routes.loadBalancer;
     const lbMetric = (metricName: string, statistic: string, label: string) => lb.metrics.custom(metricName, { statistic, period: PERIOD, label });
     const named: Array<[string, QueueWithDlq]> = [
@@ -87,18 +90,17 @@ export class Operations extends Construct {
       description: 'Start requests wait too long: no host has free capacity, or the agents are down.',
     });
     this.alarm('StagerErrorRate', {
-      metric: new MathExpression({
-        expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
-        usingMetrics: {
-          errors: fn.metricErrors({ statistic: 'Sum', period: PERIOD }),
-          invocations: fn.metricInvocations({ statistic: 'Sum', period: PERIOD }),
-        },
-        label: 'stager error rate (%)',
-        period: PERIOD,
-      }),
+      metric: errorRate(fn, 'stager error rate (%)'),
       threshold: settings.lambdaErrorRatePercent,
       evaluationPeriods: 2,
       description: 'The stager function itself fails (crashes, timeouts), not just the apps it stages.',
+    });
+    // The stager answers a failed builder invocation as a failed staging, so only this alarm tells.
+    this.alarm('BuilderErrorRate', {
+      metric: errorRate(builder.function, 'builder error rate (%)'),
+      threshold: settings.lambdaErrorRatePercent,
+      evaluationPeriods: 2,
+      description: 'The builder function itself fails (out of memory or time, a crash), not just the builds it runs.',
     });
     this.alarm('StagerThrottled', {
       metric: fn.metricThrottles({ statistic: 'Sum', period: PERIOD }),
@@ -288,6 +290,18 @@ export class Operations extends Construct {
     this.alarms.push(alarm);
     return alarm;
   }
+}
+
+function errorRate(fn: IFunction, label: string): MathExpression {
+  return new MathExpression({
+    expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
+    usingMetrics: {
+      errors: fn.metricErrors({ statistic: 'Sum', period: PERIOD }),
+      invocations: fn.metricInvocations({ statistic: 'Sum', period: PERIOD }),
+    },
+    label,
+    period: PERIOD,
+  });
 }
 
 function title(name: string): string {

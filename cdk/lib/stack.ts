@@ -84,6 +84,7 @@ export class DropwardenStack extends Stack {
       settings: config.alarms,
       queues: this.queues,
       stager: this.stager,
+      builder: this.builder,
       hosts: this.hosts,
       routes: this.routes,
     });

@@ -5,6 +5,7 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, StorageClass } from 'aws-cdk-lib/aws-s3';
 import type { LifecycleRule } from 'aws-cdk-lib/aws-s3';
 import { DEFAULT_CLAIMS_PREFIX, DEFAULT_LIVE_LOG_PREFIX } from '../../contracts/bucket-keys.ts';
+import { DEFAULT_BUILDS_PREFIX } from '../../contracts/builder.ts';
 import { Construct } from 'constructs';
 import type { RetentionSettings } from './config.ts';
 
@@ -51,6 +52,8 @@ export class Storage extends Construct {
       // most), or a late duplicate would be staged and answered again.
       { id: 'expire-request-claims', prefix: DEFAULT_CLAIMS_PREFIX, expiration: Duration.days(15) },
       { id: 'expire-live-logs', prefix: DEFAULT_LIVE_LOG_PREFIX, expiration: Duration.days(7) },
+      // A build's upload is needed only until the stager has checked it (minutes).
+      { id: 'expire-builds', prefix: DEFAULT_BUILDS_PREFIX, expiration: Duration.days(1) },
     ]);
     this.cache = this.bucket('Cache', 'cache/', [{ id: 'expire-cache-entries', expiration: Duration.days(retention.cacheDays) }]);
   }

@@ -10,9 +10,10 @@ beforeAll(() => {
 });
 
 describe('alarms', () => {
-  it('are these ten, each with a description that says what to do', () => {
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
+  it('are these eleven, each with a description that says what to do', () => {
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
     expect([...alarms.keys()].sort()).toEqual([
+      'BuilderErrorRate',
       'EventsDlqNotEmpty',
       'LoadBalancer5xx',
       'NoHealthyHost',
@@ -54,15 +55,22 @@ describe('alarms', () => {
     });
   });
 
-  it('stager error rate (errors / invocations, in percent) and throttles', () => {
-    const fnRef = { Ref: logicalId(s.stack.stager.function) };
-    const rate = alarms.get('StagerErrorRate')!;
+  it.each([
+    ['StagerErrorRate', 'stager'],
+    ['BuilderErrorRate', 'builder'],
+  ] as const)('%s: errors / invocations of the %s function, in percent', (id, name) => {
+    const fnRef = { Ref: logicalId(s.stack[name].function) };
+    const rate = alarms.get(id)!;
+    expect(rate.EvaluationPeriods).toBe(2);
     expect(rate.Threshold).toBe(5);
     const expression = rate.Metrics.find((m: any) => m.Expression);
     expect(expression.Expression).toBe('IF(invocations > 0, 100 * errors / invocations, 0)');
     const inputs = Object.fromEntries(rate.Metrics.filter((m: any) => m.MetricStat).map((m: any) => [m.Id, m.MetricStat]));
     expect(inputs.errors).toMatchObject({ Metric: { Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: fnRef }] }, Stat: 'Sum' });
     expect(inputs.invocations).toMatchObject({ Metric: { MetricName: 'Invocations', Dimensions: [{ Name: 'FunctionName', Value: fnRef }] }, Stat: 'Sum' });
+  });
+
+  it('stager throttles', () => {
     expect(alarms.get('StagerThrottled')).toMatchObject({
       Namespace: 'AWS/Lambda',
       MetricName: 'Throttles',

@@ -53,7 +53,7 @@ describe('buckets', () => {
     }
   });
 
-  it('lifecycle: apps 30 d, droplets to IA at 30 d and gone at 365 d (request claims 15 d, live logs 7 d), cache 14 d, multipart uploads aborted after 1 d', () => {
+  it('lifecycle: apps 30 d, droplets to IA at 30 d and gone at 365 d (request claims 15 d, live logs 7 d, build uploads 1 d), cache 14 d, multipart uploads aborted after 1 d', () => {
     const rules = (name: 'apps' | 'droplets' | 'cache' | 'accessLogs') => s.json.Resources[logicalId(s.stack.storage[name])].Properties.LifecycleConfiguration.Rules;
     const abort = { Id: 'abort-incomplete-uploads', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' };
     expect(rules('apps')).toEqual([{ Id: 'expire-app-uploads', ExpirationInDays: 30, Status: 'Enabled' }, abort]);
@@ -66,6 +66,7 @@ describe('buckets', () => {
       },
       { Id: 'expire-request-claims', Prefix: '.requests/', ExpirationInDays: 15, Status: 'Enabled' },
       { Id: 'expire-live-logs', Prefix: '.logs/', ExpirationInDays: 7, Status: 'Enabled' },
+      { Id: 'expire-builds', Prefix: '.builds/', ExpirationInDays: 1, Status: 'Enabled' },
       abort,
     ]);
     expect(rules('cache')).toEqual([{ Id: 'expire-cache-entries', ExpirationInDays: 14, Status: 'Enabled' }, abort]);
