@@ -65,7 +65,7 @@ export class DropwardenStack extends Stack {
       runtimeLayer: this.stager.runtimeLayer,
       stagerRole: this.stager.role,
     });
-    this.stager.useBuilder(this.builder);
+    this.stager.useBuilder(this.builder, this.storage.droplets);
     this.hosts = new ContainerHosts(this, 'Hosts', {
       settings: config.hosts,
       storage: this.storage,

@@ -10,6 +10,7 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Bucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { DEFAULT_BUILDS_PREFIX } from '../../contracts/builder.ts';
 import { SETTING } from '../../contracts/settings.ts';
 import type { BuilderFunction } from './builder-function.ts';
 import type { StagerSettings } from './config.ts';
@@ -66,11 +67,18 @@ export class StagerFunction extends Construct {
   }
 
   /** Hands each build to `builder`: invoke it, and assume its data role for the build's credentials. */
-  useBuilder(builder: BuilderFunction): void {
+  useBuilder(builder: BuilderFunction, droplets: Bucket): void {
     this.function.addEnvironment(SETTING.builderFunction, builder.function.functionName);
     this.function.addEnvironment(SETTING.builderDataRoleArn, builder.dataRole.roleArn);
     this.role.addToPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [builder.function.functionArn] }));
     this.role.addToPolicy(new PolicyStatement({ actions: ['sts:AssumeRole'], resources: [builder.dataRole.roleArn] }));
+    // A build's droplet goes once the stager has checked and published it.
+    this.role.addToPolicy(new PolicyStatement({ actions: ['s3:DeleteObject'], resources: [droplets.arnForObjects(`${DEFAULT_BUILDS_PREFIX}*`)] }));
+    acknowledge(
+      this.role.node.findChild('DefaultPolicy'),
+      `AwsSolutions-IAM5[Resource::${arnRef(droplets)}/${DEFAULT_BUILDS_PREFIX}*]`,
+      "Each build's key is named by its request (a hash): only the builds prefix may be deleted.",
+    );
   }
 
   private grant(props: StagerFunctionProps, queues: Queues): void {

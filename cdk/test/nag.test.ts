@@ -69,6 +69,7 @@ describe('cdk-nag (AWS Solutions)', () => {
         'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',
         'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',
         'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/*]',
+        'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>/.builds/*]',
         'Stager/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<ref>]',
         'Storage/AccessLogs AwsSolutions-S1',
       ].sort(),

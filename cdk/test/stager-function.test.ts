@@ -79,6 +79,8 @@ describe('stager function', () => {
         // hand each build to the builder, with credentials from its data role
         ...allow(['lambda:InvokeFunction'], [arn(s.stack.builder.function)]),
         ...allow(['sts:AssumeRole'], [arn(s.stack.builder.dataRole)]),
+        // and remove the build's droplet once checked and published
+        ...allow(['s3:DeleteObject'], [{ 'Fn::Join': ['', [arn(droplets), '/.builds/*']] }]),
       ].sort(),
     );
     // No managed policy (AWSLambdaBasicExecutionRole would allow every log group).

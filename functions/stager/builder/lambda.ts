@@ -10,7 +10,7 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { type BuildJob, BuildReport } from '../../../contracts/builder.ts';
 import { FAILURE_PREFIX } from '../../../contracts/staging.ts';
 import type { StagerConfig } from '../config.ts';
-import { RetryableError, classify, failureText } from '../errors.ts';
+import { RetryableError, TerminalError, asRetryable, failureText } from '../errors.ts';
 import type { TaskOutcome } from '../task.ts';
 import type { Builder, BuildInput } from './builder.ts';
 import { buildScope, sessionPolicy } from './scope.ts';
@@ -26,8 +26,18 @@ export interface LambdaBuilderOptions {
 
 /** STS's shortest session; the builder's own deadline ends the build well before. */
 const SESSION_SECONDS = 900;
+/**
+ * The builder function has the stager's timeout, and the stager still has to check and publish
+ * the droplet after the build: the build gets the deadline less this (at least half of it).
+ */
+const PUBLISH_RESERVE_SECONDS = 60;
 /** IAM's limit on a packed inline session policy. */
 const MAX_POLICY_CHARS = 2048;
+
+/** Throttling and 5xx are retried through the queue; anything else (a role the stack forgot) is the stager's own fault. */
+function unreachable(what: string, err: unknown): Error {
+  return asRetryable(err) ?? new TerminalError({ phase: 'internal', reason: `${what}: ${(err as Error).message}` });
+}
 
 export function lambdaBuilder(opts: LambdaBuilderOptions): Builder {
   const region = opts.config.stack.region;
@@ -54,9 +64,10 @@ export function lambdaBuilder(opts: LambdaBuilderOptions): Builder {
         if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) throw new Error('AssumeRole returned no credentials');
         credentials = { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration?.toISOString() };
       } catch (err) {
-        throw classify(err, { phase: 'stage' });
+        throw unreachable('assuming the builder-data role', err);
       }
-      const job: BuildJob = { request_id: requestId, request, deadline_seconds: input.deadlineSeconds, droplet_key: input.buildKey, credentials };
+      const deadline = Math.max(input.deadlineSeconds / 2, input.deadlineSeconds - PUBLISH_RESERVE_SECONDS);
+      const job: BuildJob = { request_id: requestId, request, deadline_seconds: deadline, droplet_key: input.buildKey, credentials };
       let payload: string;
       try {
         const out = await lambda.send(new InvokeCommand({ FunctionName: opts.functionName, InvocationType: 'RequestResponse', Payload: JSON.stringify(job) }));
@@ -67,7 +78,7 @@ export function lambdaBuilder(opts: LambdaBuilderOptions): Builder {
           return { result: { ...base, task_log: '', error: FAILURE_PREFIX + failureText(failure), timings_ms: {} }, failure };
         }
       } catch (err) {
-        throw classify(err, { phase: 'stage' });
+        throw unreachable('invoking the builder function', err);
       }
       const report = BuildReport.parse(JSON.parse(payload));
       if (report.outcome === 'retry') throw new RetryableError(`the build: ${report.message}`);
