@@ -1,8 +1,8 @@
 /**
  * The embedded AWS: fauxqs (an S3+SQS emulator speaking the real wire APIs) with S3 objects
- * on disk, plus the one S3 feature dropwarden relies on that fauxqs lacks: conditional writes
+ * on disk, plus the S3 features dropwarden relies on that fauxqs lacks: conditional writes
  * (`If-None-Match: *` / `If-Match: <etag>` on PutObject, 412 PreconditionFailed otherwise),
- * which real S3 has supported since 2024.
+ * which real S3 has supported since 2024, and CopyObject's `x-amz-copy-source-if-match`.
  *
  * fauxqs's `startFauxqs` hides its Fastify app, so this assembles the same parts from the
  * package's own modules (pinned to an exact fauxqs version in package.json) and adds a hook.
@@ -190,6 +190,24 @@ export async function startEmulator(opts: EmulatorOptions): Promise<RunningEmula
       return reply;
     });
   }
+
+  // CopyObject's `x-amz-copy-source-if-match` (fauxqs copies unconditionally): 412 when the
+  // source's ETag is another, as on S3.
+  app.addHook('preHandler', (request: any, reply: any, done: () => void) => {
+    const source = request.headers['x-amz-copy-source'];
+    const ifMatch = request.headers['x-amz-copy-source-if-match'];
+    if (request.method !== 'PUT' || typeof source !== 'string' || typeof ifMatch !== 'string') return done();
+    const path = decodeURIComponent(source.replace(/^\//, '').split('?')[0]);
+    const slash = path.indexOf('/');
+    let current: { etag: string } | undefined;
+    try {
+      current = s3Store.headObject(path.slice(0, slash), path.slice(slash + 1));
+    } catch {
+      current = undefined;
+    }
+    if (current && current.etag === ifMatch) return done();
+    reply.code(412).header('content-type', 'application/xml').send(PRECONDITION_FAILED.replace('%s', 'x-amz-copy-source-If-Match'));
+  });
 
   // Keys with a conditional PutObject in flight: a second one racing it loses, as on S3.
   const inFlight = new Set<string>();

@@ -9,11 +9,12 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { type Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DropletRef } from '../../contracts/staging.ts';
-import { s3Uri } from '../../lib/aws/uri.ts';
+import { isObjectNotFound, isPreconditionFailed } from '../../lib/aws/errors.ts';
+import { parseObjectUri, s3Uri } from '../../lib/aws/uri.ts';
 import type { StagerConfig } from './config.ts';
 import { PhaseError, classify } from './errors.ts';
 import type { PackedDroplet } from './phases/pack.ts';
@@ -35,52 +36,103 @@ export interface PublishInput {
   onProgress?: (bytes: number, total: number) => void;
 }
 
-/** Reads the build's droplet into a local file, hashing it as it arrives. */
-async function fetchBuilt(input: PublishInput, path: string): Promise<PackedDroplet> {
+const MAX_COPY_BYTES = 5 * 1024 ** 3;
+
+/** The build key's object: its bytes hashed as they stream (into `file` when given), and its ETag. */
+async function readBuilt(input: PublishInput, file?: string): Promise<PackedDroplet & { etag: string }> {
   const shown = s3Uri(input.config.stack.buckets.droplets, input.buildKey);
   const sha256 = createHash('sha256');
   const sha1 = createHash('sha1');
   let size = 0;
+  let etag = '';
   try {
     const got = await input.s3.send(new GetObjectCommand({ Bucket: input.config.stack.buckets.droplets, Key: input.buildKey }), { abortSignal: input.signal });
+    etag = got.ETag ?? '';
     const hashing = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         sha256.update(chunk);
         sha1.update(chunk);
         size += chunk.length;
-        cb(null, chunk);
+        cb(null, file ? chunk : undefined);
       },
     });
-    await pipeline(got.Body as Readable, hashing, createWriteStream(path), { signal: input.signal });
+    const sink = file ? createWriteStream(file) : new Writable({ write: (_c, _e, cb) => cb() });
+    await pipeline(got.Body as Readable, hashing, sink, { signal: input.signal });
   } catch (err) {
     throw classify(err, { phase: 'upload', object: shown, signal: input.signal });
   }
-  return { path, size, sha256: sha256.digest('hex'), sha1: sha1.digest('hex'), entries: 0 };
+  return { path: file ?? '', size, sha256: sha256.digest('hex'), sha1: sha1.digest('hex'), entries: 0, etag };
+}
+
+function check(got: PackedDroplet, built: DropletRef): void {
+  if (got.size !== built.size || got.sha256 !== built.sha256 || got.sha1 !== built.sha1) {
+    throw new PhaseError(
+      'upload',
+      `the droplet the build left (${got.size} bytes, sha256 ${got.sha256}) is not the one it reported (${built.size} bytes, sha256 ${built.sha256}): not published`,
+    );
+  }
+}
+
+/**
+ * An S3 destination gets a server-side copy of exactly the object that was hashed (its ETag
+ * must still match: the build's credentials could write the build key again meanwhile).
+ */
+async function copyChecked(input: PublishInput, got: PackedDroplet & { etag: string }, to: { bucket: string; key: string }): Promise<boolean> {
+  const shown = s3Uri(to.bucket, to.key);
+  try {
+    if (input.contentAddressed) {
+      const head = await input.s3.send(new HeadObjectCommand({ Bucket: to.bucket, Key: to.key })).catch((err) => {
+        if (isObjectNotFound(err)) return undefined;
+        throw err;
+      });
+      if (head?.ContentLength === got.size) return true;
+    }
+    const from = input.config.stack.buckets.droplets;
+    await input.s3.send(
+      new CopyObjectCommand({
+        Bucket: to.bucket,
+        Key: to.key,
+        CopySource: `${from}/${encodeURIComponent(input.buildKey).replace(/%2F/g, '/')}`,
+        CopySourceIfMatch: got.etag,
+        MetadataDirective: 'REPLACE',
+        ContentType: 'application/gzip',
+        Metadata: { sha256: got.sha256, sha1: got.sha1 },
+      }),
+      { abortSignal: input.signal },
+    );
+    return false;
+  } catch (err) {
+    if (isPreconditionFailed(err)) throw new PhaseError('upload', `the build's droplet changed while it was being checked: not published`);
+    throw classify(err, { phase: 'upload', object: shown, signal: input.signal });
+  }
 }
 
 export async function publish(input: PublishInput): Promise<{ droplet: DropletRef; skipped: boolean }> {
   const path = join(input.scratchDir, `publish-${createHash('sha256').update(input.buildKey).digest('hex').slice(0, 16)}.tgz`);
+  const location = parseObjectUri(input.uri);
+  const copy = location.kind === 's3' && input.built.size <= MAX_COPY_BYTES;
   try {
-    const got = await fetchBuilt(input, path);
-    const { built } = input;
-    if (got.size !== built.size || got.sha256 !== built.sha256 || got.sha1 !== built.sha1) {
-      throw new PhaseError(
-        'upload',
-        `the droplet the build left (${got.size} bytes, sha256 ${got.sha256}) is not the one it reported (${built.size} bytes, sha256 ${built.sha256}): not published`,
-      );
-    }
-    const sent = await upload({
-      droplet: got,
-      uri: input.uri,
-      s3: input.s3,
-      urls: input.config.urls,
-      partSizeBytes: input.config.partSizeBytes,
-      concurrency: input.config.uploadConcurrency,
-      contentAddressed: input.contentAddressed,
-      signal: input.signal,
-      onProgress: input.onProgress,
-    });
-    return { droplet: { uri: input.uri, sha256: got.sha256, sha1: got.sha1, size: got.size }, skipped: sent.skipped };
+    // An https upload_uri (or a droplet too big for one copy) needs the bytes: they go through a
+    // local file, so what is uploaded is what was hashed.
+    const got = await readBuilt(input, copy ? undefined : path);
+    check(got, input.built);
+    const skipped =
+      copy && location.kind === 's3'
+        ? await copyChecked(input, got, location)
+        : (
+            await upload({
+              droplet: got,
+              uri: input.uri,
+              s3: input.s3,
+              urls: input.config.urls,
+              partSizeBytes: input.config.partSizeBytes,
+              concurrency: input.config.uploadConcurrency,
+              contentAddressed: input.contentAddressed,
+              signal: input.signal,
+              onProgress: input.onProgress,
+            })
+          ).skipped;
+    return { droplet: { uri: input.uri, sha256: got.sha256, sha1: got.sha1, size: got.size }, skipped };
   } finally {
     await rm(path, { force: true });
     // The build's copy is not needed once checked (published or refused); the stack expires any left.

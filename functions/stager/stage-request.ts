@@ -1,19 +1,20 @@
 /**
- * One request staged the way DESIGN §8 splits it: the builder runs the untrusted build and
- * leaves its droplet at the request's build key; the stager checks it and publishes it where
- * the request asked (publish.ts), under the same deadline.
+ * One request staged the way DESIGN §8 splits it. With a builder (the builder function on AWS),
+ * the builder runs the untrusted build and leaves its droplet at the request's build key, and
+ * the stager checks it and publishes it where the request asked (publish.ts), under the same
+ * deadline. Without one, the task runs in this process (its programs in the sandbox) and
+ * uploads its own droplet where the request asked: bytes this process packed need no check.
  */
 import { buildDropletKey, DEFAULT_BUILDS_PREFIX } from '../../contracts/builder.ts';
 import { FAILURE_PREFIX, PHASES, type StagingRequest } from '../../contracts/staging.ts';
 import type { Builder } from './builder/builder.ts';
-import { inProcessBuilder } from './builder/in-process.ts';
 import { StagingTimeoutError, failureOf, failureText } from './errors.ts';
 import { publish } from './publish.ts';
-import { type TaskDeps, type TaskOutcome, defaultDropletUri } from './task.ts';
+import { type TaskDeps, type TaskOutcome, defaultDropletUri, runStagingTask } from './task.ts';
 
 export async function stageRequest(request: StagingRequest, requestId: string, deps: Omit<TaskDeps, 'buildKey'> & { builder?: Builder }): Promise<TaskOutcome> {
-  const { config, log } = deps;
-  const builder = deps.builder ?? inProcessBuilder(config, deps.s3);
+  const { config, log, builder } = deps;
+  if (!builder) return runStagingTask(request, requestId, deps);
   const started = Date.now();
   const buildKey = buildDropletKey(DEFAULT_BUILDS_PREFIX, requestId);
   const built = await builder.build({
@@ -22,8 +23,6 @@ export async function stageRequest(request: StagingRequest, requestId: string, d
     buildKey,
     deadlineSeconds: config.deadlineSeconds,
     log,
-    progress: deps.progress,
-    deferCleanup: deps.deferCleanup,
   });
   const reported = built.result.droplet;
   if (!reported || built.result.error) return timed(built);

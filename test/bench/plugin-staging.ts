@@ -7,6 +7,13 @@
  * Prints, per fixture, the median wall time of the task and of its stage phase over `--runs`
  * stagings (after one warm-up), and the droplet's size. The java_web bundles are built first
  * when missing (resources/tomcat/build-bundle.sh).
+ *
+ * Each run stages the fixture twice, in turn, so both see the same load:
+ * - as the stager does on AWS since the builder split (DESIGN §8): the builder function's own
+ *   code (`runBuild`, here in this process instead of a second Lambda, so the invoke is not in
+ *   the figure) uploads to the build key, then the stager checks the droplet and publishes it;
+ * - as the task did before the split, and still does locally (`runStagingTask`, uploading where
+ *   the request asks): the baseline.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -15,6 +22,9 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { StagingProperties } from '../../contracts/staging.ts';
 import { stagerConfigFromEnv } from '../../functions/stager/config.ts';
+import { runBuild } from '../../functions/builder/build.ts';
+import type { Builder } from '../../functions/stager/builder/builder.ts';
+import { stageRequest } from '../../functions/stager/stage-request.ts';
 import { runStagingTask } from '../../functions/stager/task.ts';
 import { TaskLog } from '../../functions/stager/task-log.ts';
 import { s3Client } from '../../lib/aws/clients.ts';
@@ -52,28 +62,48 @@ const work = mkdtempSync(join(tmpdir(), 'dw-bench-plugins-'));
 try {
   const config = stagerConfigFromEnv({ ...process.env, ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: work });
   const s3 = s3Client(stack.config);
-  console.log(`| plugin | fixture | task p50 | stage phase p50 | droplet |`);
-  console.log(`|---|---|---|---|---|`);
+  // The builder function's code, called directly: what Lambda would run, minus the invoke and STS.
+  const builder: Builder = {
+    async build(input) {
+      const job = {
+        request_id: input.requestId,
+        request: input.request,
+        deadline_seconds: input.deadlineSeconds,
+        droplet_key: input.buildKey,
+        credentials: { accessKeyId: 'x', secretAccessKey: 'x', sessionToken: 'x' },
+      };
+      const report = await runBuild(job, { config, s3, log: input.log });
+      if (report.outcome === 'retry') throw new Error(report.message);
+      return report.outcome === 'failed' ? { result: report.result, failure: report.failure } : { result: report.result };
+    },
+  };
+  console.log(`| plugin | fixture | builder path p50 (build + check + publish) | task alone p50 (before the split; local) | ratio | stage phase p50 | droplet |`);
+  console.log(`|---|---|---|---|---|---|---|`);
   for (const f of fixtures) {
     const uri = await putApp(stack.config, await zipTree(treeOf(f.dir)));
-    const totals: number[] = [];
+    const split: number[] = [];
+    const alone: number[] = [];
     const stages: number[] = [];
     let size = 0;
     for (let i = 0; i <= runs; i++) {
-      const started = performance.now();
-      const { result } = await runStagingTask({ app_id: `bench-${i}`, download_uri: uri, properties: f.properties ?? {} }, `bench-${f.plugin}-${i}`, {
-        config,
-        s3,
-        log: new TaskLog(),
-      });
+      const request = { app_id: `bench-${i}`, download_uri: uri, properties: f.properties ?? {} };
+      let started = performance.now();
+      const { result } = await stageRequest(request, `bench-${f.plugin}-${i}`, { config, s3, log: new TaskLog(), builder });
       if (result.error) throw new Error(`${f.plugin}: ${result.error}`);
+      const splitMs = performance.now() - started;
+      started = performance.now();
+      const before = await runStagingTask({ ...request, app_id: `bench-alone-${i}` }, `bench-alone-${f.plugin}-${i}`, { config, s3, log: new TaskLog() });
+      if (before.result.error) throw new Error(`${f.plugin}: ${before.result.error}`);
       if (i === 0) continue; // warm-up
-      totals.push(performance.now() - started);
+      split.push(splitMs);
+      alone.push(performance.now() - started);
       stages.push(result.timings_ms.stage ?? 0);
       size = result.droplet!.size;
     }
     const name = relative(join(apps, '..', '..'), f.dir);
-    console.log(`| ${f.plugin} | ${name} | ${median(totals).toFixed(0)} ms | ${median(stages).toFixed(0)} ms | ${(size / 1024).toFixed(0)} KiB |`);
+    console.log(
+      `| ${f.plugin} | ${name} | ${median(split).toFixed(0)} ms | ${median(alone).toFixed(0)} ms | ${(median(split) / median(alone)).toFixed(2)}× | ${median(stages).toFixed(0)} ms | ${(size / 1024).toFixed(0)} KiB |`,
+    );
   }
 } finally {
   await stack.stop();

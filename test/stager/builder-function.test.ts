@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type BuildJob, BuildReport, buildDropletKey, DEFAULT_BUILDS_PREFIX } from '../../contracts/builder.ts';
 import { liveLogKey } from '../../contracts/bucket-keys.ts';
@@ -37,10 +37,10 @@ afterAll(async () => {
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const config = () => stagerConfigFromEnv({ ...stackConfigToEnv(stack.config), DROPWARDEN_WORK_DIR: join(work, 'stager') });
 /** The stager's check and publish of what a build left at `buildKey`, to `finalKey` in the droplets bucket. */
-const publishTo = (buildKey: string, built: { uri: string; size: number; sha256: string; sha1: string }, finalKey: string) =>
+const publishTo = (buildKey: string, built: { uri: string; size: number; sha256: string; sha1: string }, finalKey: string, s3 = s3Client(stack.config)) =>
   publish({
     config: config(),
-    s3: s3Client(stack.config),
+    s3,
     buildKey,
     built,
     uri: `s3://${stack.config.buckets.droplets}/${finalKey}`,
@@ -109,4 +109,29 @@ it('a build key holding other bytes than the build reported is refused, and noth
   );
   await expect(s3.send(new HeadObjectCommand({ Bucket: stack.config.buckets.droplets, Key: finalKey }))).rejects.toMatchObject({ name: 'NotFound' });
   await expect(objectBytes(buildKey)).rejects.toMatchObject({ name: 'NoSuchKey' });
+});
+
+it('a build key written again between the check and the copy is refused: what is published is what was hashed', async () => {
+  const buildKey = buildDropletKey(DEFAULT_BUILDS_PREFIX, 'build-e2e-3');
+  const s3 = s3Client(stack.config);
+  const honest = Buffer.from('the droplet as it was checked');
+  await s3.send(new PutObjectCommand({ Bucket: stack.config.buckets.droplets, Key: buildKey, Body: honest }));
+  // The build's credentials stay valid for a while: it puts other bytes there once the stager has read them.
+  const racing = new Proxy(s3, {
+    get(target, prop) {
+      if (prop !== 'send') return Reflect.get(target, prop);
+      return async (command: any, options?: any) => {
+        if (command instanceof CopyObjectCommand) {
+          await target.send(new PutObjectCommand({ Bucket: stack.config.buckets.droplets, Key: buildKey, Body: 'rewritten by the build' }));
+        }
+        return target.send(command, options);
+      };
+    },
+  });
+  const built = { uri: 'x', size: honest.length, sha256: sha256(honest), sha1: createHash('sha1').update(honest).digest('hex') };
+  const finalKey = `raced/${built.sha256}.tgz`;
+  const err = await publishTo(buildKey, built, finalKey, racing).catch((e) => e);
+  expect(err).toBeInstanceOf(PhaseError);
+  expect(err.message).toBe("Failed uploading droplet: the build's droplet changed while it was being checked: not published");
+  await expect(s3.send(new HeadObjectCommand({ Bucket: stack.config.buckets.droplets, Key: finalKey }))).rejects.toMatchObject({ name: 'NotFound' });
 });

@@ -5,9 +5,8 @@
  * is thrown as a RetryableError.
  */
 import type { StagingRequest } from '../../../contracts/staging.ts';
-import type { TaskOutcome, TaskProgress } from '../task.ts';
+import type { TaskOutcome } from '../task.ts';
 import type { TaskLog } from '../task-log.ts';
-import type { Phase } from '../../../contracts/staging.ts';
 
 export interface BuildInput {
   request: StagingRequest;
@@ -16,10 +15,8 @@ export interface BuildInput {
   buildKey: string;
   /** Seconds the build may take. */
   deadlineSeconds: number;
+  /** The builder's lines join it (as it writes them, or when it answers). */
   log: TaskLog;
-  progress?: TaskProgress;
-  onPhaseTimed?: (phase: Phase, ms: number) => void;
-  deferCleanup?: (cleanup: () => Promise<void>) => void;
 }
 
 export interface Builder {
