@@ -21,7 +21,7 @@ export const SETTING = {
   npmCli: 'DROPWARDEN_NPM_CLI',
   /**
    * How plugin programs run (DESIGN §8): `namespaces` (the default: the local sandbox) or
-   * `env-only` (only the scrubbed environment; the Lambda stager until the builder exists).
+   * `env-only` (only the scrubbed environment: on Lambda, in the builder function).
    */
   sandbox: 'DROPWARDEN_SANDBOX',
   /**

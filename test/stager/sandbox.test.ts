@@ -101,7 +101,7 @@ it('the deadline kills the whole sandbox, setsid children included', async () =>
   expect(execSync("pgrep -f '^sleep 301$' || true").toString().trim()).toBe('');
 });
 
-it('env-only (the Lambda stager until the builder exists): the program still gets only the variables named', async () => {
+it('env-only (on Lambda, in the builder function): the program still gets only the variables named', async () => {
   const dir = buildDir();
   process.env.AWS_SECRET_ACCESS_KEY = 'sbx-test-secret';
   try {
