@@ -6,7 +6,7 @@
  * uploads its own droplet where the request asked: bytes this process packed need no check.
  */
 import { buildDropletKey, DEFAULT_BUILDS_PREFIX } from '../../contracts/builder.ts';
-import { FAILURE_PREFIX, PHASES, type StagingRequest } from '../../contracts/staging.ts';
+import { FAILURE_PREFIX, PHASES, type StagingRequest, type StagingResult } from '../../contracts/staging.ts';
 import type { Builder } from './builder/builder.ts';
 import { StagingTimeoutError, failureOf, failureText } from './errors.ts';
 import { publish } from './publish.ts';
@@ -17,13 +17,15 @@ export async function stageRequest(request: StagingRequest, requestId: string, d
   if (!builder) return runStagingTask(request, requestId, deps);
   const started = Date.now();
   const buildKey = buildDropletKey(DEFAULT_BUILDS_PREFIX, requestId);
-  const built = await builder.build({
-    request,
-    requestId,
-    buildKey,
-    deadlineSeconds: config.deadlineSeconds,
-    log,
-  });
+  const base = { request_id: requestId, app_id: request.app_id, task_id: buildKey.split('/')[1], timings_ms: {} };
+  let built: TaskOutcome;
+  try {
+    built = await builder.build({ request, requestId, buildKey, deadlineSeconds: config.deadlineSeconds, log });
+  } catch (err) {
+    // A builder that could not be reached, or answered nonsense, still gets this request its
+    // one result; only a transient failure is thrown on (failureOf), to be retried.
+    return answered(base, err);
+  }
   const reported = built.result.droplet;
   if (!reported || built.result.error) return timed(built);
 
@@ -54,14 +56,18 @@ export async function stageRequest(request: StagingRequest, requestId: string, d
       },
     });
   } catch (err) {
-    // A retryable failure is thrown on (failureOf); any other is answered.
+    const { droplet: _unpublished, staging_info: _info, ...rest } = built.result;
+    return answered(rest, err);
+  } finally {
+    clearTimeout(timer);
+  }
+
+  /** The failure result for `err` (a retryable one is thrown on by failureOf). */
+  function answered(result: Pick<StagingResult, 'request_id' | 'app_id' | 'task_id' | 'timings_ms'>, err: unknown): TaskOutcome {
     const failure = failureOf(err);
     const message = failureText(failure);
     log.info(message);
-    const { droplet: _unpublished, staging_info: _info, ...rest } = built.result;
-    return timed({ result: { ...rest, task_log: log.toString(), error: FAILURE_PREFIX + message }, failure });
-  } finally {
-    clearTimeout(timer);
+    return timed({ result: { ...result, task_log: log.toString(), error: FAILURE_PREFIX + message }, failure });
   }
 
   /** Each phase's time, once, in order: the build's (here or in the builder function), its upload and the publish as one. */

@@ -14,7 +14,9 @@ import { lambdaBuilder } from '../../functions/stager/builder/lambda.ts';
 import { buildScope, sessionPolicy } from '../../functions/stager/builder/scope.ts';
 import { stagerConfigFromEnv } from '../../functions/stager/config.ts';
 import { RetryableError } from '../../functions/stager/errors.ts';
+import { stageRequest } from '../../functions/stager/stage-request.ts';
 import { TaskLog } from '../../functions/stager/task-log.ts';
+import { S3Client } from '@aws-sdk/client-s3';
 
 const config = stagerConfigFromEnv({
   AWS_REGION: 'eu-west-1',
@@ -129,18 +131,6 @@ describe('invoking the builder function', () => {
     expect(outcome.result.error).toMatch(/^Staging task failed:\n Internal stager error: the builder function failed/);
   });
 
-  it('a stager not allowed to invoke the builder: an internal failure naming the call', async () => {
-    lambda
-      .on(InvokeCommand)
-      .rejects(
-        Object.assign(new Error('User is not authorized to perform: lambda:InvokeFunction'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 403 } }),
-      );
-    const err = await builder()
-      .build(input())
-      .catch((e) => e);
-    expect(err.failure).toEqual({ phase: 'internal', reason: 'invoking the builder function: User is not authorized to perform: lambda:InvokeFunction' });
-  });
-
   it('throttled by STS or Lambda: retryable', async () => {
     sts.on(AssumeRoleCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } }));
     await expect(builder().build(input())).rejects.toBeInstanceOf(RetryableError);
@@ -152,5 +142,38 @@ describe('invoking the builder function', () => {
     const outcome = await builder().build({ ...input(), request: long });
     expect(outcome.failure).toEqual({ phase: 'request', reason: expect.stringMatching(/too long for a build's credentials/) });
     expect(sts.commandCalls(AssumeRoleCommand)).toHaveLength(0);
+  });
+});
+
+describe('a builder that cannot be used still gets the request its one answer', () => {
+  const staged = () => stageRequest(request, requestId, { config, s3: new S3Client({ region: 'eu-west-1' }), log: new TaskLog(), builder: builder() });
+
+  it('not allowed to invoke it: an internal failure naming the call, answered, not retried into the DLQ', async () => {
+    lambda
+      .on(InvokeCommand)
+      .rejects(
+        Object.assign(new Error('User is not authorized to perform: lambda:InvokeFunction'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 403 } }),
+      );
+    const { result, failure } = await staged();
+    expect(failure).toEqual({ phase: 'internal', reason: 'invoking the builder function: User is not authorized to perform: lambda:InvokeFunction' });
+    expect(result).toMatchObject({
+      request_id: requestId,
+      app_id: 'hello',
+      error: 'Staging task failed:\n Internal stager error: invoking the builder function: User is not authorized to perform: lambda:InvokeFunction',
+    });
+    expect(result.droplet).toBeUndefined();
+  });
+
+  it('an answer that is not a BuildReport: an internal failure saying what was wrong', async () => {
+    lambda.on(InvokeCommand).resolves(payload({ outcome: 'built' }));
+    const { failure } = await staged();
+    expect(failure).toEqual({ phase: 'internal', reason: expect.stringMatching(/^the builder function's answer is not a BuildReport: result: /) });
+    lambda.on(InvokeCommand).resolves({ ...payload(null), Payload: new TextEncoder().encode('not json') as any });
+    expect((await staged()).failure).toEqual({ phase: 'internal', reason: expect.stringMatching(/^the builder function answered something that is not JSON/) });
+  });
+
+  it('throttled: thrown on, so the message is retried', async () => {
+    lambda.on(InvokeCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException', $metadata: { httpStatusCode: 429 } }));
+    await expect(staged()).rejects.toBeInstanceOf(RetryableError);
   });
 });

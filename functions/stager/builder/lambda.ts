@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { type BuildJob, BuildReport } from '../../../contracts/builder.ts';
-import { FAILURE_PREFIX } from '../../../contracts/staging.ts';
+import { FAILURE_PREFIX, describeSchemaError } from '../../../contracts/staging.ts';
 import type { StagerConfig } from '../config.ts';
 import { RetryableError, TerminalError, asRetryable, failureText } from '../errors.ts';
 import type { TaskOutcome } from '../task.ts';
@@ -37,6 +37,23 @@ const MAX_POLICY_CHARS = 2048;
 /** Throttling and 5xx are retried through the queue; anything else (a role the stack forgot) is the stager's own fault. */
 function unreachable(what: string, err: unknown): Error {
   return asRetryable(err) ?? new TerminalError({ phase: 'internal', reason: `${what}: ${(err as Error).message}` });
+}
+
+function parseReport(payload: string): BuildReport {
+  let json: unknown;
+  try {
+    json = JSON.parse(payload);
+  } catch (err) {
+    throw new TerminalError({
+      phase: 'internal',
+      reason: `the builder function answered something that is not JSON (${(err as Error).message}): ${payload.slice(0, 200)}`,
+    });
+  }
+  const report = BuildReport.safeParse(json);
+  if (!report.success) {
+    throw new TerminalError({ phase: 'internal', reason: `the builder function's answer is not a BuildReport: ${describeSchemaError(report.error)}` });
+  }
+  return report.data;
 }
 
 export function lambdaBuilder(opts: LambdaBuilderOptions): Builder {
@@ -80,7 +97,7 @@ export function lambdaBuilder(opts: LambdaBuilderOptions): Builder {
       } catch (err) {
         throw unreachable('invoking the builder function', err);
       }
-      const report = BuildReport.parse(JSON.parse(payload));
+      const report = parseReport(payload);
       if (report.outcome === 'retry') throw new RetryableError(`the build: ${report.message}`);
       input.log.adopt(report.result.task_log);
       return report.outcome === 'failed' ? { result: report.result, failure: report.failure } : { result: report.result };
