@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { StagingRequest, StagingResult } from './staging.ts';
+import { PHASES, StagingRequest, StagingResult } from './staging.ts';
 
 /** Where a build leaves its droplet in the droplets bucket, for the stager to check and publish. */
 export const DEFAULT_BUILDS_PREFIX = '.builds/';
@@ -40,7 +40,7 @@ export type BuildJob = z.infer<typeof BuildJob>;
 
 /** Why a build failed, as the stager renders it (functions/stager/errors.ts `Failure`). */
 export const BuildFailure = z.union([
-  z.object({ phase: z.enum(['request', 'download', 'unpack', 'stage', 'pack', 'upload', 'internal']), reason: z.string() }),
+  z.object({ phase: z.enum([...PHASES, 'request', 'internal']), reason: z.string() }),
   z.object({ phase: z.literal('timeout'), seconds: z.number() }),
 ]);
 

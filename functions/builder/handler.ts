@@ -9,7 +9,7 @@ import { liveLogKey } from '../../contracts/bucket-keys.ts';
 import { SETTING } from '../../contracts/settings.ts';
 import { scopedS3Client } from '../../lib/aws/clients.ts';
 import { type StagerConfig, stagerConfigFromEnv } from '../stager/config.ts';
-import { resetExecutionEnvironment } from '../stager/environment-reset.ts';
+import { resetOrEnd } from '../stager/environment-reset.ts';
 import { LiveLog } from '../stager/live-log.ts';
 import { TaskLog } from '../stager/task-log.ts';
 import { logger } from '../stager/telemetry.ts';
@@ -43,15 +43,7 @@ export function createBuilderHandler({ config, tmpDir }: BuilderHandlerOptions):
     } finally {
       await live.close();
       s3.destroy();
-      try {
-        const outcome = await resetExecutionEnvironment({ tmpDir });
-        prepared = prepareWorkRoot(config.workRoot);
-        await prepared;
-        if (outcome.killed) logger.warn("Killed processes that the build's programs left running", { ...outcome });
-      } catch (err) {
-        logger.error('Could not reset the execution environment: ending it', { error: (err as Error).message });
-        process.exit(1);
-      }
+      await resetOrEnd({ tmpDir, workRoot: config.workRoot, log: logger });
     }
   };
 }

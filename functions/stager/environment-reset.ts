@@ -8,6 +8,7 @@
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { prepareWorkRoot } from './work-root.ts';
 
 export interface ResetOutcome {
   /** Processes killed. */
@@ -91,4 +92,24 @@ export async function resetExecutionEnvironment(opts: { tmpDir: string }): Promi
   const killed = await killProcessesSinceStart();
   const removed = await emptyDir(opts.tmpDir);
   return { killed, removed };
+}
+
+/**
+ * The reset after a build (the builder function) or a batch (the stager on Lambda without a
+ * builder), with the work root made again; an environment that cannot be reset is ended, so
+ * that Lambda gives the next invocation a fresh one.
+ */
+export async function resetOrEnd(opts: {
+  tmpDir: string;
+  workRoot: string;
+  log: { warn(message: string, fields: Record<string, unknown>): void; error(message: string, fields: Record<string, unknown>): void };
+}): Promise<void> {
+  try {
+    const outcome = await resetExecutionEnvironment({ tmpDir: opts.tmpDir });
+    await prepareWorkRoot(opts.workRoot);
+    if (outcome.killed) opts.log.warn('Killed processes that the staging programs left running', { ...outcome });
+  } catch (err) {
+    opts.log.error('Could not reset the execution environment: ending it, so that the next invocation gets a fresh one', { error: (err as Error).message });
+    process.exit(1);
+  }
 }

@@ -10,7 +10,7 @@ import { detectOrder } from '../../plugins/registry.ts';
 import { type StagerConfig, stagerConfigFromEnv } from './config.ts';
 import { SETTING } from '../../contracts/settings.ts';
 import { lambdaBuilder } from './builder/lambda.ts';
-import { resetExecutionEnvironment } from './environment-reset.ts';
+import { resetOrEnd } from './environment-reset.ts';
 import { type RecordDeps, processRecord } from './record.ts';
 import { logger } from './telemetry.ts';
 import { prepareWorkRoot } from './work-root.ts';
@@ -64,16 +64,8 @@ export function createHandler(make: () => RecordDeps, options: HandlerOptions = 
  * Lambda's reset between invocations (DESIGN §8): only the environment is scrubbed there, so
  * what the app's programs left (processes, files in /tmp) must not meet the next staging.
  */
-export async function resetAfterBatch(deps: RecordDeps, tmpDir = '/tmp'): Promise<void> {
-  try {
-    const outcome = await resetExecutionEnvironment({ tmpDir });
-    await prepareWorkRoot(deps.config.workRoot);
-    if (outcome.killed) logger.warn("Killed processes that the batch's programs left running", { ...outcome });
-    else logger.debug('Execution environment reset', { ...outcome });
-  } catch (err) {
-    logger.error('Could not reset the execution environment: ending it, so that the next invocation gets a fresh one', { error: (err as Error).message });
-    process.exit(1);
-  }
+export function resetAfterBatch(deps: RecordDeps, tmpDir = '/tmp'): Promise<void> {
+  return resetOrEnd({ tmpDir, workRoot: deps.config.workRoot, log: logger });
 }
 
 /** Where the build runs: the builder function when the settings name one (AWS), else this process. */
@@ -104,7 +96,8 @@ export const handler = createHandler(
       dataRoleArn: process.env[SETTING.builderDataRoleArn],
     }),
   {
-    // On Lambda the namespaces sandbox cannot run (env-only), and environments are reused.
-    afterBatch: process.env.AWS_LAMBDA_FUNCTION_NAME ? (deps) => resetAfterBatch(deps) : undefined,
+    // On Lambda the namespaces sandbox cannot run (env-only), and environments are reused; with
+    // a builder function the stager runs no program of the app's, and the builder resets itself.
+    afterBatch: process.env.AWS_LAMBDA_FUNCTION_NAME && !process.env[SETTING.builderFunction] ? (deps) => resetAfterBatch(deps) : undefined,
   },
 );

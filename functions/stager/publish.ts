@@ -11,14 +11,14 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DropletRef } from '../../contracts/staging.ts';
-import { isObjectNotFound, isPreconditionFailed } from '../../lib/aws/errors.ts';
+import { isPreconditionFailed } from '../../lib/aws/errors.ts';
 import { parseObjectUri, s3Uri } from '../../lib/aws/uri.ts';
 import type { StagerConfig } from './config.ts';
 import { PhaseError, classify } from './errors.ts';
 import type { PackedDroplet } from './phases/pack.ts';
-import { upload } from './phases/upload.ts';
+import { exists, upload } from './phases/upload.ts';
 
 export interface PublishInput {
   config: StagerConfig;
@@ -80,13 +80,7 @@ function check(got: PackedDroplet, built: DropletRef): void {
 async function copyChecked(input: PublishInput, got: PackedDroplet & { etag: string }, to: { bucket: string; key: string }): Promise<boolean> {
   const shown = s3Uri(to.bucket, to.key);
   try {
-    if (input.contentAddressed) {
-      const head = await input.s3.send(new HeadObjectCommand({ Bucket: to.bucket, Key: to.key })).catch((err) => {
-        if (isObjectNotFound(err)) return undefined;
-        throw err;
-      });
-      if (head?.ContentLength === got.size) return true;
-    }
+    if (input.contentAddressed && (await exists(input.s3, to.bucket, to.key, got.size))) return true;
     const from = input.config.stack.buckets.droplets;
     await input.s3.send(
       new CopyObjectCommand({

@@ -1,4 +1,4 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 
 export interface AwsEndpoint {
@@ -24,29 +24,26 @@ const cache = new Map<string, S3Client | SQSClient>();
  * never the process's own; not cached, so it goes with the build.
  */
 export function scopedS3Client(where: AwsEndpoint, credentials: { accessKeyId: string; secretAccessKey: string; sessionToken: string }): S3Client {
-  return new S3Client({
+  return new S3Client(s3Options(where, credentials));
+}
+
+function s3Options(where: AwsEndpoint, credentials: S3ClientConfig['credentials']): S3ClientConfig {
+  return {
     region: where.region,
     endpoint: where.endpoint,
     forcePathStyle: Boolean(where.endpoint),
     credentials,
+    // Checksums on every request cost CPU on large parts and the emulator ignores them.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  };
 }
 
 export function s3Client(where: AwsEndpoint): S3Client {
   const key = `s3|${where.region}|${where.endpoint ?? ''}`;
   let client = cache.get(key) as S3Client | undefined;
   if (!client) {
-    client = new S3Client({
-      region: where.region,
-      endpoint: where.endpoint,
-      forcePathStyle: Boolean(where.endpoint),
-      credentials: credentialsFor(where),
-      // Checksums on every request cost CPU on large parts and the emulator ignores them.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    client = new S3Client(s3Options(where, credentialsFor(where)));
     cache.set(key, client);
   }
   return client;

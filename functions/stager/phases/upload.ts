@@ -83,7 +83,8 @@ export async function upload(input: UploadInput): Promise<{ skipped: boolean }> 
   }
 }
 
-async function exists(s3: S3Client, bucket: string, key: string, size: number): Promise<boolean> {
+/** An object of `size` bytes is at `key` (a content address: it is this droplet already). */
+export async function exists(s3: S3Client, bucket: string, key: string, size: number): Promise<boolean> {
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     return head.ContentLength === size;
